@@ -1,0 +1,128 @@
+import os from "node:os";
+import path from "node:path";
+import { z } from "zod";
+
+/**
+ * The one place that reads configuration: flags > environment (QIUSUO_*) > defaults.
+ * Nothing else in qiusuo reads process.env. Every problem is reported at once.
+ */
+
+const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+export const serveConfigSchema = z.object({
+  /** Address to bind. Loopback by default so nothing is exposed by accident. */
+  host: z.string().min(1).default("127.0.0.1"),
+  port: integer(0, 65535).default(8080),
+  /** Where models, caches and the database live. Default ~/.qiusuo. */
+  dataDir: z.string().min(1),
+  /** Model files or catalog aliases to serve; the first one is the default model. */
+  models: z.array(z.string().min(1)).default([]),
+  /** Context size per sequence, in tokens; 0 means the model's trained size capped at 8192. */
+  contextSize: integer(0, 10_000_000).default(0),
+  /** Sequences decoded in parallel per model. */
+  parallel: integer(1, 64).default(1),
+  /** CPU threads for llama.cpp; 0 means one per available core. */
+  threads: integer(0, 1024).default(0),
+  /** Use a GPU when llama.cpp finds one; "off" forces the CPU. */
+  gpu: z.enum(["auto", "off"]).default("auto"),
+  /** Hugging Face endpoint for pulls (a mirror works too). */
+  huggingFaceEndpoint: z.string().url().default("https://huggingface.co"),
+  huggingFaceToken: z.string().optional(),
+  /** Pull the default model in the background when no model is given. */
+  pullDefaultModel: z.boolean().default(true),
+  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+
+export type ServeConfig = z.infer<typeof serveConfigSchema>;
+
+/** The model pulled when none is configured: a DeepSeek-R1 distill small enough for a laptop. */
+export const DEFAULT_MODEL_ALIAS = "deepseek-r1:1.5b";
+
+export interface ServeFlags {
+  host?: string;
+  port?: string | number;
+  dataDir?: string;
+  model?: string[];
+  ctxSize?: string | number;
+  parallel?: string | number;
+  threads?: string | number;
+  gpu?: string;
+  logLevel?: string;
+}
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join("\n")}`);
+  }
+}
+
+const envNames: Record<string, string> = {
+  host: "QIUSUO_HOST",
+  port: "QIUSUO_PORT",
+  dataDir: "QIUSUO_DATA_DIR",
+  models: "QIUSUO_MODEL",
+  contextSize: "QIUSUO_CTX_SIZE",
+  parallel: "QIUSUO_PARALLEL",
+  threads: "QIUSUO_THREADS",
+  gpu: "QIUSUO_GPU",
+  huggingFaceEndpoint: "QIUSUO_HF_ENDPOINT",
+  huggingFaceToken: "HF_TOKEN",
+  logLevel: "QIUSUO_LOG_LEVEL",
+};
+
+/** The data directory: flag, then QIUSUO_DATA_DIR, then ~/.qiusuo. */
+export function resolveDataDir(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return path.resolve(flag ?? env.QIUSUO_DATA_DIR ?? path.join(os.homedir(), ".qiusuo"));
+}
+
+export function resolveHuggingFace(env: NodeJS.ProcessEnv = process.env): { endpoint: string; token?: string } {
+  const endpoint = (env.QIUSUO_HF_ENDPOINT ?? env.HF_ENDPOINT ?? "https://huggingface.co").replace(/\/+$/, "");
+  const token = env.HF_TOKEN;
+  return token ? { endpoint, token } : { endpoint };
+}
+
+export function loadServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.env): ServeConfig {
+  const envModels = env.QIUSUO_MODEL?.split(",").map((model) => model.trim()).filter(Boolean);
+  const huggingFace = resolveHuggingFace(env);
+  const raw = {
+    host: flags.host ?? env.QIUSUO_HOST,
+    port: flags.port ?? env.QIUSUO_PORT,
+    dataDir: resolveDataDir(flags.dataDir, env),
+    models: flags.model && flags.model.length > 0 ? flags.model : envModels,
+    contextSize: flags.ctxSize ?? env.QIUSUO_CTX_SIZE,
+    parallel: flags.parallel ?? env.QIUSUO_PARALLEL,
+    threads: flags.threads ?? env.QIUSUO_THREADS,
+    gpu: flags.gpu ?? env.QIUSUO_GPU,
+    huggingFaceEndpoint: huggingFace.endpoint,
+    huggingFaceToken: huggingFace.token,
+    pullDefaultModel: env.QIUSUO_NO_PULL === "1" ? false : undefined,
+    logLevel: flags.logLevel ?? env.QIUSUO_LOG_LEVEL,
+  };
+  const parsed = serveConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const key = String(issue.path[0] ?? "");
+        const source = envNames[key] ? ` (--${kebab(key)} or ${envNames[key]})` : "";
+        return `${key}${source}: ${issue.message}`;
+      }),
+    );
+  }
+  return parsed.data;
+}
+
+function kebab(name: string): string {
+  if (name === "contextSize") return "ctx-size";
+  if (name === "models") return "model";
+  return name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
+}
+
+/** Threads for llama.cpp: explicit, or one per core (more oversubscribes and collapses decode). */
+export function effectiveThreads(config: Pick<ServeConfig, "threads">): number {
+  return config.threads > 0 ? config.threads : Math.max(1, os.availableParallelism());
+}
+
+export function isLoopbackHost(host: string): boolean {
+  return host === "localhost" || host === "::1" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}

@@ -1,0 +1,113 @@
+/**
+ * Splits a model's raw output into reasoning and answer, as text streams in.
+ *
+ * DeepSeek-R1 and its distills write `<think>…</think>` before the answer; some chat templates
+ * already put `<think>` at the end of the prompt, so the output starts inside the reasoning.
+ * Whitespace right after `<think>`, right before `</think>` and right after `</think>` is dropped,
+ * as DeepSeek's API does (`reasoning_content` and `content` come back without it).
+ */
+
+export const THINK_OPEN = "<think>";
+export const THINK_CLOSE = "</think>";
+
+export type SplitPart = { kind: "reasoning" | "content"; text: string };
+
+type State =
+  /** Nothing but whitespace seen yet; the output may still open with `<think>`. */
+  | "undecided"
+  | "reasoning"
+  | "content";
+
+export class ReasoningSplitter {
+  private state: State;
+  /** Text held back: a possible tag prefix, or whitespace whose fate is not known yet. */
+  private pending = "";
+  /** True until the first non-whitespace text of the current part has been emitted. */
+  private atPartStart = true;
+
+  constructor(options: { startsInReasoning?: boolean } = {}) {
+    this.state = options.startsInReasoning ? "reasoning" : "undecided";
+  }
+
+  /** Whether the output is inside the reasoning now (used to count reasoning tokens). */
+  get isReasoning(): boolean {
+    return this.state === "reasoning";
+  }
+
+  push(text: string): SplitPart[] {
+    this.pending += text;
+    const parts: SplitPart[] = [];
+    for (;;) {
+      const before = this.pending;
+      this.step(parts);
+      if (this.pending === before) break;
+    }
+    return parts;
+  }
+
+  /** Flushes what is held back at the end of generation. */
+  finish(): SplitPart[] {
+    const parts: SplitPart[] = [];
+    if (this.state === "undecided") this.state = "content";
+    const text = this.state === "reasoning" ? this.pending.trimEnd() : this.pending;
+    this.pending = "";
+    this.emit(parts, this.state === "reasoning" ? "reasoning" : "content", text);
+    return parts;
+  }
+
+  private step(parts: SplitPart[]): void {
+    if (this.state === "undecided") {
+      const trimmed = this.pending.trimStart();
+      if (trimmed.startsWith(THINK_OPEN)) {
+        this.pending = trimmed.slice(THINK_OPEN.length);
+        this.state = "reasoning";
+        this.atPartStart = true;
+      } else if (trimmed.length === 0 || THINK_OPEN.startsWith(trimmed)) {
+        return; // still could be the tag
+      } else {
+        this.state = "content";
+      }
+      return;
+    }
+    if (this.state === "reasoning") {
+      const close = this.pending.indexOf(THINK_CLOSE);
+      if (close >= 0) {
+        this.emit(parts, "reasoning", this.pending.slice(0, close).trimEnd());
+        this.pending = this.pending.slice(close + THINK_CLOSE.length);
+        this.state = "content";
+        this.atPartStart = true;
+        return;
+      }
+      // Hold back a possible start of `</think>` and trailing whitespace (it may precede the tag).
+      const keep = Math.max(partialSuffixLength(this.pending, THINK_CLOSE), trailingWhitespaceLength(this.pending));
+      const ready = this.pending.slice(0, this.pending.length - keep);
+      this.pending = this.pending.slice(ready.length);
+      this.emit(parts, "reasoning", ready);
+      return;
+    }
+    const text = this.pending;
+    this.pending = "";
+    this.emit(parts, "content", text);
+  }
+
+  private emit(parts: SplitPart[], kind: SplitPart["kind"], text: string): void {
+    const out = this.atPartStart ? text.trimStart() : text;
+    if (out.length === 0) return;
+    this.atPartStart = false;
+    const last = parts.at(-1);
+    if (last && last.kind === kind) last.text += out;
+    else parts.push({ kind, text: out });
+  }
+}
+
+/** The length of the longest suffix of `text` that is a proper prefix of `tag`. */
+export function partialSuffixLength(text: string, tag: string): number {
+  for (let length = Math.min(tag.length - 1, text.length); length > 0; length--) {
+    if (text.endsWith(tag.slice(0, length))) return length;
+  }
+  return 0;
+}
+
+function trailingWhitespaceLength(text: string): number {
+  return text.length - text.trimEnd().length;
+}

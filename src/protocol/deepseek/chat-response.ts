@@ -1,0 +1,97 @@
+import { randomUUID } from "node:crypto";
+import type { ChatEvent, FinishReason, Usage } from "../../core/chat.js";
+import { toWireError } from "../errors.js";
+import { SSE_DONE, sseData } from "../sse.js";
+
+export interface WireUsage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  prompt_cache_hit_tokens: number;
+  prompt_cache_miss_tokens: number;
+  prompt_tokens_details: { cached_tokens: number };
+  completion_tokens_details: { reasoning_tokens: number };
+}
+
+export function toWireUsage(usage: Usage): WireUsage {
+  return {
+    prompt_tokens: usage.promptTokens,
+    completion_tokens: usage.completionTokens,
+    total_tokens: usage.promptTokens + usage.completionTokens,
+    prompt_cache_hit_tokens: usage.promptCacheHitTokens,
+    prompt_cache_miss_tokens: usage.promptTokens - usage.promptCacheHitTokens,
+    prompt_tokens_details: { cached_tokens: usage.promptCacheHitTokens },
+    completion_tokens_details: { reasoning_tokens: usage.reasoningTokens },
+  };
+}
+
+interface CompletionIdentity {
+  id: string;
+  created: number;
+  model: string;
+}
+
+function identity(model: string): CompletionIdentity {
+  return { id: randomUUID(), created: Math.floor(Date.now() / 1000), model };
+}
+
+/** Collects the whole reply into one `chat.completion` body. */
+export async function collectChatCompletion(model: string, events: AsyncIterable<ChatEvent>) {
+  let content = "";
+  let reasoning = "";
+  let finish: { finishReason: FinishReason; usage: Usage } | undefined;
+  for await (const event of events) {
+    if (event.type === "text-delta") content += event.text;
+    else if (event.type === "reasoning-delta") reasoning += event.text;
+    else finish = event;
+  }
+  if (!finish) throw new Error("The engine ended without a finish event.");
+  return {
+    ...identity(model),
+    object: "chat.completion" as const,
+    choices: [
+      {
+        index: 0,
+        message: {
+          role: "assistant" as const,
+          content,
+          ...(reasoning.length > 0 ? { reasoning_content: reasoning } : {}),
+        },
+        logprobs: null,
+        finish_reason: finish.finishReason,
+      },
+    ],
+    usage: toWireUsage(finish.usage),
+  };
+}
+
+/**
+ * Encodes the reply as SSE chunks in DeepSeek's order: a first chunk with the role, reasoning
+ * deltas, content deltas, a final chunk with `finish_reason` and usage, then `[DONE]`.
+ * An error after the stream began is sent as an `error` event, since the status is already out.
+ */
+export async function* streamChatCompletion(
+  model: string,
+  events: AsyncIterable<ChatEvent>,
+  includeUsage: boolean,
+): AsyncGenerator<string> {
+  const base = { ...identity(model), object: "chat.completion.chunk" as const };
+  const chunk = (delta: Record<string, unknown>, finishReason: FinishReason | null = null, usage?: WireUsage) =>
+    sseData({
+      ...base,
+      choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
+      ...(usage ? { usage } : includeUsage ? { usage: null } : {}),
+    });
+
+  yield chunk({ role: "assistant", content: "" });
+  try {
+    for await (const event of events) {
+      if (event.type === "reasoning-delta") yield chunk({ content: null, reasoning_content: event.text });
+      else if (event.type === "text-delta") yield chunk({ content: event.text });
+      else yield chunk({ content: "" }, event.finishReason, toWireUsage(event.usage));
+    }
+  } catch (error) {
+    yield sseData(toWireError(error).body);
+  }
+  yield SSE_DONE;
+}

@@ -1,0 +1,23 @@
+import type { ModelInfo } from "../../core/engine.js";
+import { MODEL_ALIASES } from "../../core/model-aliases.js";
+
+/** `GET /models` in OpenAI's list shape; DeepSeek's aliases appear once a default model exists. */
+export function listModels(models: readonly ModelInfo[]) {
+  const data = models.map((model) => ({
+    id: model.id,
+    object: "model" as const,
+    created: model.created,
+    owned_by: model.ownedBy,
+    // Beyond OpenAI's shape: whether the model can answer now, and why not.
+    status: model.state,
+    ...(model.reason ? { status_reason: model.reason } : {}),
+    ...(model.contextSize ? { context_length: model.contextSize } : {}),
+  }));
+  const first = models[0];
+  if (first) {
+    for (const alias of Object.keys(MODEL_ALIASES)) {
+      data.push({ id: alias, object: "model", created: first.created, owned_by: "qiusuo", status: first.state });
+    }
+  }
+  return { object: "list" as const, data };
+}

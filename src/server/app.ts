@@ -1,0 +1,84 @@
+import Fastify, { LogController, type FastifyError, type FastifyInstance } from "fastify";
+import type { Engine } from "../core/engine.js";
+import { InvalidRequestError, QiusuoError } from "../core/errors.js";
+import { toWireError } from "../protocol/errors.js";
+import { hostGuard } from "./host-guard.js";
+import { registerDeepSeekRoutes } from "./routes/deepseek.js";
+import { registerHealthRoutes, type HealthSource } from "./routes/health.js";
+
+export interface AppOptions {
+  engine: Engine;
+  health: HealthSource;
+  /** The address the server binds; loopback turns on the Host/Origin guard. */
+  host: string;
+  logLevel?: string;
+  /** Largest request body in bytes. */
+  bodyLimit?: number;
+}
+
+/** Assembles the HTTP server: one plugin per protocol, a shared error table, the host guard. */
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: { level: options.logLevel ?? "info" },
+    // One line per request is noise for a local server; errors are logged where they happen.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: options.bodyLimit ?? 32 * 1024 * 1024,
+    // Keep-alive sockets would hold shutdown open; streams end on their own.
+    forceCloseConnections: true,
+  });
+
+  // Clients such as curl send JSON with other content types; every body is read as JSON.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "string" }, (_request, body, done) => {
+    const text = String(body);
+    if (text.trim().length === 0) {
+      done(null, undefined);
+      return;
+    }
+    try {
+      done(null, JSON.parse(text));
+    } catch (error) {
+      done(
+        new InvalidRequestError(
+          "invalid_json",
+          `The request body is not valid JSON: ${(error as Error).message}.`,
+        ) as unknown as FastifyError,
+        undefined,
+      );
+    }
+  });
+
+  app.addHook("onRequest", hostGuard(options.host));
+
+  app.setErrorHandler((error: FastifyError | QiusuoError, request, reply) => {
+    const wire = toWireError(fromFastifyError(error));
+    if (wire.status >= 500) request.log.error({ err: wire.error.cause ?? error }, "request failed");
+    void reply.code(wire.status).headers(wire.headers).send(wire.body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send({
+      error: {
+        message: `There is no route ${request.method} ${request.url.split("?")[0]}.`,
+        type: "invalid_request_error",
+        param: null,
+        code: "not_found",
+      },
+    });
+  });
+
+  registerHealthRoutes(app, options.health);
+  registerDeepSeekRoutes(app, options.engine);
+  return app;
+}
+
+/** Fastify's own errors (body too large, bad content) keep their status but get our envelope. */
+function fromFastifyError(error: FastifyError | QiusuoError): unknown {
+  if (error instanceof QiusuoError) return error;
+  if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
+    return new QiusuoError("invalid_request", "body_too_large", "The request body is too large.");
+  }
+  if (typeof error.statusCode === "number" && error.statusCode >= 400 && error.statusCode < 500) {
+    return new InvalidRequestError("invalid_request", error.message);
+  }
+  return error;
+}

@@ -1,0 +1,22 @@
+import type { FastifyInstance } from "fastify";
+import type { ModelInfo } from "../../core/engine.js";
+
+export interface HealthSource {
+  listModels(): ModelInfo[];
+}
+
+/** `GET /health`: 200 once the default model answers; 503 with the reason while it cannot. */
+export function registerHealthRoutes(app: FastifyInstance, source: HealthSource): void {
+  app.get("/health", async (_request, reply) => {
+    const models = source.listModels().map((model) => ({
+      id: model.id,
+      state: model.state,
+      ...(model.reason ? { reason: model.reason } : {}),
+    }));
+    const main = models[0];
+    if (main?.state === "ready") return reply.send({ status: "ok", models });
+    const reason =
+      main?.reason ?? "No model is configured. Start the server with --model PATH.gguf or run `qiusuo pull deepseek-r1:1.5b`.";
+    return reply.code(503).send({ status: main?.state === "loading" ? "loading" : "unavailable", reason, models });
+  });
+}

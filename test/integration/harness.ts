@@ -1,0 +1,61 @@
+import type { AddressInfo } from "node:net";
+import { ensureFixtureModels, type FixtureModelPaths } from "../fixtures/models.js";
+import { LocalEngine, type LocalEngineOptions } from "../../src/engines/local/local-engine.js";
+import { buildApp } from "../../src/server/app.js";
+
+export interface TestServer {
+  url: string;
+  engine: LocalEngine;
+  fixtures: FixtureModelPaths;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the real HTTP server with the real engine on generated GGUF fixtures, bound to an
+ * ephemeral loopback port. `models` picks which fixtures to serve, the first being the default.
+ */
+export async function startTestServer(
+  options: { models?: Array<"scripted" | "tiny">; engine?: Partial<LocalEngineOptions> } = {},
+): Promise<TestServer> {
+  const fixtures = ensureFixtureModels();
+  const engine = new LocalEngine({ contextSize: 512, parallel: 1, threads: 1, gpu: "off", ...options.engine });
+  for (const name of options.models ?? ["scripted"]) await engine.addModelFile(fixtures[name]);
+  const app = await buildApp({ engine, health: engine, host: "127.0.0.1", logLevel: "error" });
+  await app.listen({ host: "127.0.0.1", port: 0 });
+  const { port } = app.server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    engine,
+    fixtures,
+    async close() {
+      await app.close();
+      await engine.dispose();
+    },
+  };
+}
+
+export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}) {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+  const text = await response.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: response.status, headers: response.headers, text, json: json as Record<string, any> };
+}
+
+/** Reads an SSE body into its `data:` payloads (parsed JSON, or the raw `[DONE]`). */
+export async function readSse(response: Response): Promise<Array<Record<string, any> | "[DONE]">> {
+  const text = await response.text();
+  return text
+    .split("\n\n")
+    .filter((block) => block.startsWith("data: "))
+    .map((block) => block.slice("data: ".length))
+    .map((data) => (data === "[DONE]" ? "[DONE]" : JSON.parse(data)));
+}
