@@ -19,6 +19,7 @@ export function zodIssueToError(issue: z.ZodIssue): QiusuoError {
         param,
       );
     case "invalid_union":
+    case "invalid_union_discriminator":
     case "invalid_literal":
       return new InvalidRequestError("invalid_type", `Invalid value for ${field}: ${issue.message}.`, param);
     default:

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { ChatEvent, FinishReason, Usage } from "../../core/chat.js";
+import { ModelUnavailableError } from "../../core/errors.js";
 import { toWireError } from "../errors.js";
 import { SSE_DONE, sseData } from "../sse.js";
 
@@ -45,7 +46,8 @@ export async function collectChatCompletion(model: string, events: AsyncIterable
     else if (event.type === "reasoning-delta") reasoning += event.text;
     else finish = event;
   }
-  if (!finish) throw new Error("The engine ended without a finish event.");
+  // Only an aborted request ends without a finish; its client is gone and reads no reply.
+  if (!finish) throw new ModelUnavailableError("request_aborted", "The request was cancelled.");
   return {
     ...identity(model),
     object: "chat.completion" as const,

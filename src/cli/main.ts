@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+import { Command } from "commander";
+import { ConfigError } from "../config/config.js";
+import { registerLsCommand } from "./ls.js";
+import { registerPullCommand } from "./pull.js";
+import { registerRunCommand } from "./run.js";
+import { registerServeCommand } from "./serve.js";
+
+const program = new Command()
+  .name("qiusuo")
+  .description("求索 qiusuo: a self-hosted, DeepSeek-compatible AI server")
+  .showHelpAfterError();
+
+registerServeCommand(program);
+registerPullCommand(program);
+registerRunCommand(program);
+registerLsCommand(program);
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  console.error(error instanceof ConfigError ? error.message : `error: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});

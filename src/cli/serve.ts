@@ -1,0 +1,116 @@
+import path from "node:path";
+import type { Command } from "commander";
+import { DEFAULT_MODEL_ALIAS, effectiveThreads, loadServeConfig, type ServeConfig, type ServeFlags } from "../config/config.js";
+import { LocalEngine } from "../engines/local/local-engine.js";
+import { disposeRuntime } from "../engines/local/llama-runtime.js";
+import { pullModel } from "../engines/local/model-pull.js";
+import { buildApp } from "../server/app.js";
+import { localModelFiles, resolveModelSource, type ModelSource } from "./model-sources.js";
+import { createProgressBar } from "./progress-bar.js";
+
+export function registerServeCommand(program: Command): void {
+  program
+    .command("serve")
+    .description("start the API server (and, later, the chat app)")
+    .option("-m, --model <path|alias>", "model file, catalog alias or hf: reference (repeatable)", collect, [])
+    .option("--host <address>", "address to bind (default 127.0.0.1)")
+    .option("--port <port>", "port to listen on (default 8080)")
+    .option("--data-dir <dir>", "where models and data live (default ~/.qiusuo)")
+    .option("--ctx-size <tokens>", "context size per sequence (default: the model's, at most 8192)")
+    .option("--parallel <n>", "sequences decoded in parallel per model (default 1)")
+    .option("--threads <n>", "CPU threads for llama.cpp (default: one per core)")
+    .option("--gpu <auto|off>", "use a GPU if one is found (default auto)")
+    .option("--log-level <level>", "fatal, error, warn, info, debug")
+    .action(async (flags: ServeFlags) => {
+      await serve(loadServeConfig(flags));
+    });
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+export async function serve(config: ServeConfig): Promise<void> {
+  const engine = new LocalEngine({
+    contextSize: config.contextSize,
+    parallel: config.parallel,
+    threads: effectiveThreads(config),
+    gpu: config.gpu,
+  });
+  const sources = await configuredSources(config);
+  for (const source of sources) {
+    const id = path.basename(source.path).replace(/\.gguf$/i, "");
+    engine.setPending(id, "loading", source.kind === "pull" ? "waiting to download" : "waiting to load", source.aliases);
+  }
+
+  const app = await buildApp({ engine, health: engine, host: config.host, logLevel: config.logLevel });
+  const address = await app.listen({ host: config.host, port: config.port });
+  const url = address.replace("://[::1]", "://localhost").replace("://127.0.0.1", "://127.0.0.1");
+  console.log(`qiusuo is listening on ${url}  (API: ${url}/v1, health: ${url}/health)`);
+  if (sources.length === 0) {
+    console.log("No model is configured. Start with --model /path/to/model.gguf, or run `qiusuo pull deepseek-r1:1.5b`.");
+  }
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${signal}: shutting down`);
+    await app.close();
+    await engine.dispose();
+    await disposeRuntime();
+    process.exit(0);
+  };
+  process.once("SIGINT", () => void shutdown("SIGINT"));
+  process.once("SIGTERM", () => void shutdown("SIGTERM"));
+
+  // Models load (and download) after the server is up, so /health can report progress.
+  for (const source of sources) void bringUp(engine, source, config);
+}
+
+async function configuredSources(config: ServeConfig): Promise<ModelSource[]> {
+  if (config.models.length > 0) {
+    return Promise.all(config.models.map((name) => resolveModelSource(name, config.dataDir)));
+  }
+  const files = await localModelFiles(config.dataDir);
+  if (files.length > 0) return files.map((file) => ({ kind: "file", path: file, aliases: [] }));
+  if (!config.pullDefaultModel) return [];
+  return [await resolveModelSource(DEFAULT_MODEL_ALIAS, config.dataDir)];
+}
+
+async function bringUp(engine: LocalEngine, source: ModelSource, config: ServeConfig): Promise<void> {
+  const id = path.basename(source.path).replace(/\.gguf$/i, "");
+  if (source.kind === "pull") {
+    const bar = createProgressBar(`pulling ${source.aliases[0] ?? id}`);
+    try {
+      await pullModel({
+        reference: source.aliases[0] ?? id,
+        dataDir: config.dataDir,
+        huggingFaceEndpoint: config.huggingFaceEndpoint,
+        ...(config.huggingFaceToken ? { headers: { authorization: `Bearer ${config.huggingFaceToken}` } } : {}),
+        onProgress: (progress) => {
+          bar.update(progress);
+          const percent = progress.totalBytes ? Math.floor((100 * progress.downloadedBytes) / progress.totalBytes) : 0;
+          engine.setPending(id, "loading", `downloading ${source.aliases[0] ?? id}: ${percent}%`);
+        },
+      });
+      bar.done("downloaded");
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      bar.done("failed");
+      const reason =
+        `The model ${source.aliases[0] ?? id} could not be downloaded: ${message} ` +
+        "Start the server with --model /path/to/model.gguf to use a file you already have.";
+      engine.setPending(id, "missing", reason);
+      console.error(reason);
+      return;
+    }
+  }
+  try {
+    const started = Date.now();
+    const model = await engine.addModelFile(source.path, source.aliases);
+    console.log(`model ${model.id} is ready (context ${model.contextSize} tokens, ${Date.now() - started} ms)`);
+  } catch (error) {
+    console.error(`model ${id} failed to load: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}

@@ -1,0 +1,74 @@
+import assert from "node:assert/strict";
+import { setTimeout as sleep } from "node:timers/promises";
+import { after, before, describe, it } from "node:test";
+import { postJson, startTestServer, type TestServer } from "./harness.js";
+
+describe("a client that goes away", () => {
+  let server: TestServer;
+  before(async () => {
+    // One sequence only: if an abandoned request kept it, the next request could not run.
+    server = await startTestServer({ models: ["tiny"], engine: { parallel: 1, contextSize: 4096 } });
+  });
+  after(() => server.close());
+
+  async function waitUntilIdle(): Promise<void> {
+    for (let attempt = 0; attempt < 200 && server.engine.stats().busySequences > 0; attempt++) await sleep(10);
+  }
+
+  it("mid-stream stops generation at once and frees the sequence", async () => {
+    const maxTokens = 3500;
+    const controller = new AbortController();
+    const response = await fetch(`${server.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        model: "tiny",
+        messages: [{ role: "user", content: "write forever" }],
+        max_tokens: maxTokens,
+        stream: true,
+      }),
+      signal: controller.signal,
+    });
+    const reader = response.body!.getReader();
+    let received = "";
+    while (!received.includes("reasoning_content") && !received.includes('"content":"') ) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      received += new TextDecoder().decode(value);
+    }
+    const before = server.engine.stats();
+    assert.equal(before.busySequences, 1, "the stream holds the only sequence");
+    controller.abort();
+    await waitUntilIdle();
+    const afterAbort = server.engine.stats();
+    assert.equal(afterAbort.busySequences, 0);
+    assert.equal(afterAbort.abortedRequests, before.abortedRequests + 1);
+    assert.ok(afterAbort.generatedTokens < maxTokens, `stopped early (${afterAbort.generatedTokens} tokens generated)`);
+
+    const next = await postJson(`${server.url}/v1/chat/completions`, {
+      model: "tiny",
+      messages: [{ role: "user", content: "next" }],
+      max_tokens: 4,
+    });
+    assert.equal(next.status, 200);
+    assert.equal(next.json.usage.completion_tokens, 4);
+  });
+
+  it("during a non-streaming request also frees the sequence", async () => {
+    const controller = new AbortController();
+    const pending = fetch(`${server.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "tiny", messages: [{ role: "user", content: "long" }], max_tokens: 3500 }),
+      signal: controller.signal,
+    }).catch(() => undefined);
+    for (let attempt = 0; attempt < 200 && server.engine.stats().busySequences === 0; attempt++) await sleep(5);
+    const generatedBefore = server.engine.stats().generatedTokens;
+    controller.abort();
+    await pending;
+    await waitUntilIdle();
+    const stats = server.engine.stats();
+    assert.equal(stats.busySequences, 0);
+    assert.ok(stats.generatedTokens - generatedBefore < 3500);
+  });
+});
