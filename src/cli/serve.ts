@@ -1,7 +1,6 @@
-import path from "node:path";
 import type { Command } from "commander";
 import { DEFAULT_MODEL_ALIAS, effectiveThreads, loadServeConfig, type ServeConfig, type ServeFlags } from "../config/config.js";
-import { LocalEngine } from "../engines/local/local-engine.js";
+import { LocalEngine, modelIdForFile } from "../engines/local/local-engine.js";
 import { disposeRuntime } from "../engines/local/llama-runtime.js";
 import { pullModel } from "../engines/local/model-pull.js";
 import { buildApp } from "../server/app.js";
@@ -39,13 +38,13 @@ export async function serve(config: ServeConfig): Promise<void> {
   });
   const sources = await configuredSources(config);
   for (const source of sources) {
-    const id = path.basename(source.path).replace(/\.gguf$/i, "");
+    const id = modelIdForFile(source.path);
     engine.setPending(id, "loading", source.kind === "pull" ? "waiting to download" : "waiting to load", source.aliases);
   }
 
   const app = await buildApp({ engine, health: engine, host: config.host, logLevel: config.logLevel });
   const address = await app.listen({ host: config.host, port: config.port });
-  const url = address.replace("://[::1]", "://localhost").replace("://127.0.0.1", "://127.0.0.1");
+  const url = address.replace("://[::1]", "://localhost");
   console.log(`qiusuo is listening on ${url}  (API: ${url}/v1, health: ${url}/health)`);
   if (sources.length === 0) {
     console.log("No model is configured. Start with --model /path/to/model.gguf, or run `qiusuo pull deepseek-r1:1.5b`.");
@@ -79,7 +78,7 @@ async function configuredSources(config: ServeConfig): Promise<ModelSource[]> {
 }
 
 async function bringUp(engine: LocalEngine, source: ModelSource, config: ServeConfig): Promise<void> {
-  const id = path.basename(source.path).replace(/\.gguf$/i, "");
+  const id = modelIdForFile(source.path);
   if (source.kind === "pull") {
     const bar = createProgressBar(`pulling ${source.aliases[0] ?? id}`);
     try {
@@ -98,9 +97,10 @@ async function bringUp(engine: LocalEngine, source: ModelSource, config: ServeCo
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       bar.done("failed");
-      const reason =
-        `The model ${source.aliases[0] ?? id} could not be downloaded: ${message} ` +
-        "Start the server with --model /path/to/model.gguf to use a file you already have.";
+      const advice = message.includes("--model")
+        ? ""
+        : " Start the server with --model /path/to/model.gguf to use a file you already have.";
+      const reason = `The model ${source.aliases[0] ?? id} could not be downloaded: ${message.replace(/\.?$/, ".")}${advice}`;
       engine.setPending(id, "missing", reason);
       console.error(reason);
       return;

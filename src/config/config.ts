@@ -30,7 +30,8 @@ export const serveConfigSchema = z.object({
   huggingFaceToken: z.string().optional(),
   /** Pull the default model in the background when no model is given. */
   pullDefaultModel: z.boolean().default(true),
-  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** Server log level; the terminal gets plain progress lines whatever it is. */
+  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("warn"),
 });
 
 export type ServeConfig = z.infer<typeof serveConfigSchema>;

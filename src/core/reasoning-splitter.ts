@@ -79,8 +79,8 @@ export class ReasoningSplitter {
         return;
       }
       // Hold back a possible start of `</think>` and trailing whitespace (it may precede the tag).
-      const keep = Math.max(partialSuffixLength(this.pending, THINK_CLOSE), trailingWhitespaceLength(this.pending));
-      const ready = this.pending.slice(0, this.pending.length - keep);
+      const tagStart = this.pending.length - partialSuffixLength(this.pending, THINK_CLOSE);
+      const ready = this.pending.slice(0, tagStart).trimEnd();
       this.pending = this.pending.slice(ready.length);
       this.emit(parts, "reasoning", ready);
       return;
@@ -106,8 +106,4 @@ export function partialSuffixLength(text: string, tag: string): number {
     if (text.endsWith(tag.slice(0, length))) return length;
   }
   return 0;
-}
-
-function trailingWhitespaceLength(text: string): number {
-  return text.length - text.trimEnd().length;
 }

@@ -80,7 +80,7 @@ export class LocalEngine implements Engine {
     if (entry.state !== "ready" || !entry.loaded) {
       throw new ModelUnavailableError(
         entry.state === "loading" ? "model_loading" : "model_unavailable",
-        `The model '${entry.id}' is not ready: ${entry.reason ?? entry.state}.`,
+        `The model '${entry.id}' is not ready: ${(entry.reason ?? entry.state).replace(/\.$/, "")}.`,
         entry.state === "loading" ? 5 : undefined,
       );
     }

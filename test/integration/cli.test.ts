@@ -1,0 +1,128 @@
+import assert from "node:assert/strict";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import fs from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { after, before, describe, it } from "node:test";
+import { ensureFixtureModels } from "../fixtures/models.js";
+import { postJson } from "./harness.js";
+
+const cli = path.resolve("dist/cli/main.js");
+
+/** Runs `qiusuo serve` as users do and waits for the URL it prints. */
+async function startServe(args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [cli, "serve", "--port", "0", "--threads", "1", "--gpu", "off", ...args], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout!.on("data", (chunk) => (output += chunk));
+  child.stderr!.on("data", (chunk) => (output += chunk));
+  for (let attempt = 0; attempt < 300; attempt++) {
+    const match = /listening on (http:\/\/[^\s]+)/.exec(output);
+    if (match) return { child, url: match[1]!, output: () => output };
+    if (child.exitCode !== null) break;
+    await sleep(50);
+  }
+  child.kill("SIGKILL");
+  throw new Error(`serve did not start:\n${output}`);
+}
+
+async function waitForHealth(url: string, status: number): Promise<Record<string, any>> {
+  let last: Record<string, any> = {};
+  for (let attempt = 0; attempt < 300; attempt++) {
+    const response = await fetch(`${url}/health`);
+    last = (await response.json()) as Record<string, any>;
+    if (response.status === status) return last;
+    await sleep(50);
+  }
+  throw new Error(`health never answered ${status}: ${JSON.stringify(last)}`);
+}
+
+async function stop(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return child.exitCode;
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  child.kill("SIGTERM");
+  return exited;
+}
+
+describe("the qiusuo command", () => {
+  let dataDir: string;
+  const fixtures = ensureFixtureModels();
+  before(async () => {
+    assert.ok(existsSync(cli), "run `npm run build` first (npm test does)");
+    dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "qiusuo-cli-"));
+  });
+  after(() => fs.rm(dataDir, { recursive: true, force: true }));
+
+  it("serve --model PATH prints its URL, becomes healthy and answers with the script", async () => {
+    const { child, url } = await startServe(["--model", fixtures.scripted, "--data-dir", dataDir]);
+    try {
+      await waitForHealth(url, 200);
+      const { json } = await postJson(`${url}/v1/chat/completions`, {
+        model: "deepseek-reasoner",
+        messages: [{ role: "user", content: "Q" }],
+      });
+      assert.equal(json.choices[0].message.content, "The answer is 42");
+      assert.equal(json.choices[0].message.reasoning_content, "let me think");
+    } finally {
+      assert.equal(await stop(child), 0, "SIGTERM shuts down cleanly");
+    }
+  });
+
+  it("offline with no model: starts anyway and says how to fix it, in the terminal, /health and API errors", async () => {
+    const emptyDir = await fs.mkdtemp(path.join(os.tmpdir(), "qiusuo-offline-"));
+    // A closed local port stands in for an unreachable Hugging Face.
+    const { child, url, output } = await startServe(["--data-dir", emptyDir], { QIUSUO_HF_ENDPOINT: "http://127.0.0.1:9" });
+    try {
+      const health = await waitForHealth(url, 503);
+      for (let attempt = 0; attempt < 100 && !/could not be downloaded/.test(JSON.stringify(health)); attempt++) {
+        Object.assign(health, await (await fetch(`${url}/health`)).json());
+        await sleep(50);
+      }
+      assert.equal(health.status, "unavailable");
+      assert.match(health.reason, /could not be downloaded.*--model \/path\/to\/model\.gguf/s);
+      const { status, json } = await postJson(`${url}/v1/chat/completions`, {
+        model: "deepseek-chat",
+        messages: [{ role: "user", content: "Q" }],
+      });
+      assert.equal(status, 503);
+      assert.match(json.error.message, /could not be downloaded.*--model/s);
+      assert.match(output(), /could not be downloaded/);
+    } finally {
+      await stop(child);
+      await fs.rm(emptyDir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses a truncated GGUF before llama.cpp sees it, and keeps serving", async () => {
+    const bytes = await fs.readFile(fixtures.tiny);
+    const truncated = path.join(dataDir, "truncated.gguf");
+    await fs.writeFile(truncated, bytes.subarray(0, bytes.length - 1000));
+    const { child, url } = await startServe(["--model", truncated, "--data-dir", dataDir]);
+    try {
+      const health = await waitForHealth(url, 503);
+      for (let attempt = 0; attempt < 100 && health.models?.[0]?.state !== "failed"; attempt++) {
+        Object.assign(health, await (await fetch(`${url}/health`)).json());
+        await sleep(50);
+      }
+      assert.equal(health.models[0].state, "failed");
+      assert.match(health.reason, /truncated\.gguf/);
+      assert.match(health.reason, /truncated or crafted|past the end|file has/);
+    } finally {
+      assert.equal(await stop(child), 0);
+    }
+  });
+
+  it("ls lists local models with size, quantization, context and architecture", async () => {
+    await fs.mkdir(path.join(dataDir, "models"), { recursive: true });
+    await fs.copyFile(fixtures.tiny, path.join(dataDir, "models", "tiny-model.gguf"));
+    const result = spawnSync(process.execPath, [cli, "ls", "--data-dir", dataDir], { encoding: "utf8" });
+    assert.equal(result.status, 0, result.stderr);
+    const [header, row] = result.stdout.trim().split("\n");
+    assert.match(header!, /NAME\s+SIZE\s+QUANT\s+CONTEXT\s+ARCH/);
+    assert.match(row!, /^tiny-model\s+\d+\.\d KB\s+F32\s+4096\s+llama/);
+  });
+});
