@@ -15,11 +15,13 @@ export interface TestServer {
  * ephemeral loopback port. `models` picks which fixtures to serve, the first being the default.
  */
 export async function startTestServer(
-  options: { models?: Array<"scripted" | "tiny">; engine?: Partial<LocalEngineOptions> } = {},
+  options: { models?: Array<"scripted" | "tiny" | { file: string }>; engine?: Partial<LocalEngineOptions> } = {},
 ): Promise<TestServer> {
   const fixtures = ensureFixtureModels();
   const engine = new LocalEngine({ contextSize: 512, parallel: 1, threads: 1, gpu: "off", ...options.engine });
-  for (const name of options.models ?? ["scripted"]) await engine.addModelFile(fixtures[name]);
+  for (const model of options.models ?? ["scripted"]) {
+    await engine.addModelFile(typeof model === "string" ? fixtures[model] : model.file);
+  }
   const app = await buildApp({ engine, health: engine, host: "127.0.0.1", logLevel: "error" });
   await app.listen({ host: "127.0.0.1", port: 0 });
   const { port } = app.server.address() as AddressInfo;

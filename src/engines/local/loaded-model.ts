@@ -1,7 +1,5 @@
 import path from "node:path";
 import {
-  resolveChatWrapper,
-  type ChatWrapper,
   type Llama,
   type LlamaContext,
   type LlamaContextSequence,
@@ -12,7 +10,7 @@ import type { ChatEvent, ChatRequest, FinishReason } from "../../core/chat.js";
 import { ContextLengthError } from "../../core/errors.js";
 import { ReasoningSplitter, type SplitPart } from "../../core/reasoning-splitter.js";
 import { StopMatcher } from "../../core/stop-matcher.js";
-import { renderPrompt, type RenderedPrompt } from "./prompt.js";
+import { PromptRenderer, type RenderedPrompt } from "./prompt.js";
 import { SequencePool } from "./sequence-pool.js";
 import { TokenTextDecoder } from "./token-text-decoder.js";
 
@@ -33,7 +31,7 @@ export class LoadedModel {
     readonly filePath: string,
     private readonly model: LlamaModel,
     private readonly context: LlamaContext,
-    private readonly chatWrapper: ChatWrapper,
+    private readonly prompts: PromptRenderer,
     private readonly pool: SequencePool,
   ) {}
 
@@ -47,8 +45,7 @@ export class LoadedModel {
         threads: options.threads,
         batchSize: Math.min(512, contextSize),
       });
-      const chatWrapper = resolveChatWrapper(model, { warningLogs: false });
-      return new LoadedModel(filePath, model, context, chatWrapper, new SequencePool(context, options.parallel));
+      return new LoadedModel(filePath, model, context, new PromptRenderer(model), new SequencePool(context, options.parallel));
     } catch (error) {
       await model.dispose();
       throw error;
@@ -76,7 +73,7 @@ export class LoadedModel {
    * sequence is taken when iteration starts and given back when it ends, however it ends.
    */
   chat(request: ChatRequest, thinking: boolean | undefined, signal: AbortSignal): AsyncIterable<ChatEvent> {
-    const prompt = renderPrompt(this.model, this.chatWrapper, request.messages, thinking);
+    const prompt = this.prompts.render(request.messages, thinking);
     const promptTokens = prompt.tokens.length;
     const room = this.contextSize - promptTokens;
     if (room < 1 || (request.maxTokens !== undefined && request.maxTokens > room)) {
