@@ -25,11 +25,18 @@ const prompt = "Once upon a time, in a land far away, there lived";
 
 const started = Date.now();
 const modelPath = ensureBenchModel();
-console.log(`bench model: ${modelPath} (ready in ${Date.now() - started} ms), threads ${threads}, ${tokens} tokens x ${runs} runs`);
+console.log(
+  `bench model: ${modelPath} (ready in ${Date.now() - started} ms), threads ${threads}, ${tokens} tokens x ${runs} runs`,
+);
 
 /** Decode tokens/s straight through node-llama-cpp: tokenize, evaluate greedily, count. */
 async function direct(): Promise<number[]> {
-  const llama = await getLlama({ gpu: false, maxThreads: threads, logLevel: LlamaLogLevel.error, build: "never" });
+  const llama = await getLlama({
+    gpu: false,
+    maxThreads: threads,
+    logLevel: LlamaLogLevel.error,
+    build: "never",
+  });
   const model = await llama.loadModel({ modelPath });
   const context = await model.createContext({ contextSize: 1024, threads });
   const results: number[] = [];
@@ -95,6 +102,10 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 const directRuns = await direct();
 const httpRuns = await http();
 const format = (values: number[]) => values.map((value) => value.toFixed(1)).join(", ");
-console.log(`node-llama-cpp in-process : ${median(directRuns).toFixed(1)} tokens/s (runs: ${format(directRuns)})`);
-console.log(`qiusuo over HTTP (stream) : ${median(httpRuns).toFixed(1)} tokens/s (runs: ${format(httpRuns)})`);
+console.log(
+  `node-llama-cpp in-process : ${median(directRuns).toFixed(1)} tokens/s (runs: ${format(directRuns)})`,
+);
+console.log(
+  `qiusuo over HTTP (stream) : ${median(httpRuns).toFixed(1)} tokens/s (runs: ${format(httpRuns)})`,
+);
 console.log(`ratio HTTP / direct       : ${(median(httpRuns) / median(directRuns)).toFixed(3)}`);

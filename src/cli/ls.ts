@@ -35,7 +35,13 @@ export function registerLsCommand(program: Command): void {
         }
       }
       const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-      for (const row of rows) console.log(row.map((cell, column) => cell.padEnd(widths[column]!)).join("  ").trimEnd());
+      for (const row of rows)
+        console.log(
+          row
+            .map((cell, column) => cell.padEnd(widths[column]!))
+            .join("  ")
+            .trimEnd(),
+        );
     });
 }
 

@@ -17,6 +17,10 @@ registerRunCommand(program);
 registerLsCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
-  console.error(error instanceof ConfigError ? error.message : `error: ${error instanceof Error ? error.message : String(error)}`);
+  console.error(
+    error instanceof ConfigError
+      ? error.message
+      : `error: ${error instanceof Error ? error.message : String(error)}`,
+  );
   process.exit(1);
 });

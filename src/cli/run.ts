@@ -70,7 +70,13 @@ async function chatLoop(engine: LocalEngine, model: string): Promise<void> {
         {
           model,
           messages,
-          sampling: { temperature: 0.6, topP: 0.95, seed: randomInt(2 ** 31 - 1), frequencyPenalty: 0, presencePenalty: 0 },
+          sampling: {
+            temperature: 0.6,
+            topP: 0.95,
+            seed: randomInt(2 ** 31 - 1),
+            frequencyPenalty: 0,
+            presencePenalty: 0,
+          },
           maxTokens: undefined,
           stop: [],
           thinking: undefined,

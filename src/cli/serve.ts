@@ -1,5 +1,11 @@
 import type { Command } from "commander";
-import { DEFAULT_MODEL_ALIAS, effectiveThreads, loadServeConfig, type ServeConfig, type ServeFlags } from "../config/config.js";
+import {
+  DEFAULT_MODEL_ALIAS,
+  effectiveThreads,
+  loadServeConfig,
+  type ServeConfig,
+  type ServeFlags,
+} from "../config/config.js";
 import { LocalEngine, modelIdForFile } from "../engines/local/local-engine.js";
 import { disposeRuntime } from "../engines/local/llama-runtime.js";
 import { pullModel } from "../engines/local/model-pull.js";
@@ -11,7 +17,12 @@ export function registerServeCommand(program: Command): void {
   program
     .command("serve")
     .description("start the API server (and, later, the chat app)")
-    .option("-m, --model <path|alias>", "model file, catalog alias or hf: reference (repeatable)", collect, [])
+    .option(
+      "-m, --model <path|alias>",
+      "model file, catalog alias or hf: reference (repeatable)",
+      collect,
+      [],
+    )
     .option("--host <address>", "address to bind (default 127.0.0.1)")
     .option("--port <port>", "port to listen on (default 8080)")
     .option("--data-dir <dir>", "where models and data live (default ~/.qiusuo)")
@@ -39,7 +50,12 @@ export async function serve(config: ServeConfig): Promise<void> {
   const sources = await configuredSources(config);
   for (const source of sources) {
     const id = modelIdForFile(source.path);
-    engine.setPending(id, "loading", source.kind === "pull" ? "waiting to download" : "waiting to load", source.aliases);
+    engine.setPending(
+      id,
+      "loading",
+      source.kind === "pull" ? "waiting to download" : "waiting to load",
+      source.aliases,
+    );
   }
 
   const app = await buildApp({ engine, health: engine, host: config.host, logLevel: config.logLevel });
@@ -47,7 +63,9 @@ export async function serve(config: ServeConfig): Promise<void> {
   const url = address.replace("://[::1]", "://localhost");
   console.log(`qiusuo is listening on ${url}  (API: ${url}/v1, health: ${url}/health)`);
   if (sources.length === 0) {
-    console.log("No model is configured. Start with --model /path/to/model.gguf, or run `qiusuo pull deepseek-r1:1.5b`.");
+    console.log(
+      "No model is configured. Start with --model /path/to/model.gguf, or run `qiusuo pull deepseek-r1:1.5b`.",
+    );
   }
 
   let stopping = false;
@@ -86,10 +104,14 @@ async function bringUp(engine: LocalEngine, source: ModelSource, config: ServeCo
         reference: source.aliases[0] ?? id,
         dataDir: config.dataDir,
         huggingFaceEndpoint: config.huggingFaceEndpoint,
-        ...(config.huggingFaceToken ? { headers: { authorization: `Bearer ${config.huggingFaceToken}` } } : {}),
+        ...(config.huggingFaceToken
+          ? { headers: { authorization: `Bearer ${config.huggingFaceToken}` } }
+          : {}),
         onProgress: (progress) => {
           bar.update(progress);
-          const percent = progress.totalBytes ? Math.floor((100 * progress.downloadedBytes) / progress.totalBytes) : 0;
+          const percent = progress.totalBytes
+            ? Math.floor((100 * progress.downloadedBytes) / progress.totalBytes)
+            : 0;
           engine.setPending(id, "loading", `downloading ${source.aliases[0] ?? id}: ${percent}%`);
         },
       });
@@ -109,7 +131,9 @@ async function bringUp(engine: LocalEngine, source: ModelSource, config: ServeCo
   try {
     const started = Date.now();
     const model = await engine.addModelFile(source.path, source.aliases);
-    console.log(`model ${model.id} is ready (context ${model.contextSize} tokens, ${Date.now() - started} ms)`);
+    console.log(
+      `model ${model.id} is ready (context ${model.contextSize} tokens, ${Date.now() - started} ms)`,
+    );
   } catch (error) {
     console.error(`model ${id} failed to load: ${error instanceof Error ? error.message : String(error)}`);
   }

@@ -77,14 +77,22 @@ export function resolveDataDir(flag: string | undefined, env: NodeJS.ProcessEnv 
   return path.resolve(flag ?? env.QIUSUO_DATA_DIR ?? path.join(os.homedir(), ".qiusuo"));
 }
 
-export function resolveHuggingFace(env: NodeJS.ProcessEnv = process.env): { endpoint: string; token?: string } {
-  const endpoint = (env.QIUSUO_HF_ENDPOINT ?? env.HF_ENDPOINT ?? "https://huggingface.co").replace(/\/+$/, "");
+export function resolveHuggingFace(env: NodeJS.ProcessEnv = process.env): {
+  endpoint: string;
+  token?: string;
+} {
+  const endpoint = (env.QIUSUO_HF_ENDPOINT ?? env.HF_ENDPOINT ?? "https://huggingface.co").replace(
+    /\/+$/,
+    "",
+  );
   const token = env.HF_TOKEN;
   return token ? { endpoint, token } : { endpoint };
 }
 
 export function loadServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.env): ServeConfig {
-  const envModels = env.QIUSUO_MODEL?.split(",").map((model) => model.trim()).filter(Boolean);
+  const envModels = env.QIUSUO_MODEL?.split(",")
+    .map((model) => model.trim())
+    .filter(Boolean);
   const huggingFace = resolveHuggingFace(env);
   const raw = {
     host: flags.host ?? env.QIUSUO_HOST,

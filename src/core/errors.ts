@@ -59,10 +59,16 @@ export class InvalidParameterError extends QiusuoError {
 export class ModelNotFoundError extends QiusuoError {
   override readonly name = "ModelNotFoundError";
   constructor(model: string, available: readonly string[]) {
-    const list = available.length > 0 ? available.join(", ") : "none (start the server with --model PATH.gguf)";
-    super("invalid_request", "model_not_found", `The model '${model}' does not exist. Available models: ${list}.`, {
-      param: "model",
-    });
+    const list =
+      available.length > 0 ? available.join(", ") : "none (start the server with --model PATH.gguf)";
+    super(
+      "invalid_request",
+      "model_not_found",
+      `The model '${model}' does not exist. Available models: ${list}.`,
+      {
+        param: "model",
+      },
+    );
   }
 }
 

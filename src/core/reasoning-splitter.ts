@@ -14,9 +14,7 @@ export type SplitPart = { kind: "reasoning" | "content"; text: string };
 
 type State =
   /** Nothing but whitespace seen yet; the output may still open with `<think>`. */
-  | "undecided"
-  | "reasoning"
-  | "content";
+  "undecided" | "reasoning" | "content";
 
 export class ReasoningSplitter {
   private state: State;

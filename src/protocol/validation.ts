@@ -23,7 +23,11 @@ export function zodIssueToError(issue: z.ZodIssue): QiusuoError {
     case "invalid_literal":
       return new InvalidRequestError("invalid_type", `Invalid value for ${field}: ${issue.message}.`, param);
     default:
-      return new InvalidParameterError("invalid_value", `Invalid value for ${field}: ${issue.message}.`, param);
+      return new InvalidParameterError(
+        "invalid_value",
+        `Invalid value for ${field}: ${issue.message}.`,
+        param,
+      );
   }
 }
 

@@ -52,7 +52,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   app.setErrorHandler((error: FastifyError | QiusuoError, request, reply) => {
     const wire = toWireError(fromFastifyError(error));
-    if (wire.error.kind === "internal") request.log.error({ err: wire.error.cause ?? error }, "request failed");
+    if (wire.error.kind === "internal")
+      request.log.error({ err: wire.error.cause ?? error }, "request failed");
     void reply.code(wire.status).headers(wire.headers).send(wire.body);
   });
   app.setNotFoundHandler((request, reply) => {

@@ -12,7 +12,8 @@ export function hostGuard(boundHost: string) {
     const host = request.headers.host;
     const origin = request.headers.origin;
     const hostOk = host !== undefined && isLoopbackHost(hostName(host));
-    const originOk = origin === undefined || origin === "null" ? origin === undefined : originIsLoopback(origin);
+    const originOk =
+      origin === undefined || origin === "null" ? origin === undefined : originIsLoopback(origin);
     if (hostOk && originOk) return;
     await reply.code(403).send({
       error: {

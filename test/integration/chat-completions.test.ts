@@ -29,13 +29,22 @@ describe("POST /chat/completions with the scripted model", () => {
     assert.equal(json.usage.completion_tokens, 4, "four script tokens, end-of-generation not counted");
     assert.equal(json.usage.completion_tokens_details.reasoning_tokens, 3);
     assert.ok(json.usage.prompt_tokens > 0);
-    assert.equal(json.usage.prompt_cache_hit_tokens + json.usage.prompt_cache_miss_tokens, json.usage.prompt_tokens);
+    assert.equal(
+      json.usage.prompt_cache_hit_tokens + json.usage.prompt_cache_miss_tokens,
+      json.usage.prompt_tokens,
+    );
     assert.equal(json.usage.total_tokens, json.usage.prompt_tokens + 4);
   });
 
   it("counts prompt tokens exactly: one more character of user text is one more byte token", async () => {
-    const short = await postJson(`${server.url}/v1/chat/completions`, { model: "scripted", messages: user("ab") });
-    const long = await postJson(`${server.url}/v1/chat/completions`, { model: "scripted", messages: user("abc") });
+    const short = await postJson(`${server.url}/v1/chat/completions`, {
+      model: "scripted",
+      messages: user("ab"),
+    });
+    const long = await postJson(`${server.url}/v1/chat/completions`, {
+      model: "scripted",
+      messages: user("abc"),
+    });
     assert.equal(long.json.usage.prompt_tokens - short.json.usage.prompt_tokens, 1);
   });
 
@@ -57,7 +66,12 @@ describe("POST /chat/completions with the scripted model", () => {
     const response = await fetch(`${server.url}/v1/chat/completions`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ model: "scripted", messages: user("Q"), stream: true, stream_options: { include_usage: true } }),
+      body: JSON.stringify({
+        model: "scripted",
+        messages: user("Q"),
+        stream: true,
+        stream_options: { include_usage: true },
+      }),
     });
     assert.equal(response.status, 200);
     assert.match(response.headers.get("content-type") ?? "", /text\/event-stream/);
@@ -65,7 +79,9 @@ describe("POST /chat/completions with the scripted model", () => {
     assert.equal(events.at(-1), "[DONE]");
     const chunks = events.filter((event): event is Record<string, any> => event !== "[DONE]");
     assert.deepEqual(chunks[0]!.choices[0].delta, { role: "assistant", content: "" });
-    assert.ok(chunks.every((chunk) => chunk.id === chunks[0]!.id && chunk.object === "chat.completion.chunk"));
+    assert.ok(
+      chunks.every((chunk) => chunk.id === chunks[0]!.id && chunk.object === "chat.completion.chunk"),
+    );
     const reasoning = chunks.map((chunk) => chunk.choices[0].delta.reasoning_content ?? "").join("");
     const content = chunks.map((chunk) => chunk.choices[0].delta.content ?? "").join("");
     assert.equal(reasoning, "let me think");
@@ -74,7 +90,10 @@ describe("POST /chat/completions with the scripted model", () => {
     assert.equal(last.choices[0].finish_reason, "stop");
     assert.equal(last.usage.completion_tokens, 4);
     assert.equal(last.usage.completion_tokens_details.reasoning_tokens, 3);
-    assert.ok(chunks.slice(0, -1).every((chunk) => chunk.usage === null), "usage is null until the last chunk");
+    assert.ok(
+      chunks.slice(0, -1).every((chunk) => chunk.usage === null),
+      "usage is null until the last chunk",
+    );
   });
 
   it("ends at a stop sequence without returning it", async () => {
@@ -85,7 +104,11 @@ describe("POST /chat/completions with the scripted model", () => {
     });
     assert.equal(json.choices[0].message.content, "The answer ");
     assert.equal(json.choices[0].finish_reason, "stop");
-    const single = await postJson(`${server.url}/chat/completions`, { model: "scripted", messages: user("Q"), stop: "me" });
+    const single = await postJson(`${server.url}/chat/completions`, {
+      model: "scripted",
+      messages: user("Q"),
+      stop: "me",
+    });
     assert.equal(single.json.choices[0].message.reasoning_content, "let");
     assert.equal(single.json.choices[0].message.content, "");
   });
@@ -96,12 +119,18 @@ describe("POST /chat/completions with the scripted model", () => {
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ model: "scripted", messages: user("Q"), stop: ["answer"], stream: true }),
     });
-    const chunks = (await readSse(response)).filter((event): event is Record<string, any> => event !== "[DONE]");
+    const chunks = (await readSse(response)).filter(
+      (event): event is Record<string, any> => event !== "[DONE]",
+    );
     assert.equal(chunks.map((chunk) => chunk.choices[0].delta.content ?? "").join(""), "The ");
   });
 
   it("reports length when max_tokens is reached", async () => {
-    const { json } = await postJson(`${server.url}/chat/completions`, { model: "scripted", messages: user("Q"), max_tokens: 2 });
+    const { json } = await postJson(`${server.url}/chat/completions`, {
+      model: "scripted",
+      messages: user("Q"),
+      max_tokens: 2,
+    });
     assert.equal(json.choices[0].finish_reason, "length");
     assert.equal(json.usage.completion_tokens, 2);
     assert.equal(json.choices[0].message.reasoning_content, "let me think");
@@ -113,7 +142,10 @@ describe("POST /chat/completions with the scripted model", () => {
     const first = await postJson(`${server.url}/chat/completions`, body);
     const second = await postJson(`${server.url}/chat/completions`, body);
     assert.equal(first.status, 200);
-    assert.equal(first.json.usage.completion_tokens + first.json.usage.prompt_tokens, first.json.usage.total_tokens);
+    assert.equal(
+      first.json.usage.completion_tokens + first.json.usage.prompt_tokens,
+      first.json.usage.total_tokens,
+    );
     assert.equal(
       first.json.choices[0].message.content + (first.json.choices[0].message.reasoning_content ?? ""),
       second.json.choices[0].message.content + (second.json.choices[0].message.reasoning_content ?? ""),

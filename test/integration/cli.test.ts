@@ -13,10 +13,14 @@ const cli = path.resolve("dist/cli/main.js");
 
 /** Runs `qiusuo serve` as users do and waits for the URL it prints. */
 async function startServe(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, [cli, "serve", "--port", "0", "--threads", "1", "--gpu", "off", ...args], {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    [cli, "serve", "--port", "0", "--threads", "1", "--gpu", "off", ...args],
+    {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let output = "";
   child.stdout!.on("data", (chunk) => (output += chunk));
   child.stderr!.on("data", (chunk) => (output += chunk));
@@ -75,10 +79,16 @@ describe("the qiusuo command", () => {
   it("offline with no model: starts anyway and says how to fix it, in the terminal, /health and API errors", async () => {
     const emptyDir = await fs.mkdtemp(path.join(os.tmpdir(), "qiusuo-offline-"));
     // A closed local port stands in for an unreachable Hugging Face.
-    const { child, url, output } = await startServe(["--data-dir", emptyDir], { QIUSUO_HF_ENDPOINT: "http://127.0.0.1:9" });
+    const { child, url, output } = await startServe(["--data-dir", emptyDir], {
+      QIUSUO_HF_ENDPOINT: "http://127.0.0.1:9",
+    });
     try {
       const health = await waitForHealth(url, 503);
-      for (let attempt = 0; attempt < 100 && !/could not be downloaded/.test(JSON.stringify(health)); attempt++) {
+      for (
+        let attempt = 0;
+        attempt < 100 && !/could not be downloaded/.test(JSON.stringify(health));
+        attempt++
+      ) {
         Object.assign(health, await (await fetch(`${url}/health`)).json());
         await sleep(50);
       }

@@ -12,7 +12,8 @@ describe("a client that goes away", () => {
   after(() => server.close());
 
   async function waitUntilIdle(): Promise<void> {
-    for (let attempt = 0; attempt < 200 && server.engine.stats().busySequences > 0; attempt++) await sleep(10);
+    for (let attempt = 0; attempt < 200 && server.engine.stats().busySequences > 0; attempt++)
+      await sleep(10);
   }
 
   it("mid-stream stops generation at once and frees the sequence", async () => {
@@ -31,7 +32,7 @@ describe("a client that goes away", () => {
     });
     const reader = response.body!.getReader();
     let received = "";
-    while (!received.includes("reasoning_content") && !received.includes('"content":"') ) {
+    while (!received.includes("reasoning_content") && !received.includes('"content":"')) {
       const { value, done } = await reader.read();
       if (done) break;
       received += new TextDecoder().decode(value);
@@ -43,7 +44,10 @@ describe("a client that goes away", () => {
     const afterAbort = server.engine.stats();
     assert.equal(afterAbort.busySequences, 0);
     assert.equal(afterAbort.abortedRequests, before.abortedRequests + 1);
-    assert.ok(afterAbort.generatedTokens < maxTokens, `stopped early (${afterAbort.generatedTokens} tokens generated)`);
+    assert.ok(
+      afterAbort.generatedTokens < maxTokens,
+      `stopped early (${afterAbort.generatedTokens} tokens generated)`,
+    );
 
     const next = await postJson(`${server.url}/v1/chat/completions`, {
       model: "tiny",
@@ -59,10 +63,15 @@ describe("a client that goes away", () => {
     const pending = fetch(`${server.url}/v1/chat/completions`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ model: "tiny", messages: [{ role: "user", content: "long" }], max_tokens: 3500 }),
+      body: JSON.stringify({
+        model: "tiny",
+        messages: [{ role: "user", content: "long" }],
+        max_tokens: 3500,
+      }),
       signal: controller.signal,
     }).catch(() => undefined);
-    for (let attempt = 0; attempt < 200 && server.engine.stats().busySequences === 0; attempt++) await sleep(5);
+    for (let attempt = 0; attempt < 200 && server.engine.stats().busySequences === 0; attempt++)
+      await sleep(5);
     const generatedBefore = server.engine.stats().generatedTokens;
     controller.abort();
     await pending;

@@ -15,10 +15,19 @@ export interface TestServer {
  * ephemeral loopback port. `models` picks which fixtures to serve, the first being the default.
  */
 export async function startTestServer(
-  options: { models?: Array<"scripted" | "tiny" | { file: string }>; engine?: Partial<LocalEngineOptions> } = {},
+  options: {
+    models?: Array<"scripted" | "tiny" | { file: string }>;
+    engine?: Partial<LocalEngineOptions>;
+  } = {},
 ): Promise<TestServer> {
   const fixtures = ensureFixtureModels();
-  const engine = new LocalEngine({ contextSize: 512, parallel: 1, threads: 1, gpu: "off", ...options.engine });
+  const engine = new LocalEngine({
+    contextSize: 512,
+    parallel: 1,
+    threads: 1,
+    gpu: "off",
+    ...options.engine,
+  });
   for (const model of options.models ?? ["scripted"]) {
     await engine.addModelFile(typeof model === "string" ? fixtures[model] : model.file);
   }

@@ -18,7 +18,7 @@ describe("the openai npm client", () => {
       model: "deepseek-reasoner",
       messages: [{ role: "user", content: "What is the answer?" }],
     });
-    const message = completion.choices[0]!.message as typeof completion.choices[0]["message"] & {
+    const message = completion.choices[0]!.message as (typeof completion.choices)[0]["message"] & {
       reasoning_content?: string;
     };
     assert.equal(message.content, "The answer is 42");
@@ -38,7 +38,8 @@ describe("the openai npm client", () => {
     let finish: string | null = null;
     let usage: OpenAI.CompletionUsage | undefined;
     for await (const chunk of stream) {
-      const delta = chunk.choices[0]?.delta as { content?: string | null; reasoning_content?: string } | undefined;
+      const delta = chunk.choices[0]?.delta as
+        { content?: string | null; reasoning_content?: string } | undefined;
       content += delta?.content ?? "";
       reasoning += delta?.reasoning_content ?? "";
       finish = chunk.choices[0]?.finish_reason ?? finish;

@@ -47,14 +47,21 @@ describe("reasoning with a template that opens <think> itself", () => {
       model: "deepseek-reasoner",
       messages: [{ role: "user", content: "Q" }],
     });
-    assert.deepEqual(json.choices[0].message, { role: "assistant", content: "Done", reasoning_content: "I reason" });
+    assert.deepEqual(json.choices[0].message, {
+      role: "assistant",
+      content: "Done",
+      reasoning_content: "I reason",
+    });
     assert.equal(json.usage.completion_tokens, 3);
     assert.equal(json.usage.completion_tokens_details.reasoning_tokens, 2);
   });
 
   it("with thinking disabled, closes an empty reasoning block in the prompt", async () => {
     const body = { messages: [{ role: "user", content: "Q" }], max_tokens: 1 };
-    const thinking = await postJson(`${server.url}/v1/chat/completions`, { ...body, model: "deepseek-reasoner" });
+    const thinking = await postJson(`${server.url}/v1/chat/completions`, {
+      ...body,
+      model: "deepseek-reasoner",
+    });
     const direct = await postJson(`${server.url}/v1/chat/completions`, { ...body, model: "deepseek-chat" });
     const explicit = await postJson(`${server.url}/v1/chat/completions`, {
       ...body,

@@ -8,7 +8,11 @@ function split(chunks: string[], options?: { startsInReasoning?: boolean }) {
   const parts: SplitPart[] = [];
   for (const chunk of chunks) parts.push(...splitter.push(chunk));
   parts.push(...splitter.finish());
-  const join = (kind: SplitPart["kind"]) => parts.filter((part) => part.kind === kind).map((part) => part.text).join("");
+  const join = (kind: SplitPart["kind"]) =>
+    parts
+      .filter((part) => part.kind === kind)
+      .map((part) => part.text)
+      .join("");
   return { reasoning: join("reasoning"), content: join("content") };
 }
 
@@ -28,18 +32,28 @@ describe("ReasoningSplitter", () => {
   it("splits R1-style output however it is chunked", () => {
     const text = "<think>\nFirst, 2+2.\nIt is 4.\n</think>\n\nThe answer is **4**.";
     for (const chunks of allCuts(text)) {
-      assert.deepEqual(split(chunks), { reasoning: "First, 2+2.\nIt is 4.", content: "The answer is **4**." }, JSON.stringify(chunks));
+      assert.deepEqual(
+        split(chunks),
+        { reasoning: "First, 2+2.\nIt is 4.", content: "The answer is **4**." },
+        JSON.stringify(chunks),
+      );
     }
   });
 
   it("starts inside the reasoning when the template opened <think>", () => {
     for (const chunks of allCuts("Hmm, so.\n</think>\n\nDone")) {
-      assert.deepEqual(split(chunks, { startsInReasoning: true }), { reasoning: "Hmm, so.", content: "Done" });
+      assert.deepEqual(split(chunks, { startsInReasoning: true }), {
+        reasoning: "Hmm, so.",
+        content: "Done",
+      });
     }
   });
 
   it("leaves output without <think> as content, including a mention of the tag later", () => {
-    assert.deepEqual(split(["Use <think> tags", " like this"]), { reasoning: "", content: "Use <think> tags like this" });
+    assert.deepEqual(split(["Use <think> tags", " like this"]), {
+      reasoning: "",
+      content: "Use <think> tags like this",
+    });
     assert.deepEqual(split(["<thi", "nk"]), { reasoning: "", content: "<think" });
     assert.deepEqual(split(["  <b>bold</b>"]), { reasoning: "", content: "<b>bold</b>" });
   });

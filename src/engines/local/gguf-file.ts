@@ -123,21 +123,8 @@ const VALUE_TYPE_UINT32 = 4;
 const VALUE_TYPE_STRING = 8;
 const VALUE_TYPE_ARRAY = 9;
 /** Byte size of each fixed-size value type; strings and arrays have none. */
-const VALUE_TYPE_SIZES: readonly (number | undefined)[] = [
-  1,
-  1,
-  2,
-  2,
-  4,
-  4,
-  4,
-  1,
-  undefined,
-  undefined,
-  8,
-  8,
-  8,
-];
+// prettier-ignore
+const VALUE_TYPE_SIZES: readonly (number | undefined)[] = [1, 1, 2, 2, 4, 4, 4, 1, undefined, undefined, 8, 8, 8];
 
 interface GgmlType {
   readonly name: string;
@@ -332,9 +319,29 @@ class HeaderReader {
     }
   }
 
-  async skipString(what: string): Promise<void> {
-    const length = await this.count(MAX_STRING_BYTES, `the length of ${what}`);
-    await this.skip(length, what);
+  /**
+   * Skips `count` consecutive strings (a vocabulary can hold 250k of them). Lengths already in the
+   * buffer are read without awaiting, which makes this several times faster than one read each.
+   */
+  async skipStrings(count: number, key: string): Promise<void> {
+    for (let index = 0; index < count; index++) {
+      const offset = this.position - this.bufferStart;
+      let length: number;
+      if (offset >= 0 && offset + 8 <= this.buffer.length) {
+        const value = this.buffer.readBigUInt64LE(offset);
+        if (value > BigInt(MAX_STRING_BYTES)) {
+          fail(
+            `the length of string ${index} of '${key}' is ${value}, more than the limit of ${MAX_STRING_BYTES}`,
+          );
+        }
+        length = Number(value);
+        this.position += 8;
+      } else {
+        length = await this.count(MAX_STRING_BYTES, `the length of string ${index} of '${key}'`);
+      }
+      this.check(length, `string ${index} of '${key}'`);
+      this.position += length;
+    }
   }
 }
 
@@ -505,7 +512,7 @@ async function readValue(reader: HeaderReader, type: number, key: string): Promi
               "the file is truncated or crafted",
           );
         }
-        for (let index = 0; index < length; index++) await reader.skipString(`string ${index} of '${key}'`);
+        await reader.skipStrings(length, key);
       }
       return { kind: "array-summary", elementType: VALUE_TYPE_NAMES[elementType] ?? "uint8", length };
     }

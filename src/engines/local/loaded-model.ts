@@ -38,14 +38,21 @@ export class LoadedModel {
   static async load(llama: Llama, filePath: string, options: LoadOptions): Promise<LoadedModel> {
     const model = await llama.loadModel({ modelPath: filePath });
     try {
-      const contextSize = options.contextSize > 0 ? options.contextSize : Math.min(model.trainContextSize, 8192);
+      const contextSize =
+        options.contextSize > 0 ? options.contextSize : Math.min(model.trainContextSize, 8192);
       const context = await model.createContext({
         contextSize,
         sequences: options.parallel,
         threads: options.threads,
         batchSize: Math.min(512, contextSize),
       });
-      return new LoadedModel(filePath, model, context, new PromptRenderer(model), new SequencePool(context, options.parallel));
+      return new LoadedModel(
+        filePath,
+        model,
+        context,
+        new PromptRenderer(model),
+        new SequencePool(context, options.parallel),
+      );
     } catch (error) {
       await model.dispose();
       throw error;
@@ -164,7 +171,10 @@ export class LoadedModel {
 }
 
 function toEvents(parts: SplitPart[]): ChatEvent[] {
-  return parts.map((part) => ({ type: part.kind === "reasoning" ? "reasoning-delta" : "text-delta", text: part.text }));
+  return parts.map((part) => ({
+    type: part.kind === "reasoning" ? "reasoning-delta" : "text-delta",
+    text: part.text,
+  }));
 }
 
 /**

@@ -36,7 +36,12 @@ export class LocalEngine implements Engine {
   }
 
   /** Registers a model that is not on disk yet (being pulled, or missing) with a reason. */
-  setPending(id: string, state: "loading" | "missing" | "failed", reason: string, aliases: string[] = []): void {
+  setPending(
+    id: string,
+    state: "loading" | "missing" | "failed",
+    reason: string,
+    aliases: string[] = [],
+  ): void {
     const entry = this.entryFor(id, aliases);
     entry.state = state;
     entry.reason = reason;
@@ -102,7 +107,10 @@ export class LocalEngine implements Engine {
         : this.entries.find((candidate) => candidate.id === model || candidate.aliases.includes(model));
     if (!entry) {
       const available = this.entries.flatMap((candidate) => [candidate.id, ...candidate.aliases]);
-      throw new ModelNotFoundError(model, this.entries.length > 0 ? [...available, ...Object.keys(MODEL_ALIASES)] : []);
+      throw new ModelNotFoundError(
+        model,
+        this.entries.length > 0 ? [...available, ...Object.keys(MODEL_ALIASES)] : [],
+      );
     }
     return entry;
   }
@@ -121,7 +129,8 @@ export class LocalEngine implements Engine {
       entry.aliases.push(entry.id);
       entry.id = id;
     }
-    for (const alias of aliases) if (alias !== entry.id && !entry.aliases.includes(alias)) entry.aliases.push(alias);
+    for (const alias of aliases)
+      if (alias !== entry.id && !entry.aliases.includes(alias)) entry.aliases.push(alias);
     entry.aliases = entry.aliases.filter((alias) => alias !== entry.id);
     return entry;
   }

@@ -24,7 +24,8 @@ export class PromptRenderer {
     const source = model.fileInfo.metadata.tokenizer?.chat_template;
     this.template = typeof source === "string" && source.length > 0 ? new Template(source) : undefined;
     // A reasoning model has `<think>` and `</think>` as single tokens of its vocabulary.
-    this.knowsThinkTags = model.tokenize(THINK_OPEN, true).length === 1 && model.tokenize(THINK_CLOSE, true).length === 1;
+    this.knowsThinkTags =
+      model.tokenize(THINK_OPEN, true).length === 1 && model.tokenize(THINK_CLOSE, true).length === 1;
   }
 
   render(messages: readonly ChatMessage[], thinking: boolean | undefined): RenderedPrompt {

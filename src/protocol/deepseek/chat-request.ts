@@ -5,7 +5,8 @@ import { InvalidParameterError } from "../../core/errors.js";
 import { parseWith } from "../validation.js";
 
 /** `null` is accepted for every optional field and means "use the default" (DeepSeek sends them). */
-const optional = <Schema extends z.ZodTypeAny>(schema: Schema) => schema.nullish().transform((value) => value ?? undefined);
+const optional = <Schema extends z.ZodTypeAny>(schema: Schema) =>
+  schema.nullish().transform((value) => value ?? undefined);
 
 const text = z.string();
 
@@ -40,7 +41,9 @@ export const chatCompletionSchema = z.object({
   max_tokens: optional(z.number().int().min(1, "must be at least 1")),
   max_completion_tokens: optional(z.number().int().min(1, "must be at least 1")),
   temperature: optional(z.number().min(0, "must be between 0 and 2").max(2, "must be between 0 and 2")),
-  top_p: optional(z.number().gt(0, "must be greater than 0 and at most 1").max(1, "must be greater than 0 and at most 1")),
+  top_p: optional(
+    z.number().gt(0, "must be greater than 0 and at most 1").max(1, "must be greater than 0 and at most 1"),
+  ),
   seed: optional(z.number().int()),
   stop: optional(
     z.union([
@@ -50,8 +53,12 @@ export const chatCompletionSchema = z.object({
   ),
   stream: optional(z.boolean()),
   stream_options: optional(z.object({ include_usage: optional(z.boolean()) }).passthrough()),
-  frequency_penalty: optional(z.number().min(-2, "must be between -2 and 2").max(2, "must be between -2 and 2")),
-  presence_penalty: optional(z.number().min(-2, "must be between -2 and 2").max(2, "must be between -2 and 2")),
+  frequency_penalty: optional(
+    z.number().min(-2, "must be between -2 and 2").max(2, "must be between -2 and 2"),
+  ),
+  presence_penalty: optional(
+    z.number().min(-2, "must be between -2 and 2").max(2, "must be between -2 and 2"),
+  ),
   thinking: optional(z.object({ type: z.enum(["enabled", "disabled"]) }).passthrough()),
   n: optional(z.number().int().min(1, "must be at least 1")),
   tools: optional(z.array(z.unknown())),
@@ -110,10 +117,18 @@ function toCoreMessage(input: z.infer<typeof message>): ChatMessage {
 /** Features not built yet are refused clearly rather than silently ignored. */
 function refuseUnsupported(body: ChatCompletionBody): void {
   if (body.n !== undefined && body.n > 1) {
-    throw new InvalidParameterError("unsupported_value", "`n` above 1 is not supported; send n requests instead.", "n");
+    throw new InvalidParameterError(
+      "unsupported_value",
+      "`n` above 1 is not supported; send n requests instead.",
+      "n",
+    );
   }
   if (body.tools && body.tools.length > 0) {
-    throw new InvalidParameterError("unsupported_parameter", "`tools` are not supported by this server yet.", "tools");
+    throw new InvalidParameterError(
+      "unsupported_parameter",
+      "`tools` are not supported by this server yet.",
+      "tools",
+    );
   }
   if (body.response_format && body.response_format.type !== "text") {
     throw new InvalidParameterError(
@@ -123,6 +138,10 @@ function refuseUnsupported(body: ChatCompletionBody): void {
     );
   }
   if (body.logprobs) {
-    throw new InvalidParameterError("unsupported_parameter", "`logprobs` are not supported by this server yet.", "logprobs");
+    throw new InvalidParameterError(
+      "unsupported_parameter",
+      "`logprobs` are not supported by this server yet.",
+      "logprobs",
+    );
   }
 }

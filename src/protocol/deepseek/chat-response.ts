@@ -78,7 +78,11 @@ export async function* streamChatCompletion(
   includeUsage: boolean,
 ): AsyncGenerator<string> {
   const base = { ...identity(model), object: "chat.completion.chunk" as const };
-  const chunk = (delta: Record<string, unknown>, finishReason: FinishReason | null = null, usage?: WireUsage) =>
+  const chunk = (
+    delta: Record<string, unknown>,
+    finishReason: FinishReason | null = null,
+    usage?: WireUsage,
+  ) =>
     sseData({
       ...base,
       choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],

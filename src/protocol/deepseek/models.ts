@@ -16,7 +16,13 @@ export function listModels(models: readonly ModelInfo[]) {
   const first = models[0];
   if (first) {
     for (const alias of Object.keys(MODEL_ALIASES)) {
-      data.push({ id: alias, object: "model", created: first.created, owned_by: "qiusuo", status: first.state });
+      data.push({
+        id: alias,
+        object: "model",
+        created: first.created,
+        owned_by: "qiusuo",
+        status: first.state,
+      });
     }
   }
   return { object: "list" as const, data };

@@ -13,7 +13,11 @@ export function registerDeepSeekRoutes(app: FastifyInstance, engine: Engine): vo
   }
 }
 
-async function chatCompletions(engine: Engine, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+async function chatCompletions(
+  engine: Engine,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<unknown> {
   const { request: chatRequest, stream, includeUsage } = parseChatCompletion(request.body);
   const signal = disconnectSignal(reply);
   const events = await engine.chat(chatRequest, signal);

@@ -16,7 +16,10 @@ export function registerHealthRoutes(app: FastifyInstance, source: HealthSource)
     const main = models[0];
     if (main?.state === "ready") return reply.send({ status: "ok", models });
     const reason =
-      main?.reason ?? "No model is configured. Start the server with --model PATH.gguf or run `qiusuo pull deepseek-r1:1.5b`.";
-    return reply.code(503).send({ status: main?.state === "loading" ? "loading" : "unavailable", reason, models });
+      main?.reason ??
+      "No model is configured. Start the server with --model PATH.gguf or run `qiusuo pull deepseek-r1:1.5b`.";
+    return reply
+      .code(503)
+      .send({ status: main?.state === "loading" ? "loading" : "unavailable", reason, models });
   });
 }

@@ -1,0 +1,184 @@
+// The built-in catalog maps short aliases to real GGUF files on Hugging Face, and parses explicit
+// `hf:OWNER/REPO/FILE.gguf` references. Sizes and SHA-256 digests are the published values of the
+// files at the time they were added (cross-checked against several independent pins of each file);
+// the pull verifies against them, so a changed or tampered upstream file is refused rather than run.
+
+import { QiusuoError } from "../../core/errors.js";
+import { InvalidModelNameError, safeModelFileName } from "./model-paths.js";
+
+export const DEFAULT_HUGGING_FACE_ENDPOINT = "https://huggingface.co";
+
+export interface CatalogModel {
+  /** What users type: `deepseek-r1:1.5b`. */
+  readonly alias: string;
+  /** The Hugging Face repository, `OWNER/NAME`. */
+  readonly repo: string;
+  /** The file's path inside the repository. */
+  readonly file: string;
+  readonly description: string;
+  /** The file size in bytes, when known. */
+  readonly size?: number;
+  /** The file's SHA-256 as 64 lowercase hex digits, when known. */
+  readonly sha256?: string;
+}
+
+export const MODEL_CATALOG: readonly CatalogModel[] = [
+  {
+    alias: "deepseek-r1:1.5b",
+    repo: "bartowski/DeepSeek-R1-Distill-Qwen-1.5B-GGUF",
+    file: "DeepSeek-R1-Distill-Qwen-1.5B-Q4_K_M.gguf",
+    description: "DeepSeek-R1 distilled into Qwen2.5 1.5B, Q4_K_M (about 1.1 GB)",
+    size: 1_117_320_800,
+    sha256: "1741e5b2d062b07acf048bf0d2c514dadf2a48f94e2b4aa0cfe069af3838ee2f",
+  },
+  {
+    alias: "deepseek-r1:7b",
+    repo: "bartowski/DeepSeek-R1-Distill-Qwen-7B-GGUF",
+    file: "DeepSeek-R1-Distill-Qwen-7B-Q4_K_M.gguf",
+    description: "DeepSeek-R1 distilled into Qwen2.5 7B, Q4_K_M (about 4.7 GB)",
+    size: 4_683_073_504,
+    sha256: "731ece8d06dc7eda6f6572997feb9ee1258db0784827e642909d9b565641937b",
+  },
+  {
+    alias: "deepseek-r1:8b",
+    repo: "bartowski/DeepSeek-R1-Distill-Llama-8B-GGUF",
+    file: "DeepSeek-R1-Distill-Llama-8B-Q4_K_M.gguf",
+    description: "DeepSeek-R1 distilled into Llama 3.1 8B, Q4_K_M (about 4.9 GB)",
+    size: 4_920_736_608,
+    sha256: "87bcba20b4846d8dadf753d3ff48f9285d131fc95e3e0e7e934d4f20bc896f5d",
+  },
+  {
+    alias: "qwen2.5:0.5b",
+    repo: "Qwen/Qwen2.5-0.5B-Instruct-GGUF",
+    file: "qwen2.5-0.5b-instruct-q4_k_m.gguf",
+    description: "Qwen2.5 0.5B Instruct, Q4_K_M (about 0.5 GB), small enough for any machine",
+    size: 491_400_032,
+    sha256: "74a4da8c9fdbcd15bd1f6d01d621410d31c6fc00986f5eb687824e7b93d7a9db",
+  },
+];
+
+/** What a model reference resolves to: where to download it from and what to call it locally. */
+export interface ModelReference {
+  /** The catalog alias, when the reference was one. */
+  alias?: string;
+  /** `OWNER/NAME` on Hugging Face. */
+  repo: string;
+  /** The file's path inside the repository. */
+  file: string;
+  url: string;
+  /** The file name under `<dataDir>/models`. */
+  localFileName: string;
+  size?: number;
+  sha256?: string;
+}
+
+export interface ResolveModelOptions {
+  /** A Hugging Face compatible endpoint (a mirror such as https://hf-mirror.com, or a test server). */
+  huggingFaceEndpoint?: string;
+}
+
+export class InvalidEndpointError extends QiusuoError {
+  override readonly name = "InvalidEndpointError";
+  constructor(message: string) {
+    super("invalid_parameter", "invalid_endpoint", message);
+  }
+}
+
+const HF_PREFIX = "hf:";
+/** Hugging Face owner and repository names: letters, digits, '-', '_', '.', at most 96 characters. */
+const REPO_PART = /^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$/;
+/** File path segments: printable, no characters that are special in paths or URLs' structure. */
+const FILE_SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9 ._+()[\]@,=~-]*$/;
+
+export function findCatalogModel(alias: string): CatalogModel | undefined {
+  const wanted = alias.trim().toLowerCase();
+  return MODEL_CATALOG.find((model) => model.alias === wanted);
+}
+
+/**
+ * Resolves a catalog alias (`deepseek-r1:1.5b`) or an `hf:OWNER/REPO/path/FILE.gguf` reference.
+ * Throws InvalidModelNameError for anything else, including every attempt at path traversal.
+ */
+export function resolveModelReference(reference: string, options: ResolveModelOptions = {}): ModelReference {
+  const endpoint = normalizeEndpoint(options.huggingFaceEndpoint ?? DEFAULT_HUGGING_FACE_ENDPOINT);
+  const trimmed = reference.trim();
+  if (trimmed.toLowerCase().startsWith(HF_PREFIX)) return resolveHuggingFaceReference(trimmed, endpoint);
+
+  const model = findCatalogModel(trimmed);
+  if (model === undefined) {
+    const known = MODEL_CATALOG.map((entry) => entry.alias).join(", ");
+    throw new InvalidModelNameError(
+      `Unknown model ${JSON.stringify(reference)}. Use a catalog alias (${known}), ` +
+        "hf:OWNER/REPO/FILE.gguf for any GGUF on Hugging Face, or --model /path/to/model.gguf for a file you have.",
+    );
+  }
+  const resolved: ModelReference = {
+    alias: model.alias,
+    repo: model.repo,
+    file: model.file,
+    url: fileUrl(endpoint, model.repo, model.file),
+    localFileName: safeModelFileName(lastSegment(model.file)),
+  };
+  if (model.size !== undefined) resolved.size = model.size;
+  if (model.sha256 !== undefined) resolved.sha256 = model.sha256;
+  return resolved;
+}
+
+function resolveHuggingFaceReference(reference: string, endpoint: string): ModelReference {
+  const reject = (why: string): never => {
+    throw new InvalidModelNameError(
+      `The reference ${JSON.stringify(reference)} is not valid: ${why}. Expected hf:OWNER/REPO/FILE.gguf ` +
+        "(the file may be in a folder: hf:OWNER/REPO/folder/FILE.gguf).",
+    );
+  };
+  const segments = reference.slice(HF_PREFIX.length).split("/");
+  const [owner, repoName, ...fileSegments] = segments;
+  if (owner === undefined || repoName === undefined || fileSegments.length === 0) {
+    reject("it needs an owner, a repository and a file");
+  }
+  if (!REPO_PART.test(owner ?? "") || !REPO_PART.test(repoName ?? "") || repoName?.includes("..")) {
+    reject("the owner and repository may hold only letters, digits, '-', '_' and '.'");
+  }
+  for (const segment of fileSegments) {
+    if (segment === "." || segment === ".." || segment.includes(".."))
+      reject("'..' is not allowed in a path");
+    if (!FILE_SEGMENT.test(segment))
+      reject(`the path segment ${JSON.stringify(segment)} has characters that are not allowed`);
+  }
+  const fileName = fileSegments[fileSegments.length - 1] ?? "";
+  if (!fileName.toLowerCase().endsWith(".gguf")) reject("the file must be a .gguf file");
+  const repo = `${owner}/${repoName}`;
+  const file = fileSegments.join("/");
+  return { repo, file, url: fileUrl(endpoint, repo, file), localFileName: safeModelFileName(fileName) };
+}
+
+function lastSegment(file: string): string {
+  return file.slice(file.lastIndexOf("/") + 1);
+}
+
+function fileUrl(endpoint: string, repo: string, file: string): string {
+  const encodedRepo = repo.split("/").map(encodeURIComponent).join("/");
+  const encodedFile = file.split("/").map(encodeURIComponent).join("/");
+  return `${endpoint}/${encodedRepo}/resolve/main/${encodedFile}`;
+}
+
+/** Checks the endpoint is an http(s) URL and drops trailing slashes, so URLs join cleanly. */
+export function normalizeEndpoint(endpoint: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(endpoint);
+  } catch {
+    throw new InvalidEndpointError(`The Hugging Face endpoint ${JSON.stringify(endpoint)} is not a URL.`);
+  }
+  if (parsed.protocol !== "https:" && parsed.protocol !== "http:") {
+    throw new InvalidEndpointError(
+      `The Hugging Face endpoint ${JSON.stringify(endpoint)} must be an http(s) URL.`,
+    );
+  }
+  if (parsed.search !== "" || parsed.hash !== "" || parsed.username !== "" || parsed.password !== "") {
+    throw new InvalidEndpointError(
+      `The Hugging Face endpoint ${JSON.stringify(endpoint)} must be a plain URL, without query, fragment or credentials.`,
+    );
+  }
+  return parsed.href.replace(/\/+$/, "");
+}
