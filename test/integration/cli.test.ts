@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { existsSync } from "node:fs";
 import fs from "node:fs/promises";
 import os from "node:os";
@@ -134,5 +136,56 @@ describe("the qiusuo command", () => {
     const [header, row] = result.stdout.trim().split("\n");
     assert.match(header!, /NAME\s+SIZE\s+QUANT\s+CONTEXT\s+ARCH/);
     assert.match(row!, /^tiny-model\s+\d+\.\d KB\s+F32\s+4096\s+llama/);
+  });
+
+  it("run chats in the terminal, streaming, with the reasoning dimmed", async () => {
+    const result = spawnSync(
+      process.execPath,
+      [cli, "run", fixtures.scripted, "--data-dir", dataDir, "--threads", "1", "--gpu", "off"],
+      { input: "What is the answer?\n/bye\n", encoding: "utf8", timeout: 60_000 },
+    );
+    assert.equal(result.status, 0, result.stderr);
+    const dim = "\x1b[2m";
+    const reset = "\x1b[0m";
+    assert.ok(
+      result.stdout.includes(`${dim}Thinking...\nlet me think${reset}\n\nThe answer is 42`),
+      JSON.stringify(result.stdout),
+    );
+  });
+
+  it("pull downloads an hf: reference into the data dir with progress", async () => {
+    const bytes = await fs.readFile(fixtures.tiny);
+    const hub = http.createServer((request, response) => {
+      if (request.url === "/owner/repo/resolve/main/pulled.gguf") {
+        response.writeHead(200, {
+          "content-length": bytes.length,
+          "content-type": "application/octet-stream",
+        });
+        response.end(bytes);
+      } else {
+        response.writeHead(404).end();
+      }
+    });
+    await new Promise<void>((resolve) => hub.listen(0, "127.0.0.1", resolve));
+    const { port } = hub.address() as AddressInfo;
+    try {
+      const child = spawn(
+        process.execPath,
+        [cli, "pull", "hf:owner/repo/pulled.gguf", "--data-dir", dataDir],
+        {
+          env: { ...process.env, QIUSUO_HF_ENDPOINT: `http://127.0.0.1:${port}` },
+        },
+      );
+      let output = "";
+      child.stdout.on("data", (chunk) => (output += chunk));
+      child.stderr.on("data", (chunk) => (output += chunk));
+      const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+      assert.equal(code, 0, output);
+      assert.match(output, /100%/);
+      const pulled = await fs.readFile(path.join(dataDir, "models", "pulled.gguf"));
+      assert.ok(pulled.equals(bytes));
+    } finally {
+      hub.close();
+    }
   });
 });
