@@ -1,18 +1,14 @@
 import path from "node:path";
-import {
-  type Llama,
-  type LlamaContext,
-  type LlamaContextSequence,
-  type LlamaModel,
-  type Token,
-} from "node-llama-cpp";
-import type { ChatEvent, ChatRequest, FinishReason } from "../../core/chat.js";
+import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from "node-llama-cpp";
+import type { ChatEvent, ChatRequest } from "../../core/chat.js";
 import { ContextLengthError } from "../../core/errors.js";
-import { ReasoningSplitter, type SplitPart } from "../../core/reasoning-splitter.js";
-import { StopMatcher } from "../../core/stop-matcher.js";
+import { silentObserver, type EngineObserver, type GenerationOutcome } from "../../core/observer.js";
+import { DiskPrefixCache } from "./disk-prefix-cache.js";
+import { EventQueue } from "./event-queue.js";
+import { LockstepDriver } from "./lockstep-driver.js";
 import { PromptRenderer, type RenderedPrompt } from "./prompt.js";
+import { ReplyBuilder } from "./reply-builder.js";
 import { SequencePool } from "./sequence-pool.js";
-import { TokenTextDecoder } from "./token-text-decoder.js";
 
 export interface LoadOptions {
   /** Tokens per sequence; 0 picks the trained context capped at 8192. */
@@ -20,20 +16,43 @@ export interface LoadOptions {
   /** Sequences that decode in parallel. */
   parallel: number;
   threads: number;
+  /** Requests that may wait for a sequence before new ones get 429. Default: 8 per sequence. */
+  maxQueue?: number;
+  /** Where KV states of prompt prefixes are saved; no disk cache when unset. */
+  cacheDir?: string;
+  /** Size cap of the disk cache of this model, in bytes. Default 4 GiB. */
+  cacheMaxBytes?: number;
+  observer?: EngineObserver;
 }
 
 /** DeepSeek reports reused prompt tokens in whole units of 64. */
 export const CACHE_UNIT_TOKENS = 64;
 
-/** A GGUF model in memory with its context, chat template and sequences. */
+/** A GGUF model in memory with its context, chat template, sequences and prefix cache. */
 export class LoadedModel {
+  /** Counters for /health, /metrics and tests. */
+  readonly stats = {
+    busySequences: 0,
+    abortedRequests: 0,
+    generatedTokens: 0,
+    diskCacheRestores: 0,
+    diskCacheSaves: 0,
+  };
+  private readonly driver = new LockstepDriver();
+  private readonly observer: EngineObserver;
+
   private constructor(
     readonly filePath: string,
+    readonly id: string,
     private readonly model: LlamaModel,
     private readonly context: LlamaContext,
     private readonly prompts: PromptRenderer,
     private readonly pool: SequencePool,
-  ) {}
+    private readonly diskCache: DiskPrefixCache | undefined,
+    observer: EngineObserver | undefined,
+  ) {
+    this.observer = observer ?? silentObserver;
+  }
 
   static async load(llama: Llama, filePath: string, options: LoadOptions): Promise<LoadedModel> {
     const model = await llama.loadModel({ modelPath: filePath });
@@ -46,12 +65,21 @@ export class LoadedModel {
         threads: options.threads,
         batchSize: Math.min(512, contextSize),
       });
+      const diskCache = options.cacheDir
+        ? await DiskPrefixCache.open(
+            path.join(options.cacheDir, await DiskPrefixCache.modelKey(filePath, options.parallel)),
+            options.cacheMaxBytes ?? 4 * 1024 ** 3,
+          )
+        : undefined;
       return new LoadedModel(
         filePath,
+        path.basename(filePath).replace(/\.gguf$/i, ""),
         model,
         context,
         new PromptRenderer(model),
-        new SequencePool(context, options.parallel),
+        new SequencePool(context, options.parallel, options.maxQueue ?? 8 * options.parallel),
+        diskCache,
+        options.observer,
       );
     } catch (error) {
       await model.dispose();
@@ -67,17 +95,14 @@ export class LoadedModel {
     return path.basename(this.filePath);
   }
 
-  /** Counters for /health, /metrics and tests. */
-  readonly stats = { busySequences: 0, abortedRequests: 0, generatedTokens: 0 };
-
   /** Requests waiting for a free sequence. */
   get queuedRequests(): number {
     return this.pool.queued;
   }
 
   /**
-   * Checks the request against the context and returns the reply as a stream of events. The
-   * sequence is taken when iteration starts and given back when it ends, however it ends.
+   * Checks the request against the context and the queue, then returns the reply as a stream of
+   * events. The sequence is taken when iteration starts and given back when it ends, however it ends.
    */
   chat(request: ChatRequest, thinking: boolean | undefined, signal: AbortSignal): AsyncIterable<ChatEvent> {
     const prompt = this.prompts.render(request.messages, thinking);
@@ -86,6 +111,7 @@ export class LoadedModel {
     if (room < 1 || (request.maxTokens !== undefined && request.maxTokens > room)) {
       throw new ContextLengthError(this.contextSize, promptTokens, request.maxTokens ?? 1);
     }
+    this.pool.assertRoom();
     return this.generate(request, prompt, request.maxTokens ?? room, signal);
   }
 
@@ -95,69 +121,123 @@ export class LoadedModel {
     maxTokens: number,
     signal: AbortSignal,
   ): AsyncGenerator<ChatEvent> {
+    const startedAt = performance.now();
     const sequence = await this.pool.acquire(prompt.tokens, signal);
     this.stats.busySequences++;
+    const events = new EventQueue<ChatEvent>();
+    const reply = new ReplyBuilder(this.model, request.stop, prompt.startsInReasoning, maxTokens);
+    let consumerGone = false;
+    let outcome: GenerationOutcome = "error";
+    let reused = 0;
+    let driven: Promise<unknown> = Promise.resolve();
     try {
-      const reused = await reusePrefix(sequence, prompt.tokens);
-      const splitter = new ReasoningSplitter({ startsInReasoning: prompt.startsInReasoning });
-      const stops = new StopMatcher(request.stop);
-      const decoder = new TokenTextDecoder(this.model);
-      const generated: Token[] = [];
-      let reasoningTokens = 0;
-      let finishReason: FinishReason = "stop";
+      reused = await this.reusePrefix(sequence, prompt.tokens);
       const { sampling } = request;
       const penalize = sampling.frequencyPenalty !== 0 || sampling.presencePenalty !== 0;
-
-      const tokens = sequence.evaluate(prompt.tokens.slice(reused), {
-        temperature: sampling.temperature,
-        topP: sampling.topP,
-        topK: 0, // OpenAI semantics: no top-k unless asked
-        minP: 0,
-        seed: sampling.seed,
-        repeatPenalty: penalize
-          ? {
-              punishTokens: () => generated,
-              penalty: 1,
-              frequencyPenalty: sampling.frequencyPenalty,
-              presencePenalty: sampling.presencePenalty,
+      let lastTokenAt = 0;
+      driven = this.driver
+        .run({
+          iterator: sequence.evaluate(prompt.tokens.slice(reused), {
+            temperature: sampling.temperature,
+            topP: sampling.topP,
+            topK: 0, // OpenAI semantics: no top-k unless asked
+            minP: 0,
+            seed: sampling.seed,
+            repeatPenalty: penalize
+              ? {
+                  punishTokens: () => reply.generated,
+                  penalty: 1,
+                  frequencyPenalty: sampling.frequencyPenalty,
+                  presencePenalty: sampling.presencePenalty,
+                }
+              : undefined,
+          }),
+          cancelled: () => signal.aborted || consumerGone,
+          onToken: (token) => {
+            const now = performance.now();
+            if (lastTokenAt === 0) this.observer.firstToken(this.id, (now - startedAt) / 1000);
+            else this.observer.interToken(this.id, (now - lastTokenAt) / 1000);
+            lastTokenAt = now;
+            this.stats.generatedTokens++;
+            const { events: out, done } = reply.push(token);
+            for (const event of out) events.push(event);
+            return done;
+          },
+        })
+        .then(
+          (end) => {
+            if (end === "cancelled") {
+              outcome = "aborted";
+              return events.end();
             }
-          : undefined,
-      });
-
-      const emit = (text: string) => toEvents(splitter.push(text));
-
-      for await (const token of tokens) {
-        if (signal.aborted) break;
-        generated.push(token);
-        this.stats.generatedTokens++;
-        const wasReasoning = splitter.isReasoning;
-        const { text, stopped } = stops.push(decoder.push(token));
-        yield* emit(text);
-        if (wasReasoning || splitter.isReasoning) reasoningTokens++;
-        if (stopped) break;
-        if (generated.length >= maxTokens) {
-          finishReason = "length";
-          break;
-        }
-      }
-      if (signal.aborted) return;
-      if (!stops.hasStopped) {
-        const { text } = stops.push(decoder.flush());
-        yield* emit(text + stops.flush());
-      }
-      yield* toEvents(splitter.finish());
-      yield {
-        type: "finish",
-        finishReason,
-        usage: {
-          promptTokens: prompt.tokens.length,
-          promptCacheHitTokens: Math.floor(reused / CACHE_UNIT_TOKENS) * CACHE_UNIT_TOKENS,
-          completionTokens: generated.length,
-          reasoningTokens,
-        },
-      };
+            for (const event of reply.finish()) events.push(event);
+            outcome = reply.finishReason;
+            events.push({
+              type: "finish",
+              finishReason: reply.finishReason,
+              usage: {
+                promptTokens: prompt.tokens.length,
+                promptCacheHitTokens: Math.floor(reused / CACHE_UNIT_TOKENS) * CACHE_UNIT_TOKENS,
+                completionTokens: reply.generated.length,
+                reasoningTokens: reply.reasoningTokens,
+              },
+            });
+            events.end();
+          },
+          (error: unknown) => events.fail(error),
+        );
+      for await (const event of events) yield event;
     } finally {
-      if (signal.aborted) this.stats.abortedRequests++;
+      consumerGone = true;
+      await driven; // the evaluation has stopped: nothing touches the sequence any more
+      if (signal.aborted) {
+        outcome = "aborted";
+        this.stats.abortedRequests++;
+      }
+      this.observer.finished({
+        model: this.id,
+        promptTokens: prompt.tokens.length,
+        cacheHitTokens: reused,
+        completionTokens: reply.generated.length,
+        reasoningTokens: reply.reasoningTokens,
+        outcome,
+      });
+      void this.release(sequence);
+    }
+  }
+
+  /**
+   * Makes the sequence hold the longest known prefix of the prompt: what it holds already, or a
+   * longer prefix saved on disk. Returns how many prompt tokens need no evaluation. At least the
+   * last prompt token is evaluated again, since its logits are what the first token is sampled from.
+   */
+  private async reusePrefix(sequence: LlamaContextSequence, tokens: readonly Token[]): Promise<number> {
+    const limit = tokens.length - 1;
+    let shared = Math.min(sequence.compareContextTokens(tokens as Token[]).firstDifferentIndex, limit);
+    const saved = this.diskCache?.find(tokens, this.contextSize);
+    if (saved && Math.min(saved.length, limit) > shared + CACHE_UNIT_TOKENS) {
+      try {
+        await this.diskCache!.restore(sequence, saved);
+        shared = Math.min(saved.length, limit);
+        this.stats.diskCacheRestores++;
+      } catch {
+        await sequence.clearHistory(); // an unreadable state file: read the prompt instead
+        shared = 0;
+      }
+    }
+    if (sequence.nextTokenIndex > shared) {
+      await sequence.eraseContextTokenRanges([{ start: shared, end: sequence.nextTokenIndex }]);
+    }
+    return shared;
+  }
+
+  /** Saves the sequence's state for later requests (and restarts), then frees it. */
+  private async release(sequence: LlamaContextSequence): Promise<void> {
+    try {
+      if (await this.diskCache?.save(sequence)) this.stats.diskCacheSaves++;
+    } catch {
+      // A full disk must not take the sequence down with it; the cache is an optimisation.
+    } finally {
       this.stats.busySequences--;
       this.pool.release(sequence);
     }
@@ -168,24 +248,4 @@ export class LoadedModel {
     await this.context.dispose();
     await this.model.dispose();
   }
-}
-
-function toEvents(parts: SplitPart[]): ChatEvent[] {
-  return parts.map((part) => ({
-    type: part.kind === "reasoning" ? "reasoning-delta" : "text-delta",
-    text: part.text,
-  }));
-}
-
-/**
- * Keeps the KV cache of the prefix the sequence shares with the prompt and erases the rest.
- * At least the last prompt token is evaluated again, since its logits are what we sample from.
- */
-async function reusePrefix(sequence: LlamaContextSequence, tokens: readonly Token[]): Promise<number> {
-  const shared = sequence.compareContextTokens(tokens as Token[]).firstDifferentIndex;
-  const keep = Math.min(shared, tokens.length - 1);
-  if (sequence.nextTokenIndex > keep) {
-    await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
-  }
-  return keep;
 }

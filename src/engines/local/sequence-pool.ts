@@ -1,5 +1,5 @@
 import type { LlamaContext, LlamaContextSequence, Token } from "node-llama-cpp";
-import { ModelUnavailableError } from "../../core/errors.js";
+import { ModelUnavailableError, QiusuoError } from "../../core/errors.js";
 
 /**
  * Hands out the sequences of one context, one request at a time each. A request waits in FIFO
@@ -14,7 +14,12 @@ export class SequencePool {
     reject: (error: unknown) => void;
   }> = [];
 
-  constructor(context: LlamaContext, count: number) {
+  constructor(
+    context: LlamaContext,
+    count: number,
+    /** Requests that may wait for a sequence; one more is refused with 429. */
+    private readonly maxQueue: number,
+  ) {
     for (let index = 0; index < count; index++) this.free.push(context.getSequence());
   }
 
@@ -22,8 +27,21 @@ export class SequencePool {
     return this.waiters.length;
   }
 
+  /** Throws 429 with Retry-After when a new request would have to wait in a full queue. */
+  assertRoom(): void {
+    if (this.free.length === 0 && this.waiters.length >= this.maxQueue) {
+      throw new QiusuoError(
+        "rate_limit",
+        "queue_full",
+        `The server is busy: every sequence is generating and ${this.waiters.length} requests are waiting. Retry shortly.`,
+        { retryAfterSeconds: 2 },
+      );
+    }
+  }
+
   acquire(tokens: readonly Token[], signal: AbortSignal): Promise<LlamaContextSequence> {
     if (this.free.length > 0) return Promise.resolve(this.takeBest(tokens));
+    this.assertRoom();
     return new Promise((resolve, reject) => {
       const waiter = { tokens, resolve, reject };
       this.waiters.push(waiter);

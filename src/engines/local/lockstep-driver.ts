@@ -1,0 +1,73 @@
+import type { Token } from "node-llama-cpp";
+
+/** One generation being driven: the sequence's token iterator and what to do with each token. */
+export interface Stepper {
+  iterator: AsyncGenerator<Token, void, void | Token | Token[]>;
+  /** Called synchronously with each token; returns true when the generation is done. */
+  onToken(token: Token): boolean;
+  /** True once the client has gone or the request was cancelled. */
+  cancelled(): boolean;
+}
+
+export type StepEnd = "done" | "end-of-generation" | "cancelled";
+
+interface Entry {
+  stepper: Stepper;
+  resolve(end: StepEnd): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Steps every active generation of a context together: each step asks all of them for their next
+ * token at once, so node-llama-cpp packs their decodes into one llama.cpp batch. Loops that run
+ * freely drift out of phase and barely batch (shared/spec/node-llama-cpp.md §1); in lockstep,
+ * N streams decode in batches of N. A generation that is cancelled leaves at the next step.
+ */
+export class LockstepDriver {
+  private readonly active = new Set<Entry>();
+  private running = false;
+
+  get size(): number {
+    return this.active.size;
+  }
+
+  /** Drives `stepper` until it is done, ends, or is cancelled; resolves once its iterator is closed. */
+  run(stepper: Stepper): Promise<StepEnd> {
+    return new Promise<StepEnd>((resolve, reject) => {
+      this.active.add({ stepper, resolve, reject });
+      if (!this.running) void this.loop();
+    });
+  }
+
+  private async loop(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.active.size > 0) {
+        await Promise.all([...this.active].map((entry) => this.step(entry)));
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async step(entry: Entry): Promise<void> {
+    const { stepper } = entry;
+    try {
+      if (stepper.cancelled()) return await this.retire(entry, "cancelled");
+      const result = await stepper.iterator.next();
+      if (result.done) return await this.retire(entry, "end-of-generation", false);
+      if (stepper.onToken(result.value)) return await this.retire(entry, "done");
+      if (stepper.cancelled()) return await this.retire(entry, "cancelled");
+    } catch (error) {
+      this.active.delete(entry);
+      entry.reject(error);
+    }
+  }
+
+  private async retire(entry: Entry, end: StepEnd, close = true): Promise<void> {
+    this.active.delete(entry);
+    // Closing the iterator ends node-llama-cpp's evaluation, so the sequence is free to reuse.
+    if (close) await entry.stepper.iterator.return();
+    entry.resolve(end);
+  }
+}
