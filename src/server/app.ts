@@ -3,15 +3,21 @@ import type { Engine } from "../core/engine.js";
 import { InvalidRequestError, QiusuoError } from "../core/errors.js";
 import { toWireError } from "../protocol/errors.js";
 import { hostGuard } from "./host-guard.js";
+import type { Metrics } from "./metrics.js";
 import { registerDeepSeekRoutes } from "./routes/deepseek.js";
 import { registerHealthRoutes, type HealthSource } from "./routes/health.js";
+import { registerMetricsRoutes } from "./routes/metrics.js";
 
 export interface AppOptions {
   engine: Engine;
   health: HealthSource;
+  /** The series `GET /metrics` serves (made with createMetrics()); no /metrics route without it. */
+  metrics?: Metrics;
   /** The address the server binds; loopback turns on the Host/Origin guard. */
   host: string;
   logLevel?: string;
+  /** Seconds of silence before a waiting request gets a keep-alive. Default 5. */
+  keepAliveSeconds?: number;
   /** Largest request body in bytes. */
   bodyLimit?: number;
 }
@@ -68,7 +74,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   registerHealthRoutes(app, options.health);
-  registerDeepSeekRoutes(app, options.engine);
+  if (options.metrics) registerMetricsRoutes(app, options.metrics.registry);
+  registerDeepSeekRoutes(app, options.engine, (options.keepAliveSeconds ?? 5) * 1000);
   return app;
 }
 

@@ -1,7 +1,7 @@
 import type { AddressInfo } from "node:net";
 import { ensureFixtureModels, type FixtureModelPaths } from "../fixtures/models.js";
 import { LocalEngine, type LocalEngineOptions } from "../../src/engines/local/local-engine.js";
-import { buildApp } from "../../src/server/app.js";
+import { buildApp, type AppOptions } from "../../src/server/app.js";
 
 export interface TestServer {
   url: string;
@@ -18,6 +18,7 @@ export async function startTestServer(
   options: {
     models?: Array<"scripted" | "tiny" | { file: string }>;
     engine?: Partial<LocalEngineOptions>;
+    app?: Partial<AppOptions>;
   } = {},
 ): Promise<TestServer> {
   const fixtures = ensureFixtureModels();
@@ -31,7 +32,7 @@ export async function startTestServer(
   for (const model of options.models ?? ["scripted"]) {
     await engine.addModelFile(typeof model === "string" ? fixtures[model] : model.file);
   }
-  const app = await buildApp({ engine, health: engine, host: "127.0.0.1", logLevel: "error" });
+  const app = await buildApp({ engine, health: engine, host: "127.0.0.1", logLevel: "error", ...options.app });
   await app.listen({ host: "127.0.0.1", port: 0 });
   const { port } = app.server.address() as AddressInfo;
   return {

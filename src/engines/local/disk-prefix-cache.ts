@@ -6,6 +6,8 @@ import type { LlamaContextSequence, Token } from "node-llama-cpp";
 interface CacheEntry {
   /** How many tokens the saved state holds. */
   length: number;
+  /** The tokens themselves, kept beside the state so any shared prefix can be found. */
+  tokens: Uint32Array;
   /** Hash of those tokens; the file name is `${length}-${hash}.kv`. */
   hash: string;
   bytes: number;
@@ -19,8 +21,9 @@ const MIN_TOKENS = 64;
  * KV state of token prefixes, saved to disk so a later request (also after a restart) that starts
  * with the same tokens skips re-reading them. One folder per model file and sequence count
  * (llama.cpp loads a state only into a context with the same number of sequences); files are
- * named by prefix length and hash, so the folder itself is the index. Least recently used files
- * go first when the folder passes its size cap.
+ * named by prefix length and hash, with the token list beside each, so the folder itself is the
+ * index. A later prompt that shares any prefix with a saved state reuses that much of it. Least
+ * recently used files go first when the folder passes its size cap.
  */
 export class DiskPrefixCache {
   private readonly entries = new Map<string, CacheEntry>();
@@ -42,7 +45,12 @@ export class DiskPrefixCache {
         continue;
       }
       const stat = await fs.stat(file);
-      cache.add({ length: Number(match[1]), hash: match[2]!, bytes: stat.size, lastUsed: stat.mtimeMs });
+      const tokens = await readTokens(file.replace(/\.kv$/, ".tokens"), Number(match[1]));
+      if (!tokens) {
+        await fs.rm(file, { force: true }); // no token list: it can never be matched
+        continue;
+      }
+      cache.add({ length: tokens.length, tokens, hash: match[2]!, bytes: stat.size, lastUsed: stat.mtimeMs });
     }
     return cache;
   }
@@ -68,15 +76,15 @@ export class DiskPrefixCache {
     return this.entries.size;
   }
 
-  /** The longest saved prefix of `tokens` holding at most `limit` tokens. */
-  find(tokens: readonly Token[], limit: number): CacheEntry | undefined {
-    const candidates = [...this.entries.values()]
-      .filter((entry) => entry.length <= Math.min(limit, tokens.length))
-      .sort((a, b) => b.length - a.length);
-    for (const entry of candidates) {
-      if (hashTokens(tokens, entry.length) === entry.hash) return entry;
+  /** The saved state sharing the longest prefix with `tokens`, and how long that prefix is. */
+  find(tokens: readonly Token[], limit: number): { entry: CacheEntry; shared: number } | undefined {
+    let best: { entry: CacheEntry; shared: number } | undefined;
+    for (const entry of this.entries.values()) {
+      if (entry.length > limit) continue;
+      const shared = commonPrefixLength(entry.tokens, tokens);
+      if (shared > (best?.shared ?? 0)) best = { entry, shared };
     }
-    return undefined;
+    return best;
   }
 
   /** Loads a saved prefix into `sequence`, replacing what it held. */
@@ -97,10 +105,13 @@ export class DiskPrefixCache {
       existing.lastUsed = Date.now();
       return false;
     }
-    const entry: CacheEntry = { length: tokens.length, hash, bytes: 0, lastUsed: Date.now() };
+    const list = Uint32Array.from(tokens as number[]);
+    const entry: CacheEntry = { length: list.length, tokens: list, hash, bytes: 0, lastUsed: Date.now() };
     const file = this.fileOf(entry);
     const temporary = `${file}.${process.pid}.tmp`;
-    // Written aside and renamed, so a crash never leaves a half-written state to be loaded.
+    // The token list goes first and the state is renamed into place last, so a crash never
+    // leaves a half-written state that could be loaded.
+    await fs.writeFile(file.replace(/\.kv$/, ".tokens"), new Uint8Array(list.buffer));
     const { fileSize } = await sequence.saveStateToFile(temporary);
     await fs.rename(temporary, file);
     entry.bytes = fileSize;
@@ -121,12 +132,30 @@ export class DiskPrefixCache {
       this.entries.delete(`${entry.length}-${entry.hash}`);
       this.totalBytes -= entry.bytes;
       await fs.rm(this.fileOf(entry), { force: true });
+      await fs.rm(this.fileOf(entry).replace(/\.kv$/, ".tokens"), { force: true });
     }
   }
 
   private fileOf(entry: Pick<CacheEntry, "length" | "hash">): string {
     return path.join(this.dir, `${entry.length}-${entry.hash}.kv`);
   }
+}
+
+async function readTokens(file: string, expected: number): Promise<Uint32Array | undefined> {
+  try {
+    const bytes = await fs.readFile(file);
+    if (bytes.length !== expected * 4) return undefined;
+    return new Uint32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
+  } catch {
+    return undefined;
+  }
+}
+
+function commonPrefixLength(saved: Uint32Array, tokens: readonly Token[]): number {
+  const length = Math.min(saved.length, tokens.length);
+  let index = 0;
+  while (index < length && saved[index] === tokens[index]) index++;
+  return index;
 }
 
 function hashTokens(tokens: readonly Token[], length: number): string {

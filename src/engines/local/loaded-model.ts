@@ -39,6 +39,8 @@ export class LoadedModel {
     diskCacheSaves: 0,
   };
   private readonly driver = new LockstepDriver();
+  /** Sequences being saved to the disk cache before they go back to the pool. */
+  private readonly releasing = new Set<Promise<void>>();
   private readonly observer: EngineObserver;
 
   private constructor(
@@ -202,7 +204,9 @@ export class LoadedModel {
         reasoningTokens: reply.reasoningTokens,
         outcome,
       });
-      void this.release(sequence);
+      const released = this.release(sequence);
+      this.releasing.add(released);
+      void released.finally(() => this.releasing.delete(released));
     }
   }
 
@@ -215,10 +219,10 @@ export class LoadedModel {
     const limit = tokens.length - 1;
     let shared = Math.min(sequence.compareContextTokens(tokens as Token[]).firstDifferentIndex, limit);
     const saved = this.diskCache?.find(tokens, this.contextSize);
-    if (saved && Math.min(saved.length, limit) > shared + CACHE_UNIT_TOKENS) {
+    if (saved && Math.min(saved.shared, limit) > shared + CACHE_UNIT_TOKENS) {
       try {
-        await this.diskCache!.restore(sequence, saved);
-        shared = Math.min(saved.length, limit);
+        await this.diskCache!.restore(sequence, saved.entry);
+        shared = Math.min(saved.shared, limit);
         this.stats.diskCacheRestores++;
       } catch {
         await sequence.clearHistory(); // an unreadable state file: read the prompt instead
@@ -244,6 +248,7 @@ export class LoadedModel {
   }
 
   async dispose(): Promise<void> {
+    await Promise.all(this.releasing); // let saves finish, so the next start finds them
     await this.pool.dispose();
     await this.context.dispose();
     await this.model.dispose();

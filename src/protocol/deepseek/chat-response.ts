@@ -2,7 +2,8 @@ import { randomUUID } from "node:crypto";
 import type { ChatEvent, FinishReason, Usage } from "../../core/chat.js";
 import { ModelUnavailableError } from "../../core/errors.js";
 import { toWireError } from "../errors.js";
-import { SSE_DONE, sseData } from "../sse.js";
+import { KEEP_ALIVE } from "../keep-alive.js";
+import { SSE_DONE, SSE_KEEP_ALIVE, sseData } from "../sse.js";
 
 export interface WireUsage {
   prompt_tokens: number;
@@ -36,13 +37,21 @@ function identity(model: string): CompletionIdentity {
   return { id: randomUUID(), created: Math.floor(Date.now() / 1000), model };
 }
 
-/** Collects the whole reply into one `chat.completion` body. */
-export async function collectChatCompletion(model: string, events: AsyncIterable<ChatEvent>) {
+/**
+ * Collects the whole reply into one `chat.completion` body. `onKeepAlive` is called for each
+ * keep-alive marker, so the server can send blank lines while the client waits.
+ */
+export async function collectChatCompletion(
+  model: string,
+  events: AsyncIterable<ChatEvent | typeof KEEP_ALIVE>,
+  onKeepAlive: () => void = () => {},
+) {
   let content = "";
   let reasoning = "";
   let finish: { finishReason: FinishReason; usage: Usage } | undefined;
   for await (const event of events) {
-    if (event.type === "text-delta") content += event.text;
+    if (event === KEEP_ALIVE) onKeepAlive();
+    else if (event.type === "text-delta") content += event.text;
     else if (event.type === "reasoning-delta") reasoning += event.text;
     else finish = event;
   }
@@ -74,7 +83,7 @@ export async function collectChatCompletion(model: string, events: AsyncIterable
  */
 export async function* streamChatCompletion(
   model: string,
-  events: AsyncIterable<ChatEvent>,
+  events: AsyncIterable<ChatEvent | typeof KEEP_ALIVE>,
   includeUsage: boolean,
 ): AsyncGenerator<string> {
   const base = { ...identity(model), object: "chat.completion.chunk" as const };
@@ -92,7 +101,9 @@ export async function* streamChatCompletion(
   yield chunk({ role: "assistant", content: "" });
   try {
     for await (const event of events) {
-      if (event.type === "reasoning-delta") yield chunk({ content: null, reasoning_content: event.text });
+      if (event === KEEP_ALIVE) yield SSE_KEEP_ALIVE;
+      else if (event.type === "reasoning-delta")
+        yield chunk({ content: null, reasoning_content: event.text });
       else if (event.type === "text-delta") yield chunk({ content: event.text });
       else yield chunk({ content: "" }, event.finishReason, toWireUsage(event.usage));
     }
