@@ -1,7 +1,7 @@
 import { randomInt } from "node:crypto";
 import readline from "node:readline/promises";
 import type { Command } from "commander";
-import type { ChatMessage } from "../core/chat.js";
+import { PLAIN_TEXT_OPTIONS, type ChatMessage } from "../core/chat.js";
 import { effectiveThreads, loadServeConfig, type ServeFlags } from "../config/config.js";
 import { disposeRuntime } from "../engines/local/llama-runtime.js";
 import { LocalEngine } from "../engines/local/local-engine.js";
@@ -80,6 +80,7 @@ async function chatLoop(engine: LocalEngine, model: string): Promise<void> {
           maxTokens: undefined,
           stop: [],
           thinking: undefined,
+          ...PLAIN_TEXT_OPTIONS,
         },
         controller.signal,
       );

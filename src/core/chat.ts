@@ -3,6 +3,37 @@
  * Nothing here knows about HTTP, JSON wire shapes or llama.cpp.
  */
 
+/** A JSON Schema object, as clients send it. Validated where it is turned into a grammar. */
+export type JsonSchema = Record<string, unknown>;
+
+export interface ToolDefinition {
+  /** `[a-zA-Z0-9_-]{1,64}`. */
+  name: string;
+  description?: string;
+  /** JSON Schema of the arguments object. */
+  parameters: JsonSchema;
+  /** Arguments must match the schema exactly (enforced by grammar). */
+  strict: boolean;
+}
+
+/** Which tools the model may or must call. */
+export type ToolChoice =
+  { type: "none" } | { type: "auto" } | { type: "required" } | { type: "function"; name: string };
+
+export interface ToolCall {
+  /** `call_...`, unique within the conversation. */
+  id: string;
+  name: string;
+  /** The arguments as JSON text. */
+  arguments: string;
+}
+
+export type ResponseFormat =
+  | { type: "text" }
+  /** Any JSON object; enforced by grammar, so the output always parses. */
+  | { type: "json_object" }
+  | { type: "json_schema"; name: string; schema: JsonSchema };
+
 export type ChatMessage =
   | { role: "system"; content: string }
   | { role: "user"; content: string }
@@ -11,7 +42,14 @@ export type ChatMessage =
       content: string;
       /** The reasoning that preceded this answer, when the client sent it back. */
       reasoning?: string;
-    };
+      toolCalls?: ToolCall[];
+      /**
+       * Chat prefix completion: the model continues this message (and its reasoning, if given)
+       * instead of starting a new one. Only on the last message.
+       */
+      prefix?: boolean;
+    }
+  | { role: "tool"; content: string; toolCallId: string };
 
 export interface SamplingSettings {
   /** 0 means greedy. Default 1 (DeepSeek's default). */
@@ -37,9 +75,24 @@ export interface ChatRequest {
   stop: string[];
   /** Whether the model should think first; undefined leaves it to the model. */
   thinking: boolean | undefined;
+  /** Tools the model may call; empty for none. */
+  tools: ToolDefinition[];
+  toolChoice: ToolChoice;
+  responseFormat: ResponseFormat;
+  /** Log-probabilities of output tokens: undefined for none, else how many alternatives (0-20). */
+  logprobs: number | undefined;
 }
 
-export type FinishReason = "stop" | "length";
+/** The log-probability of one generated token, with the most likely alternatives. */
+export interface TokenLogprob {
+  token: string;
+  logprob: number;
+  /** UTF-8 bytes of the token (a token may hold part of a character). */
+  bytes: number[];
+  top: Array<{ token: string; logprob: number; bytes: number[] }>;
+}
+
+export type FinishReason = "stop" | "length" | "tool_calls";
 
 export interface Usage {
   promptTokens: number;
@@ -51,6 +104,23 @@ export interface Usage {
 
 /** What an engine yields while it generates: a stream of typed parts, named noun-verb. */
 export type ChatEvent =
-  | { type: "reasoning-delta"; text: string }
-  | { type: "text-delta"; text: string }
-  | { type: "finish"; finishReason: FinishReason; usage: Usage };
+  | { type: "reasoning-delta"; text: string; logprobs?: TokenLogprob[] }
+  | { type: "text-delta"; text: string; logprobs?: TokenLogprob[] }
+  /** A tool call begins: its name is known, its arguments follow as deltas. */
+  | { type: "tool-call-start"; index: number; id: string; name: string }
+  | { type: "tool-call-delta"; index: number; argumentsDelta: string }
+  | {
+      type: "finish";
+      finishReason: FinishReason;
+      usage: Usage;
+      /** The stop string that ended generation, when one did (finishReason "stop"). */
+      stopSequence?: string;
+    };
+
+/** The request options that say "plain text, no tools, no log-probabilities". */
+export const PLAIN_TEXT_OPTIONS: Pick<ChatRequest, "tools" | "toolChoice" | "responseFormat" | "logprobs"> = {
+  tools: [],
+  toolChoice: { type: "none" },
+  responseFormat: { type: "text" },
+  logprobs: undefined,
+};

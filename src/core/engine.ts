@@ -1,6 +1,12 @@
 import type { ChatEvent, ChatRequest } from "./chat.js";
 
-export type ModelState = "loading" | "ready" | "missing" | "failed";
+/**
+ * - `available`: on disk and checked, not in memory; the next request loads it.
+ * - `loading`: being downloaded, checked or loaded (`reason` says which).
+ * - `ready`: in memory and answering.
+ * - `missing` / `failed`: cannot answer; `reason` says why and how to fix it.
+ */
+export type ModelState = "available" | "loading" | "ready" | "missing" | "failed";
 
 export interface ModelInfo {
   /** The id clients send as `model`. */
@@ -11,7 +17,26 @@ export interface ModelInfo {
   state: ModelState;
   /** Why the model is not ready, in words a user can act on. */
   reason?: string;
+  /** Tokens per sequence, once loaded. */
   contextSize?: number;
+  /** Sequences generating right now, once loaded. */
+  busySequences?: number;
+}
+
+/** Counters and gauges an engine exposes for /health and /metrics. */
+export interface EngineStats {
+  /** Sequences generating right now, over all loaded models. */
+  busySequences: number;
+  /** Requests waiting for a free sequence. */
+  queuedRequests: number;
+  /** Requests waiting for their model to load or for room to load it. */
+  waitingForModel: number;
+  /** Requests stopped by their client since the engine started. */
+  abortedRequests: number;
+  /** Tokens generated since the engine started. */
+  generatedTokens: number;
+  /** Models in memory now. */
+  loadedModels: number;
 }
 
 /**
@@ -27,6 +52,12 @@ export interface Engine {
    * generation within one decode step and frees the engine's resources.
    */
   chat(request: ChatRequest, signal: AbortSignal): Promise<AsyncIterable<ChatEvent>>;
+  /**
+   * Tokens the request's prompt takes once rendered for its model (messages, system, tools),
+   * without generating. Optional: engines that cannot count leave it out, and protocols answer
+   * that counting is not supported.
+   */
+  countTokens?(request: ChatRequest): Promise<number>;
   /** Frees every model and context. */
   dispose(): Promise<void>;
 }

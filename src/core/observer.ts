@@ -2,7 +2,7 @@
  * What an engine reports as it works, for metrics. The engine calls these; server/ turns them
  * into Prometheus series. Kept as a plain interface so core and engines never import prom-client.
  */
-export type GenerationOutcome = "stop" | "length" | "aborted" | "error";
+export type GenerationOutcome = "stop" | "length" | "tool_calls" | "aborted" | "error";
 
 export interface GenerationRecord {
   model: string;

@@ -23,8 +23,14 @@ export class ReasoningSplitter {
   /** True until the first non-whitespace text of the current part has been emitted. */
   private atPartStart = true;
 
-  constructor(options: { startsInReasoning?: boolean } = {}) {
-    this.state = options.startsInReasoning ? "reasoning" : "undecided";
+  /**
+   * `startsIn`: "reasoning" when the prompt already opened `<think>`, "content" when the output
+   * is known to be the answer (a prefix completion of the answer), "undecided" otherwise.
+   */
+  constructor(
+    options: { startsInReasoning?: boolean; startsIn?: "undecided" | "reasoning" | "content" } = {},
+  ) {
+    this.state = options.startsIn ?? (options.startsInReasoning ? "reasoning" : "undecided");
   }
 
   /** Whether the output is inside the reasoning now (used to count reasoning tokens). */

@@ -1,11 +1,20 @@
 import path from "node:path";
-import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from "node-llama-cpp";
-import type { ChatEvent, ChatRequest } from "../../core/chat.js";
+import {
+  LlamaGrammarEvaluationState,
+  type Llama,
+  type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaGrammar,
+  type LlamaModel,
+  type Token,
+} from "node-llama-cpp";
+import type { ChatEvent, ChatRequest, TokenLogprob } from "../../core/chat.js";
 import { ContextLengthError } from "../../core/errors.js";
 import { silentObserver, type EngineObserver, type GenerationOutcome } from "../../core/observer.js";
 import { DiskPrefixCache } from "./disk-prefix-cache.js";
 import { EventQueue } from "./event-queue.js";
-import { LockstepDriver } from "./lockstep-driver.js";
+import { planGrammars } from "./grammars.js";
+import { LockstepDriver, type StepEnd } from "./lockstep-driver.js";
 import { PromptRenderer, type RenderedPrompt } from "./prompt.js";
 import { ReplyBuilder } from "./reply-builder.js";
 import { SequencePool } from "./sequence-pool.js";
@@ -39,11 +48,14 @@ export class LoadedModel {
     diskCacheSaves: 0,
   };
   private readonly driver = new LockstepDriver();
+  /** Compiled grammars by GBNF text: tool sets and schemas repeat across requests. */
+  private readonly grammarCache = new Map<string, Promise<LlamaGrammar>>();
   /** Sequences being saved to the disk cache before they go back to the pool. */
   private readonly releasing = new Set<Promise<void>>();
   private readonly observer: EngineObserver;
 
   private constructor(
+    private readonly llama: Llama,
     readonly filePath: string,
     readonly id: string,
     private readonly model: LlamaModel,
@@ -74,6 +86,7 @@ export class LoadedModel {
           )
         : undefined;
       return new LoadedModel(
+        llama,
         filePath,
         path.basename(filePath).replace(/\.gguf$/i, ""),
         model,
@@ -106,88 +119,101 @@ export class LoadedModel {
    * Checks the request against the context and the queue, then returns the reply as a stream of
    * events. The sequence is taken when iteration starts and given back when it ends, however it ends.
    */
-  chat(request: ChatRequest, thinking: boolean | undefined, signal: AbortSignal): AsyncIterable<ChatEvent> {
-    const prompt = this.prompts.render(request.messages, thinking);
+  async chat(
+    request: ChatRequest,
+    thinking: boolean | undefined,
+    signal: AbortSignal,
+  ): Promise<AsyncIterable<ChatEvent>> {
+    const toolsOffered = request.toolChoice.type !== "none" ? request.tools : [];
+    const plan = planGrammars(request);
+    const render = (thinkingNow: boolean | undefined) =>
+      this.prompts.render({ messages: request.messages, tools: toolsOffered, thinking: thinkingNow });
+    let prompt = render(thinking);
+    // A constrained answer may follow reasoning the template opened; otherwise the grammar holds
+    // from the first token, and a reasoning model is told to skip its reasoning.
+    const answerAfterReasoning = prompt.startsIn === "reasoning";
+    if (plan.answer && !answerAfterReasoning && thinking !== false) prompt = render(false);
     const promptTokens = prompt.tokens.length;
     const room = this.contextSize - promptTokens;
     if (room < 1 || (request.maxTokens !== undefined && request.maxTokens > room)) {
       throw new ContextLengthError(this.contextSize, promptTokens, request.maxTokens ?? 1);
     }
+    // Compile before queueing, so a bad schema is a clean 422 and not a failed stream.
+    const answer = plan.answer ? await this.grammar(plan.answer) : undefined;
+    const grammars = {
+      atStart: answerAfterReasoning ? undefined : answer,
+      afterReasoning: answerAfterReasoning ? answer : undefined,
+      onToolCall: plan.onToolCall ? await this.grammar(plan.onToolCall) : undefined,
+    };
     this.pool.assertRoom();
-    return this.generate(request, prompt, request.maxTokens ?? room, signal);
+    const reply = new ReplyBuilder(this.model, {
+      stop: request.stop,
+      startsIn: prompt.startsIn,
+      maxTokens: request.maxTokens ?? room,
+      parseToolCalls: toolsOffered.length > 0,
+    });
+    return this.generate(request, prompt, reply, grammars, signal);
+  }
+
+  private async grammar(text: string): Promise<LlamaGrammar> {
+    let grammar = this.grammarCache.get(text);
+    if (!grammar) {
+      grammar = this.llama.createGrammar({ grammar: text });
+      this.grammarCache.set(text, grammar);
+      if (this.grammarCache.size > 64) this.grammarCache.delete(this.grammarCache.keys().next().value!);
+      grammar.catch(() => this.grammarCache.delete(text));
+    }
+    return grammar;
   }
 
   private async *generate(
     request: ChatRequest,
     prompt: RenderedPrompt,
-    maxTokens: number,
+    reply: ReplyBuilder,
+    grammars: { atStart?: LlamaGrammar; afterReasoning?: LlamaGrammar; onToolCall?: LlamaGrammar },
     signal: AbortSignal,
   ): AsyncGenerator<ChatEvent> {
     const startedAt = performance.now();
     const sequence = await this.pool.acquire(prompt.tokens, signal);
     this.stats.busySequences++;
     const events = new EventQueue<ChatEvent>();
-    const reply = new ReplyBuilder(this.model, request.stop, prompt.startsInReasoning, maxTokens);
     let consumerGone = false;
     let outcome: GenerationOutcome = "error";
     let reused = 0;
-    let driven: Promise<unknown> = Promise.resolve();
+    let driven: Promise<void> = Promise.resolve();
     try {
       reused = await this.reusePrefix(sequence, prompt.tokens);
-      const { sampling } = request;
-      const penalize = sampling.frequencyPenalty !== 0 || sampling.presencePenalty !== 0;
-      let lastTokenAt = 0;
-      driven = this.driver
-        .run({
-          iterator: sequence.evaluate(prompt.tokens.slice(reused), {
-            temperature: sampling.temperature,
-            topP: sampling.topP,
-            topK: 0, // OpenAI semantics: no top-k unless asked
-            minP: 0,
-            seed: sampling.seed,
-            repeatPenalty: penalize
-              ? {
-                  punishTokens: () => reply.generated,
-                  penalty: 1,
-                  frequencyPenalty: sampling.frequencyPenalty,
-                  presencePenalty: sampling.presencePenalty,
-                }
-              : undefined,
-          }),
-          cancelled: () => signal.aborted || consumerGone,
-          onToken: (token) => {
-            const now = performance.now();
-            if (lastTokenAt === 0) this.observer.firstToken(this.id, (now - startedAt) / 1000);
-            else this.observer.interToken(this.id, (now - lastTokenAt) / 1000);
-            lastTokenAt = now;
-            this.stats.generatedTokens++;
-            const { events: out, done } = reply.push(token);
-            for (const event of out) events.push(event);
-            return done;
-          },
+      const cancelled = () => signal.aborted || consumerGone;
+      driven = this.drive(
+        sequence,
+        request,
+        prompt.tokens.slice(reused),
+        reply,
+        grammars,
+        cancelled,
+        startedAt,
+        events,
+      )
+        .then((end) => {
+          if (end === "cancelled") {
+            outcome = "aborted";
+            return events.end();
+          }
+          for (const event of reply.finish()) events.push(event);
+          outcome = reply.finishReason;
+          events.push({
+            type: "finish",
+            finishReason: reply.finishReason,
+            usage: {
+              promptTokens: prompt.tokens.length,
+              promptCacheHitTokens: Math.floor(reused / CACHE_UNIT_TOKENS) * CACHE_UNIT_TOKENS,
+              completionTokens: reply.generated.length,
+              reasoningTokens: reply.reasoningTokens,
+            },
+          });
+          events.end();
         })
-        .then(
-          (end) => {
-            if (end === "cancelled") {
-              outcome = "aborted";
-              return events.end();
-            }
-            for (const event of reply.finish()) events.push(event);
-            outcome = reply.finishReason;
-            events.push({
-              type: "finish",
-              finishReason: reply.finishReason,
-              usage: {
-                promptTokens: prompt.tokens.length,
-                promptCacheHitTokens: Math.floor(reused / CACHE_UNIT_TOKENS) * CACHE_UNIT_TOKENS,
-                completionTokens: reply.generated.length,
-                reasoningTokens: reply.reasoningTokens,
-              },
-            });
-            events.end();
-          },
-          (error: unknown) => events.fail(error),
-        );
+        .catch((error: unknown) => events.fail(error));
       for await (const event of events) yield event;
     } finally {
       consumerGone = true;
@@ -208,6 +234,99 @@ export class LoadedModel {
       this.releasing.add(released);
       void released.finally(() => this.releasing.delete(released));
     }
+  }
+
+  /**
+   * Runs the generation in phases on the lockstep driver. A phase ends at a boundary where a
+   * grammar takes over (the end of the reasoning, the opening of a tool call); the next phase
+   * evaluates the token that crossed it under the new grammar, so nothing is lost or repeated.
+   */
+  private async drive(
+    sequence: LlamaContextSequence,
+    request: ChatRequest,
+    firstInput: Token[],
+    reply: ReplyBuilder,
+    grammars: { atStart?: LlamaGrammar; afterReasoning?: LlamaGrammar; onToolCall?: LlamaGrammar },
+    cancelled: () => boolean,
+    startedAt: number,
+    events: EventQueue<ChatEvent>,
+  ): Promise<StepEnd> {
+    const { sampling } = request;
+    const penalize = sampling.frequencyPenalty !== 0 || sampling.presencePenalty !== 0;
+    const withLogprobs = request.logprobs !== undefined;
+    let input = firstInput;
+    let grammar = grammars.atStart;
+    let lastTokenAt = 0;
+    for (;;) {
+      const options = {
+        temperature: sampling.temperature,
+        topP: sampling.topP,
+        topK: 0, // OpenAI semantics: no top-k unless asked
+        minP: 0,
+        seed: sampling.seed,
+        repeatPenalty: penalize
+          ? {
+              punishTokens: () => reply.generated,
+              penalty: 1,
+              frequencyPenalty: sampling.frequencyPenalty,
+              presencePenalty: sampling.presencePenalty,
+            }
+          : undefined,
+        grammarEvaluationState: grammar
+          ? new LlamaGrammarEvaluationState({ model: this.model, grammar })
+          : undefined,
+      };
+      const iterator = withLogprobs
+        ? sequence.evaluateWithMetadata(input, { probabilities: true }, options)
+        : sequence.evaluate(input, options);
+      let lastToken: Token | undefined;
+      let next: LlamaGrammar | undefined;
+      const end = await this.driver.run({
+        iterator,
+        cancelled,
+        onToken: (item) => {
+          const token = typeof item === "number" ? (item as Token) : (item as { token: Token }).token;
+          const now = performance.now();
+          if (lastTokenAt === 0) this.observer.firstToken(this.id, (now - startedAt) / 1000);
+          else this.observer.interToken(this.id, (now - lastTokenAt) / 1000);
+          lastTokenAt = now;
+          this.stats.generatedTokens++;
+          lastToken = token;
+          const logprob = withLogprobs
+            ? this.logprobOf(item as EvaluatedToken, request.logprobs ?? 0)
+            : undefined;
+          const { events: out, done, boundary } = reply.push(token, logprob);
+          for (const event of out) events.push(event);
+          if (done) return true;
+          next =
+            boundary === "reasoning-ended" && !grammar
+              ? grammars.afterReasoning
+              : boundary === "tool-call-opened" && !grammar
+                ? grammars.onToolCall
+                : undefined;
+          return next !== undefined;
+        },
+      });
+      if (end !== "done" || !next || lastToken === undefined) return end;
+      input = [lastToken];
+      grammar = next;
+    }
+  }
+
+  private logprobOf(item: EvaluatedToken, top: number): TokenLogprob {
+    const probabilities = item.probabilities ?? new Map<Token, number>();
+    const describe = (token: Token, probability: number) => {
+      const text = this.model.detokenize([token], false);
+      return {
+        token: text,
+        logprob: probability > 0 ? Math.log(probability) : -9999,
+        bytes: [...Buffer.from(text)],
+      };
+    };
+    const alternatives = [...probabilities.entries()]
+      .slice(0, top)
+      .map(([token, probability]) => describe(token, probability));
+    return { ...describe(item.token, probabilities.get(item.token) ?? 0), top: alternatives };
   }
 
   /**
@@ -253,4 +372,10 @@ export class LoadedModel {
     await this.context.dispose();
     await this.model.dispose();
   }
+}
+
+/** What evaluateWithMetadata yields when probabilities are asked for. */
+interface EvaluatedToken {
+  token: Token;
+  probabilities?: Map<Token, number>;
 }

@@ -2,9 +2,10 @@ import type { Token } from "node-llama-cpp";
 
 /** One generation being driven: the sequence's token iterator and what to do with each token. */
 export interface Stepper {
-  iterator: AsyncGenerator<Token, void, void | Token | Token[]>;
-  /** Called synchronously with each token; returns true when the generation is done. */
-  onToken(token: Token): boolean;
+  /** Yields tokens, or `{token, probabilities}` when log-probabilities are asked for. */
+  iterator: AsyncGenerator<unknown, void, void | Token | Token[]>;
+  /** Called synchronously with each item; returns true when this phase of generation is done. */
+  onToken(item: unknown): boolean;
   /** True once the client has gone or the request was cancelled. */
   cancelled(): boolean;
 }

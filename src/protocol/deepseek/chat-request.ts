@@ -1,6 +1,12 @@
 import { randomInt } from "node:crypto";
 import { z } from "zod";
-import type { ChatMessage, ChatRequest } from "../../core/chat.js";
+import type {
+  ChatMessage,
+  ChatRequest,
+  ResponseFormat,
+  ToolChoice,
+  ToolDefinition,
+} from "../../core/chat.js";
 import { InvalidParameterError } from "../../core/errors.js";
 import { parseWith } from "../validation.js";
 
@@ -18,6 +24,17 @@ const content = z.union([
     .transform((parts) => parts.map((part) => part.text).join("")),
 ]);
 
+export const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
+const MAX_TOOLS = 128;
+const MAX_STOP_SEQUENCES = 16;
+const MAX_TOP_LOGPROBS = 20;
+
+const toolCall = z.object({
+  id: z.string(),
+  type: z.literal("function").optional(),
+  function: z.object({ name: z.string(), arguments: z.string() }),
+});
+
 const message = z.discriminatedUnion("role", [
   z.object({ role: z.literal("system"), content, name: optional(z.string()) }),
   // OpenAI's newer name for the system role; clients built for OpenAI send it.
@@ -27,20 +44,53 @@ const message = z.discriminatedUnion("role", [
     role: z.literal("assistant"),
     content: content.nullish(),
     name: optional(z.string()),
+    tool_calls: optional(z.array(toolCall)),
+    prefix: optional(z.boolean()),
+    // DeepSeek's name, the name vLLM and OpenRouter use, and Anthropic-style: all accepted.
     reasoning_content: optional(z.string()),
     reasoning: optional(z.string()),
     thinking: optional(z.string()),
   }),
+  z.object({ role: z.literal("tool"), content, tool_call_id: z.string() }),
 ]);
 
-const MAX_STOP_SEQUENCES = 16;
+const tool = z.object({
+  type: z.literal("function"),
+  function: z.object({
+    name: z.string().regex(TOOL_NAME, "must be 1 to 64 characters of a-z, A-Z, 0-9, _ and -"),
+    description: optional(z.string()),
+    parameters: optional(z.record(z.unknown())),
+    strict: optional(z.boolean()),
+  }),
+});
+
+const toolChoice = z.union([
+  z.enum(["none", "auto", "required"]),
+  z.object({ type: z.literal("function"), function: z.object({ name: z.string() }) }),
+]);
+
+const responseFormat = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("text") }),
+  z.object({ type: z.literal("json_object") }),
+  z.object({
+    type: z.literal("json_schema"),
+    json_schema: z.object({
+      name: z.string().regex(TOOL_NAME, "must be 1 to 64 characters of a-z, A-Z, 0-9, _ and -"),
+      description: optional(z.string()),
+      schema: optional(z.record(z.unknown())),
+      strict: optional(z.boolean()),
+    }),
+  }),
+]);
+
+const range = (low: number, high: number) => `must be between ${low} and ${high}`;
 
 export const chatCompletionSchema = z.object({
   model: z.string().min(1, "must not be empty"),
   messages: z.array(message).min(1, "must hold at least 1 message"),
   max_tokens: optional(z.number().int().min(1, "must be at least 1")),
   max_completion_tokens: optional(z.number().int().min(1, "must be at least 1")),
-  temperature: optional(z.number().min(0, "must be between 0 and 2").max(2, "must be between 0 and 2")),
+  temperature: optional(z.number().min(0, range(0, 2)).max(2, range(0, 2))),
   top_p: optional(
     z.number().gt(0, "must be greater than 0 and at most 1").max(1, "must be greater than 0 and at most 1"),
   ),
@@ -53,17 +103,21 @@ export const chatCompletionSchema = z.object({
   ),
   stream: optional(z.boolean()),
   stream_options: optional(z.object({ include_usage: optional(z.boolean()) }).passthrough()),
-  frequency_penalty: optional(
-    z.number().min(-2, "must be between -2 and 2").max(2, "must be between -2 and 2"),
-  ),
-  presence_penalty: optional(
-    z.number().min(-2, "must be between -2 and 2").max(2, "must be between -2 and 2"),
-  ),
+  frequency_penalty: optional(z.number().min(-2, range(-2, 2)).max(2, range(-2, 2))),
+  presence_penalty: optional(z.number().min(-2, range(-2, 2)).max(2, range(-2, 2))),
   thinking: optional(z.object({ type: z.enum(["enabled", "disabled"]) }).passthrough()),
+  reasoning_effort: optional(z.enum(["minimal", "low", "medium", "high", "xhigh", "max", "ultra"])),
   n: optional(z.number().int().min(1, "must be at least 1")),
-  tools: optional(z.array(z.unknown())),
-  response_format: optional(z.object({ type: z.string() }).passthrough()),
+  tools: optional(z.array(tool).max(MAX_TOOLS, `must hold at most ${MAX_TOOLS} functions`)),
+  tool_choice: optional(toolChoice),
+  parallel_tool_calls: optional(z.boolean()),
+  response_format: optional(responseFormat),
   logprobs: optional(z.boolean()),
+  top_logprobs: optional(z.number().int().min(0, range(0, 20)).max(MAX_TOP_LOGPROBS, range(0, 20))),
+  user_id: optional(
+    z.string().regex(/^[a-zA-Z0-9_-]{0,512}$/, "must be at most 512 of a-z, A-Z, 0-9, _ and -"),
+  ),
+  user: optional(z.string()),
 });
 
 export type ChatCompletionBody = z.infer<typeof chatCompletionSchema>;
@@ -77,11 +131,34 @@ export interface ParsedChatCompletion {
 /** Parses and validates a `/chat/completions` body into the core request. */
 export function parseChatCompletion(body: unknown): ParsedChatCompletion {
   const parsed = parseWith(chatCompletionSchema, body);
-  refuseUnsupported(parsed);
+  if (parsed.n !== undefined && parsed.n > 1) {
+    throw new InvalidParameterError(
+      "unsupported_value",
+      "`n` above 1 is not supported; send n requests instead.",
+      "n",
+    );
+  }
+  if (parsed.top_logprobs !== undefined && !parsed.logprobs) {
+    throw new InvalidParameterError(
+      "invalid_value",
+      "`top_logprobs` needs `logprobs: true`.",
+      "top_logprobs",
+    );
+  }
+  const messages = parsed.messages.map(toCoreMessage);
+  const prefixAt = messages.findIndex((item) => item.role === "assistant" && item.prefix);
+  if (prefixAt >= 0 && prefixAt !== messages.length - 1) {
+    throw new InvalidParameterError(
+      "invalid_value",
+      "Only the last message may be an assistant message with `prefix: true`.",
+      `messages.${prefixAt}.prefix`,
+    );
+  }
+  const tools = (parsed.tools ?? []).map(toCoreTool);
   const stop = parsed.stop === undefined ? [] : typeof parsed.stop === "string" ? [parsed.stop] : parsed.stop;
   const request: ChatRequest = {
     model: parsed.model,
-    messages: parsed.messages.map(toCoreMessage),
+    messages,
     sampling: {
       temperature: parsed.temperature ?? 1,
       topP: parsed.top_p ?? 1,
@@ -92,6 +169,10 @@ export function parseChatCompletion(body: unknown): ParsedChatCompletion {
     maxTokens: parsed.max_tokens ?? parsed.max_completion_tokens,
     stop: stop.filter((sequence) => sequence.length > 0),
     thinking: parsed.thinking === undefined ? undefined : parsed.thinking.type === "enabled",
+    tools,
+    toolChoice: toCoreToolChoice(parsed.tool_choice, tools),
+    responseFormat: toCoreResponseFormat(parsed.response_format),
+    logprobs: parsed.logprobs ? (parsed.top_logprobs ?? 0) : undefined,
   };
   return {
     request,
@@ -107,41 +188,71 @@ function toCoreMessage(input: z.infer<typeof message>): ChatMessage {
       return { role: "system", content: input.content };
     case "user":
       return { role: "user", content: input.content };
+    case "tool":
+      return { role: "tool", content: input.content, toolCallId: input.tool_call_id };
     case "assistant": {
       const reasoning = input.reasoning_content ?? input.reasoning ?? input.thinking;
-      return { role: "assistant", content: input.content ?? "", ...(reasoning ? { reasoning } : {}) };
+      return {
+        role: "assistant",
+        content: input.content ?? "",
+        ...(reasoning ? { reasoning } : {}),
+        ...(input.tool_calls && input.tool_calls.length > 0
+          ? {
+              toolCalls: input.tool_calls.map((call) => ({
+                id: call.id,
+                name: call.function.name,
+                arguments: call.function.arguments,
+              })),
+            }
+          : {}),
+        ...(input.prefix ? { prefix: true } : {}),
+      };
     }
   }
 }
 
-/** Features not built yet are refused clearly rather than silently ignored. */
-function refuseUnsupported(body: ChatCompletionBody): void {
-  if (body.n !== undefined && body.n > 1) {
+function toCoreTool(input: z.infer<typeof tool>): ToolDefinition {
+  return {
+    name: input.function.name,
+    ...(input.function.description ? { description: input.function.description } : {}),
+    // A function without parameters takes an empty object.
+    parameters: input.function.parameters ?? { type: "object", properties: {} },
+    strict: input.function.strict ?? false,
+  };
+}
+
+function toCoreToolChoice(
+  input: z.infer<typeof toolChoice> | undefined,
+  tools: readonly ToolDefinition[],
+): ToolChoice {
+  if (input === undefined) return { type: tools.length > 0 ? "auto" : "none" };
+  if (typeof input === "string") {
+    if (input !== "none" && tools.length === 0) {
+      throw new InvalidParameterError(
+        "invalid_value",
+        `\`tool_choice\` '${input}' needs at least one tool in \`tools\`.`,
+        "tool_choice",
+      );
+    }
+    return { type: input };
+  }
+  const name = input.function.name;
+  if (!tools.some((candidate) => candidate.name === name)) {
     throw new InvalidParameterError(
-      "unsupported_value",
-      "`n` above 1 is not supported; send n requests instead.",
-      "n",
+      "invalid_value",
+      `\`tool_choice\` names the function '${name}', which is not in \`tools\`.`,
+      "tool_choice.function.name",
     );
   }
-  if (body.tools && body.tools.length > 0) {
-    throw new InvalidParameterError(
-      "unsupported_parameter",
-      "`tools` are not supported by this server yet.",
-      "tools",
-    );
-  }
-  if (body.response_format && body.response_format.type !== "text") {
-    throw new InvalidParameterError(
-      "unsupported_value",
-      `\`response_format.type\` '${body.response_format.type}' is not supported by this server yet; use 'text'.`,
-      "response_format.type",
-    );
-  }
-  if (body.logprobs) {
-    throw new InvalidParameterError(
-      "unsupported_parameter",
-      "`logprobs` are not supported by this server yet.",
-      "logprobs",
-    );
-  }
+  return { type: "function", name };
+}
+
+function toCoreResponseFormat(input: z.infer<typeof responseFormat> | undefined): ResponseFormat {
+  if (!input || input.type === "text") return { type: "text" };
+  if (input.type === "json_object") return { type: "json_object" };
+  return {
+    type: "json_schema",
+    name: input.json_schema.name,
+    schema: input.json_schema.schema ?? { type: "object" },
+  };
 }

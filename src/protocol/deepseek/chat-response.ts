@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { ChatEvent, FinishReason, Usage } from "../../core/chat.js";
+import type { ChatEvent, FinishReason, TokenLogprob, Usage } from "../../core/chat.js";
 import { ModelUnavailableError } from "../../core/errors.js";
 import { toWireError } from "../errors.js";
 import { KEEP_ALIVE } from "../keep-alive.js";
@@ -37,6 +37,22 @@ function identity(model: string): CompletionIdentity {
   return { id: randomUUID(), created: Math.floor(Date.now() / 1000), model };
 }
 
+export interface WireLogprob {
+  token: string;
+  logprob: number;
+  bytes: number[];
+  top_logprobs: Array<{ token: string; logprob: number; bytes: number[] }>;
+}
+
+function toWireLogprobs(logprobs: readonly TokenLogprob[]): WireLogprob[] {
+  return logprobs.map((item) => ({
+    token: item.token,
+    logprob: item.logprob,
+    bytes: item.bytes,
+    top_logprobs: item.top,
+  }));
+}
+
 /**
  * Collects the whole reply into one `chat.completion` body. `onKeepAlive` is called for each
  * keep-alive marker, so the server can send blank lines while the client waits.
@@ -49,11 +65,40 @@ export async function collectChatCompletion(
   let content = "";
   let reasoning = "";
   let finish: { finishReason: FinishReason; usage: Usage } | undefined;
+  const toolCalls: Array<{ id: string; type: "function"; function: { name: string; arguments: string } }> =
+    [];
+  const contentLogprobs: TokenLogprob[] = [];
+  const reasoningLogprobs: TokenLogprob[] = [];
+  let wantsLogprobs = false;
   for await (const event of events) {
-    if (event === KEEP_ALIVE) onKeepAlive();
-    else if (event.type === "text-delta") content += event.text;
-    else if (event.type === "reasoning-delta") reasoning += event.text;
-    else finish = event;
+    if (event === KEEP_ALIVE) {
+      onKeepAlive();
+      continue;
+    }
+    switch (event.type) {
+      case "text-delta":
+        content += event.text;
+        if (event.logprobs) contentLogprobs.push(...event.logprobs);
+        wantsLogprobs ||= event.logprobs !== undefined;
+        break;
+      case "reasoning-delta":
+        reasoning += event.text;
+        if (event.logprobs) reasoningLogprobs.push(...event.logprobs);
+        wantsLogprobs ||= event.logprobs !== undefined;
+        break;
+      case "tool-call-start":
+        toolCalls[event.index] = {
+          id: event.id,
+          type: "function",
+          function: { name: event.name, arguments: "" },
+        };
+        break;
+      case "tool-call-delta":
+        toolCalls[event.index]!.function.arguments += event.argumentsDelta;
+        break;
+      case "finish":
+        finish = event;
+    }
   }
   // Only an aborted request ends without a finish; its client is gone and reads no reply.
   if (!finish) throw new ModelUnavailableError("request_aborted", "The request was cancelled.");
@@ -67,8 +112,16 @@ export async function collectChatCompletion(
           role: "assistant" as const,
           content,
           ...(reasoning.length > 0 ? { reasoning_content: reasoning } : {}),
+          ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}),
         },
-        logprobs: null,
+        logprobs: wantsLogprobs
+          ? {
+              content: toWireLogprobs(contentLogprobs),
+              ...(reasoningLogprobs.length > 0
+                ? { reasoning_content: toWireLogprobs(reasoningLogprobs) }
+                : {}),
+            }
+          : null,
         finish_reason: finish.finishReason,
       },
     ],
@@ -91,21 +144,58 @@ export async function* streamChatCompletion(
     delta: Record<string, unknown>,
     finishReason: FinishReason | null = null,
     usage?: WireUsage,
+    logprobs: Record<string, WireLogprob[]> | null = null,
   ) =>
     sseData({
       ...base,
-      choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
+      choices: [{ index: 0, delta, logprobs, finish_reason: finishReason }],
       ...(usage ? { usage } : includeUsage ? { usage: null } : {}),
     });
 
   yield chunk({ role: "assistant", content: "" });
   try {
     for await (const event of events) {
-      if (event === KEEP_ALIVE) yield SSE_KEEP_ALIVE;
-      else if (event.type === "reasoning-delta")
-        yield chunk({ content: null, reasoning_content: event.text });
-      else if (event.type === "text-delta") yield chunk({ content: event.text });
-      else yield chunk({ content: "" }, event.finishReason, toWireUsage(event.usage));
+      if (event === KEEP_ALIVE) {
+        yield SSE_KEEP_ALIVE;
+        continue;
+      }
+      switch (event.type) {
+        case "reasoning-delta":
+          yield chunk(
+            { content: null, reasoning_content: event.text },
+            null,
+            undefined,
+            event.logprobs ? { content: [], reasoning_content: toWireLogprobs(event.logprobs) } : null,
+          );
+          break;
+        case "text-delta":
+          yield chunk(
+            { content: event.text },
+            null,
+            undefined,
+            event.logprobs ? { content: toWireLogprobs(event.logprobs) } : null,
+          );
+          break;
+        case "tool-call-start":
+          yield chunk({
+            tool_calls: [
+              {
+                index: event.index,
+                id: event.id,
+                type: "function",
+                function: { name: event.name, arguments: "" },
+              },
+            ],
+          });
+          break;
+        case "tool-call-delta":
+          yield chunk({
+            tool_calls: [{ index: event.index, function: { arguments: event.argumentsDelta } }],
+          });
+          break;
+        case "finish":
+          yield chunk({ content: "" }, event.finishReason, toWireUsage(event.usage));
+      }
     }
   } catch (error) {
     yield sseData(toWireError(error).body);

@@ -1,0 +1,54 @@
+import { toQiusuoError, type ErrorKind, type QiusuoError } from "../../core/errors.js";
+
+/** The error `type`s Anthropic's Messages API uses. */
+export type AnthropicErrorType =
+  | "invalid_request_error"
+  | "authentication_error"
+  | "permission_error"
+  | "not_found_error"
+  | "rate_limit_error"
+  | "api_error"
+  | "overloaded_error";
+
+/**
+ * The one table for the Anthropic routes. It differs from DeepSeek's on purpose: Anthropic answers
+ * every bad value with 400 (no 422), and calls "try again later" `overloaded_error` (Anthropic
+ * sends that as 529; we keep 503, which every HTTP client knows to retry).
+ */
+const statusByKind: Record<ErrorKind, { status: number; type: AnthropicErrorType }> = {
+  invalid_request: { status: 400, type: "invalid_request_error" },
+  invalid_parameter: { status: 400, type: "invalid_request_error" },
+  authentication: { status: 401, type: "authentication_error" },
+  permission: { status: 403, type: "permission_error" },
+  not_found: { status: 404, type: "not_found_error" },
+  rate_limit: { status: 429, type: "rate_limit_error" },
+  unavailable: { status: 503, type: "overloaded_error" },
+  internal: { status: 500, type: "api_error" },
+};
+
+/** Anthropic's error body: `{"type":"error","error":{"type","message"}}`. */
+export interface AnthropicErrorBody {
+  type: "error";
+  error: { type: AnthropicErrorType; message: string };
+}
+
+export interface AnthropicWireError {
+  status: number;
+  headers: Record<string, string>;
+  body: AnthropicErrorBody;
+  /** The error itself, for logging the cause of internal errors. */
+  error: QiusuoError;
+}
+
+export function errorBody(type: AnthropicErrorType, message: string): AnthropicErrorBody {
+  return { type: "error", error: { type, message } };
+}
+
+/** Maps anything thrown to Anthropic's status and body, without exposing internals. */
+export function toAnthropicError(thrown: unknown): AnthropicWireError {
+  const error = toQiusuoError(thrown);
+  const { status, type } = statusByKind[error.kind];
+  const headers: Record<string, string> = {};
+  if (error.retryAfterSeconds !== undefined) headers["retry-after"] = String(error.retryAfterSeconds);
+  return { status, headers, body: errorBody(type, error.message), error };
+}
