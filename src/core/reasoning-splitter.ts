@@ -42,9 +42,9 @@ export class ReasoningSplitter {
     this.pending += text;
     const parts: SplitPart[] = [];
     for (;;) {
-      const before = this.pending;
+      const before = `${this.state}:${this.pending}`;
       this.step(parts);
-      if (this.pending === before) break;
+      if (`${this.state}:${this.pending}` === before) break;
     }
     return parts;
   }

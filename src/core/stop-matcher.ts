@@ -7,6 +7,8 @@ import { partialSuffixLength } from "./reasoning-splitter.js";
 export class StopMatcher {
   private held = "";
   private stopped = false;
+  /** The stop sequence that ended generation, once one has. */
+  matched: string | undefined;
 
   constructor(private readonly stops: readonly string[]) {}
 
@@ -22,7 +24,10 @@ export class StopMatcher {
     let first = -1;
     for (const stop of this.stops) {
       const index = this.held.indexOf(stop);
-      if (index >= 0 && (first < 0 || index < first)) first = index;
+      if (index >= 0 && (first < 0 || index < first)) {
+        first = index;
+        this.matched = stop;
+      }
     }
     if (first >= 0) {
       const out = this.held.slice(0, first);

@@ -76,3 +76,10 @@ describe("ReasoningSplitter", () => {
     assert.equal(splitter.isReasoning, false);
   });
 });
+
+describe("ReasoningSplitter timing", () => {
+  it("releases answer text in the same push that decides it is not reasoning", () => {
+    const splitter = new ReasoningSplitter();
+    assert.deepEqual(splitter.push("<tool_call>"), [{ kind: "content", text: "<tool_call>" }]);
+  });
+});

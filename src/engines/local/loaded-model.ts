@@ -201,9 +201,11 @@ export class LoadedModel {
           }
           for (const event of reply.finish()) events.push(event);
           outcome = reply.finishReason;
+          const stopSequence = reply.stopSequence;
           events.push({
             type: "finish",
             finishReason: reply.finishReason,
+            ...(stopSequence !== undefined ? { stopSequence } : {}),
             usage: {
               promptTokens: prompt.tokens.length,
               promptCacheHitTokens: Math.floor(reused / CACHE_UNIT_TOKENS) * CACHE_UNIT_TOKENS,

@@ -44,6 +44,11 @@ export class ReplyBuilder {
     this.tools = options.parseToolCalls ? new ToolCallParser() : undefined;
   }
 
+  /** The stop sequence that ended the reply, if one did. */
+  get stopSequence(): string | undefined {
+    return this.stops.matched;
+  }
+
   get finishReason(): FinishReason {
     if (this.cutByLength) return "length";
     return (this.tools?.callCount ?? 0) > 0 ? "tool_calls" : "stop";
