@@ -124,3 +124,21 @@ export const PLAIN_TEXT_OPTIONS: Pick<ChatRequest, "tools" | "toolChoice" | "res
   responseFormat: { type: "text" },
   logprobs: undefined,
 };
+
+/** A plain or fill-in-the-middle completion (`/beta/completions`). */
+export interface CompletionRequest {
+  model: string;
+  /** Text before the cursor. */
+  prompt: string;
+  /** Text after the cursor; when given, the model's FIM tokens are used. */
+  suffix: string | undefined;
+  sampling: SamplingSettings;
+  maxTokens: number | undefined;
+  stop: string[];
+  logprobs: number | undefined;
+}
+
+export interface EmbeddingResult {
+  vectors: number[][];
+  promptTokens: number;
+}

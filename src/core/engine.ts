@@ -1,4 +1,4 @@
-import type { ChatEvent, ChatRequest } from "./chat.js";
+import type { ChatEvent, ChatRequest, CompletionRequest, EmbeddingResult } from "./chat.js";
 
 /**
  * - `available`: on disk and checked, not in memory; the next request loads it.
@@ -58,6 +58,13 @@ export interface Engine {
    * that counting is not supported.
    */
   countTokens?(request: ChatRequest): Promise<number>;
+  /**
+   * Continues raw text, or fills in the middle between `prompt` and `suffix` with the model's FIM
+   * tokens. Events are `text-delta`s and a `finish`. Optional, like the two below.
+   */
+  complete?(request: CompletionRequest, signal: AbortSignal): Promise<AsyncIterable<ChatEvent>>;
+  /** One embedding vector per input. */
+  embed?(model: string, inputs: string[]): Promise<EmbeddingResult>;
   /** Frees every model and context. */
   dispose(): Promise<void>;
 }

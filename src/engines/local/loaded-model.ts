@@ -4,12 +4,20 @@ import {
   type Llama,
   type LlamaContext,
   type LlamaContextSequence,
+  type LlamaEmbeddingContext,
   type LlamaGrammar,
   type LlamaModel,
   type Token,
 } from "node-llama-cpp";
-import type { ChatEvent, ChatRequest, TokenLogprob } from "../../core/chat.js";
-import { ContextLengthError } from "../../core/errors.js";
+import {
+  PLAIN_TEXT_OPTIONS,
+  type ChatEvent,
+  type ChatRequest,
+  type CompletionRequest,
+  type EmbeddingResult,
+  type TokenLogprob,
+} from "../../core/chat.js";
+import { ContextLengthError, InvalidRequestError } from "../../core/errors.js";
 import { silentObserver, type EngineObserver, type GenerationOutcome } from "../../core/observer.js";
 import { DiskPrefixCache } from "./disk-prefix-cache.js";
 import { EventQueue } from "./event-queue.js";
@@ -48,6 +56,7 @@ export class LoadedModel {
     diskCacheSaves: 0,
   };
   private readonly driver = new LockstepDriver();
+  private embeddingContext: Promise<LlamaEmbeddingContext> | undefined;
   /** Compiled grammars by GBNF text: tool sets and schemas repeat across requests. */
   private readonly grammarCache = new Map<string, Promise<LlamaGrammar>>();
   /** Sequences being saved to the disk cache before they go back to the pool. */
@@ -56,6 +65,7 @@ export class LoadedModel {
 
   private constructor(
     private readonly llama: Llama,
+    private readonly threads: number,
     readonly filePath: string,
     readonly id: string,
     private readonly model: LlamaModel,
@@ -87,6 +97,7 @@ export class LoadedModel {
         : undefined;
       return new LoadedModel(
         llama,
+        options.threads,
         filePath,
         path.basename(filePath).replace(/\.gguf$/i, ""),
         model,
@@ -153,6 +164,81 @@ export class LoadedModel {
       parseToolCalls: toolsOffered.length > 0,
     });
     return this.generate(request, prompt, reply, grammars, signal);
+  }
+
+  /** Tokens of the rendered prompt of `request`, as `chat` would evaluate them. */
+  countTokens(request: ChatRequest, thinking: boolean | undefined): number {
+    const tools = request.toolChoice.type !== "none" ? request.tools : [];
+    return this.prompts.render({ messages: request.messages, tools, thinking }).tokens.length;
+  }
+
+  /**
+   * Raw completion of `prompt`, or fill-in-the-middle when a suffix is given, using the model's
+   * own FIM tokens (`<|fim_prefix|>`, `<|fim_suffix|>`, `<|fim_middle|>` or its equivalents).
+   */
+  async complete(request: CompletionRequest, signal: AbortSignal): Promise<AsyncIterable<ChatEvent>> {
+    let tokens: Token[];
+    if (request.suffix !== undefined) {
+      const { prefix, suffix, middle } = this.model.tokens.infill;
+      if (prefix === null || suffix === null || middle === null) {
+        throw new InvalidRequestError(
+          "fim_not_supported",
+          `The model '${this.id}' has no fill-in-the-middle tokens; send the request without \`suffix\`, or use a code model such as Qwen2.5-Coder or DeepSeek-Coder.`,
+          "suffix",
+        );
+      }
+      tokens = [
+        prefix,
+        ...this.model.tokenize(request.prompt, false),
+        suffix,
+        ...this.model.tokenize(request.suffix, false),
+        middle,
+      ];
+    } else {
+      tokens = this.model.tokenize(request.prompt, false);
+    }
+    const bos = this.model.tokens.bos;
+    if (this.model.tokens.shouldPrependBosToken && bos !== null && tokens[0] !== bos) tokens.unshift(bos);
+    if (tokens.length === 0) throw new InvalidRequestError("empty_prompt", "The prompt is empty.", "prompt");
+    const room = this.contextSize - tokens.length;
+    if (room < 1 || (request.maxTokens !== undefined && request.maxTokens > room)) {
+      throw new ContextLengthError(this.contextSize, tokens.length, request.maxTokens ?? 1);
+    }
+    this.pool.assertRoom();
+    const chat: ChatRequest = {
+      model: request.model,
+      messages: [],
+      sampling: request.sampling,
+      maxTokens: request.maxTokens,
+      stop: request.stop,
+      thinking: false,
+      ...PLAIN_TEXT_OPTIONS,
+      logprobs: request.logprobs,
+    };
+    const reply = new ReplyBuilder(this.model, {
+      stop: request.stop,
+      startsIn: "content",
+      maxTokens: request.maxTokens ?? room,
+      parseToolCalls: false,
+    });
+    return this.generate(chat, { tokens, startsIn: "content" }, reply, {}, signal);
+  }
+
+  /** Embeddings from a separate embedding context, made on first use with one sequence. */
+  async embed(inputs: string[]): Promise<EmbeddingResult> {
+    const contextSize = Math.min(this.contextSize, 8192);
+    this.embeddingContext ??= this.model.createEmbeddingContext({ contextSize, threads: this.threads });
+    const context = await this.embeddingContext;
+    const vectors: number[][] = [];
+    let promptTokens = 0;
+    for (const input of inputs) {
+      const tokens = this.model.tokenize(input, false);
+      if (tokens.length === 0) throw new InvalidRequestError("empty_input", "An input is empty.", "input");
+      if (tokens.length >= contextSize) throw new ContextLengthError(contextSize, tokens.length, 0);
+      promptTokens += tokens.length;
+      vectors.push([...(await context.getEmbeddingFor(tokens)).vector]);
+    }
+    return { vectors, promptTokens };
   }
 
   private async grammar(text: string): Promise<LlamaGrammar> {
@@ -370,6 +456,7 @@ export class LoadedModel {
 
   async dispose(): Promise<void> {
     await Promise.all(this.releasing); // let saves finish, so the next start finds them
+    await (await this.embeddingContext?.catch(() => undefined))?.dispose();
     await this.pool.dispose();
     await this.context.dispose();
     await this.model.dispose();

@@ -36,12 +36,15 @@ export class LockstepDriver {
   run(stepper: Stepper): Promise<StepEnd> {
     return new Promise<StepEnd>((resolve, reject) => {
       this.active.add({ stepper, resolve, reject });
-      if (!this.running) void this.loop();
+      if (!this.running) {
+        this.running = true;
+        // Start on the next turn, so requests that arrive together share their first step.
+        setImmediate(() => void this.loop());
+      }
     });
   }
 
   private async loop(): Promise<void> {
-    this.running = true;
     try {
       while (this.active.size > 0) {
         await Promise.all([...this.active].map((entry) => this.step(entry)));

@@ -1,12 +1,16 @@
-import { once } from "node:events";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { ChatEvent } from "../../core/chat.js";
 import type { Engine } from "../../core/engine.js";
-import { InvalidRequestError, QiusuoError } from "../../core/errors.js";
+import { QiusuoError } from "../../core/errors.js";
 import { errorBody, toAnthropicError } from "../../protocol/anthropic/errors.js";
 import { parseCountTokensRequest, parseMessagesRequest } from "../../protocol/anthropic/messages-request.js";
 import { collectMessage, streamMessage } from "../../protocol/anthropic/messages-response.js";
-import { KEEP_ALIVE, withKeepAlive } from "../../protocol/keep-alive.js";
+import { withKeepAlive } from "../../protocol/keep-alive.js";
+import {
+  disconnectSignal,
+  fromFastifyError,
+  sendEventStream,
+  sendJsonWithBlankLines,
+} from "../reply-helpers.js";
 
 /**
  * Anthropic's Messages API under /anthropic, with and without /v1, so a client's base URL may be
@@ -48,27 +52,14 @@ async function messages(
   const { request: chatRequest, stream } = parseMessagesRequest(request.body);
   const signal = disconnectSignal(reply);
   const events = withKeepAlive(await engine.chat(chatRequest, signal), keepAliveMs);
-  if (!stream) return collectWithBlankLines(chatRequest.model, events, reply);
-
-  reply.hijack();
-  const response = reply.raw;
-  response.writeHead(200, {
-    "content-type": "text/event-stream; charset=utf-8",
-    "cache-control": "no-cache",
-    connection: "keep-alive",
-    "x-accel-buffering": "no",
-  });
-  try {
-    for await (const chunk of streamMessage(chatRequest.model, events)) {
-      if (signal.aborted) break;
-      if (!response.write(chunk)) await once(response, "drain", { signal });
-    }
-  } catch (error) {
-    if (!signal.aborted) request.log.error({ err: error }, "stream failed");
-  } finally {
-    response.end();
+  if (!stream) {
+    return sendJsonWithBlankLines(
+      reply,
+      (onKeepAlive) => collectMessage(chatRequest.model, events, onKeepAlive),
+      (error) => toAnthropicError(error).body,
+    );
   }
-  return reply;
+  return sendEventStream(request, reply, streamMessage(chatRequest.model, events), signal);
 }
 
 async function countTokens(engine: Engine, request: FastifyRequest): Promise<{ input_tokens: number }> {
@@ -81,55 +72,4 @@ async function countTokens(engine: Engine, request: FastifyRequest): Promise<{ i
     );
   }
   return { input_tokens: await engine.countTokens(chatRequest) };
-}
-
-/**
- * A non-streaming reply that keeps the client waiting gets blank lines before its JSON body
- * (JSON parsers skip them); once they have gone out the status is 200, so a late error is sent
- * as the error body.
- */
-async function collectWithBlankLines(
-  model: string,
-  events: AsyncIterable<ChatEvent | typeof KEEP_ALIVE>,
-  reply: FastifyReply,
-): Promise<unknown> {
-  let started = false;
-  const startBody = () => {
-    if (!started) {
-      started = true;
-      reply.hijack();
-      reply.raw.writeHead(200, { "content-type": "application/json; charset=utf-8" });
-    }
-    reply.raw.write("\n");
-  };
-  try {
-    const body = await collectMessage(model, events, startBody);
-    if (!started) return reply.send(body);
-    reply.raw.end(JSON.stringify(body));
-  } catch (error) {
-    if (!started) throw error;
-    reply.raw.end(JSON.stringify(toAnthropicError(error).body));
-  }
-  return reply;
-}
-
-/** Aborts when the client goes away before the reply is finished, so the engine stops at once. */
-function disconnectSignal(reply: FastifyReply): AbortSignal {
-  const controller = new AbortController();
-  reply.raw.on("close", () => {
-    if (!reply.raw.writableFinished) controller.abort();
-  });
-  return controller.signal;
-}
-
-/** Fastify's own errors (body too large, bad content) keep their meaning but get our shape. */
-function fromFastifyError(error: FastifyError | QiusuoError): unknown {
-  if (error instanceof QiusuoError) return error;
-  if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
-    return new QiusuoError("invalid_request", "body_too_large", "The request body is too large.");
-  }
-  if (typeof error.statusCode === "number" && error.statusCode >= 400 && error.statusCode < 500) {
-    return new InvalidRequestError("invalid_request", error.message);
-  }
-  return error;
 }

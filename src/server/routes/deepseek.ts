@@ -1,90 +1,86 @@
-import { once } from "node:events";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { ChatEvent } from "../../core/chat.js";
 import type { Engine } from "../../core/engine.js";
+import { QiusuoError } from "../../core/errors.js";
+import { unlimitedBalance } from "../../protocol/deepseek/balance.js";
 import { parseChatCompletion } from "../../protocol/deepseek/chat-request.js";
 import { collectChatCompletion, streamChatCompletion } from "../../protocol/deepseek/chat-response.js";
+import { collectCompletion, parseCompletion, streamCompletion } from "../../protocol/deepseek/completions.js";
+import { embeddingsResponse, parseEmbeddings } from "../../protocol/deepseek/embeddings.js";
 import { listModels } from "../../protocol/deepseek/models.js";
 import { toWireError } from "../../protocol/errors.js";
-import { KEEP_ALIVE, withKeepAlive } from "../../protocol/keep-alive.js";
+import { withKeepAlive } from "../../protocol/keep-alive.js";
+import { disconnectSignal, sendEventStream, sendJsonWithBlankLines } from "../reply-helpers.js";
 
-/** DeepSeek's (OpenAI-compatible) routes, at the root and under /v1 as DeepSeek serves them. */
+/**
+ * DeepSeek's (OpenAI-compatible) routes, at the root, under /v1 and under /beta as DeepSeek
+ * serves them (clients point their base URL at any of the three).
+ */
 export function registerDeepSeekRoutes(app: FastifyInstance, engine: Engine, keepAliveMs: number): void {
-  for (const prefix of ["", "/v1"]) {
+  for (const prefix of ["", "/v1", "/beta"]) {
     app.get(`${prefix}/models`, async () => listModels(engine.listModels()));
+    app.get(`${prefix}/user/balance`, async () => unlimitedBalance());
     app.post(`${prefix}/chat/completions`, (request, reply) =>
       chatCompletions(engine, keepAliveMs, request, reply),
     );
+    app.post(`${prefix}/completions`, (request, reply) => completions(engine, keepAliveMs, request, reply));
+    app.post(`${prefix}/embeddings`, (request) => embeddings(engine, request));
   }
 }
+
+const errorBody = (error: unknown) => toWireError(error).body;
 
 async function chatCompletions(
   engine: Engine,
   keepAliveMs: number,
   request: FastifyRequest,
   reply: FastifyReply,
-): Promise<unknown> {
+) {
   const { request: chatRequest, stream, includeUsage } = parseChatCompletion(request.body);
   const signal = disconnectSignal(reply);
   const events = withKeepAlive(await engine.chat(chatRequest, signal), keepAliveMs);
-  if (!stream) return collectWithBlankLines(chatRequest.model, events, reply);
-
-  reply.hijack();
-  const response = reply.raw;
-  response.writeHead(200, {
-    "content-type": "text/event-stream; charset=utf-8",
-    "cache-control": "no-cache",
-    connection: "keep-alive",
-    "x-accel-buffering": "no",
-  });
-  try {
-    for await (const chunk of streamChatCompletion(chatRequest.model, events, includeUsage)) {
-      if (signal.aborted) break;
-      if (!response.write(chunk)) await once(response, "drain", { signal });
-    }
-  } catch (error) {
-    if (!signal.aborted) request.log.error({ err: error }, "stream failed");
-  } finally {
-    response.end();
+  if (!stream) {
+    return sendJsonWithBlankLines(
+      reply,
+      (onKeepAlive) => collectChatCompletion(chatRequest.model, events, onKeepAlive),
+      errorBody,
+    );
   }
-  return reply;
+  return sendEventStream(
+    request,
+    reply,
+    streamChatCompletion(chatRequest.model, events, includeUsage),
+    signal,
+  );
 }
 
-/**
- * A non-streaming reply that keeps the client waiting gets blank lines before its JSON body
- * (DeepSeek does the same); once they have gone out the status is 200, so a late error is sent
- * as the error envelope in the body.
- */
-async function collectWithBlankLines(
-  model: string,
-  events: AsyncIterable<ChatEvent | typeof KEEP_ALIVE>,
+/** FIM and plain completions (`/beta/completions`). */
+async function completions(
+  engine: Engine,
+  keepAliveMs: number,
+  request: FastifyRequest,
   reply: FastifyReply,
-): Promise<unknown> {
-  let started = false;
-  const startBody = () => {
-    if (!started) {
-      started = true;
-      reply.hijack();
-      reply.raw.writeHead(200, { "content-type": "application/json; charset=utf-8" });
-    }
-    reply.raw.write("\n");
-  };
-  try {
-    const body = await collectChatCompletion(model, events, startBody);
-    if (!started) return reply.send(body);
-    reply.raw.end(JSON.stringify(body));
-  } catch (error) {
-    if (!started) throw error;
-    reply.raw.end(JSON.stringify(toWireError(error).body));
+) {
+  const { request: completion, echo, stream, includeUsage } = parseCompletion(request.body);
+  if (!engine.complete) throw unsupported("completions");
+  const signal = disconnectSignal(reply);
+  const events = withKeepAlive(await engine.complete(completion, signal), keepAliveMs);
+  const { model, prompt } = completion;
+  if (!stream) {
+    return sendJsonWithBlankLines(
+      reply,
+      (onKeepAlive) => collectCompletion(model, prompt, echo, events, onKeepAlive),
+      errorBody,
+    );
   }
-  return reply;
+  return sendEventStream(request, reply, streamCompletion(model, prompt, echo, events, includeUsage), signal);
 }
 
-/** Aborts when the client goes away before the reply is finished, so the engine stops at once. */
-function disconnectSignal(reply: FastifyReply): AbortSignal {
-  const controller = new AbortController();
-  reply.raw.on("close", () => {
-    if (!reply.raw.writableFinished) controller.abort();
-  });
-  return controller.signal;
+async function embeddings(engine: Engine, request: FastifyRequest) {
+  const { model, inputs, base64 } = parseEmbeddings(request.body);
+  if (!engine.embed) throw unsupported("embeddings");
+  return embeddingsResponse(model, await engine.embed(model, inputs), base64);
+}
+
+function unsupported(what: string): QiusuoError {
+  return new QiusuoError("unavailable", "not_supported", `This engine does not serve ${what}.`);
 }

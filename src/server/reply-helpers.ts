@@ -1,0 +1,82 @@
+import { once } from "node:events";
+import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import { InvalidRequestError, QiusuoError } from "../core/errors.js";
+
+/** Aborts when the client goes away before the reply is finished, so the engine stops at once. */
+export function disconnectSignal(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.on("close", () => {
+    if (!reply.raw.writableFinished) controller.abort();
+  });
+  return controller.signal;
+}
+
+/** Writes server-sent events with backpressure, and ends the response however the stream ends. */
+export async function sendEventStream(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  chunks: AsyncIterable<string>,
+  signal: AbortSignal,
+): Promise<FastifyReply> {
+  reply.hijack();
+  const response = reply.raw;
+  response.writeHead(200, {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache",
+    connection: "keep-alive",
+    "x-accel-buffering": "no",
+  });
+  try {
+    for await (const chunk of chunks) {
+      if (signal.aborted) break;
+      if (!response.write(chunk)) await once(response, "drain", { signal });
+    }
+  } catch (error) {
+    if (!signal.aborted) request.log.error({ err: error }, "stream failed");
+  } finally {
+    response.end();
+  }
+  return reply;
+}
+
+/**
+ * A non-streaming reply that keeps the client waiting gets blank lines before its JSON body
+ * (DeepSeek does the same); once they have gone out the status is 200, so a late error is sent
+ * as the protocol's error body instead.
+ */
+export async function sendJsonWithBlankLines(
+  reply: FastifyReply,
+  collect: (onKeepAlive: () => void) => Promise<unknown>,
+  errorBody: (error: unknown) => unknown,
+): Promise<FastifyReply> {
+  let started = false;
+  const startBody = () => {
+    if (!started) {
+      started = true;
+      reply.hijack();
+      reply.raw.writeHead(200, { "content-type": "application/json; charset=utf-8" });
+    }
+    reply.raw.write("\n");
+  };
+  try {
+    const body = await collect(startBody);
+    if (!started) return reply.send(body);
+    reply.raw.end(JSON.stringify(body));
+  } catch (error) {
+    if (!started) throw error;
+    reply.raw.end(JSON.stringify(errorBody(error)));
+  }
+  return reply;
+}
+
+/** Fastify's own errors (body too large, bad content) keep their meaning but get our shape. */
+export function fromFastifyError(error: FastifyError | QiusuoError): unknown {
+  if (error instanceof QiusuoError) return error;
+  if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
+    return new QiusuoError("invalid_request", "body_too_large", "The request body is too large.");
+  }
+  if (typeof error.statusCode === "number" && error.statusCode >= 400 && error.statusCode < 500) {
+    return new InvalidRequestError("invalid_request", error.message);
+  }
+  return error;
+}
