@@ -240,7 +240,7 @@ describe("JSON output", () => {
       required: ["name", "age", "email", "tags"],
       additionalProperties: false,
     };
-    for (const seed of [1, 2, 3, 4]) {
+    for (const seed of [1, 2, 3, 4, 5, 6]) {
       const { json } = await postJson(`${server.url}/v1/chat/completions`, {
         model: "tiny",
         messages: [{ role: "user", content: "A person" }],
@@ -248,7 +248,9 @@ describe("JSON output", () => {
         temperature: 1,
         seed,
       });
-      const value = JSON.parse(json.choices[0].message.content);
+      const content = json.choices[0].message.content as string;
+      assert.ok(!content.includes("\uFFFD"), `well-formed text: ${content}`);
+      const value = JSON.parse(content);
       assert.deepEqual(Object.keys(value), ["name", "age", "email", "tags"]);
       assert.ok([...value.name].length <= 16);
       assert.ok(Number.isInteger(value.age) && value.age >= 0 && value.age <= 130);

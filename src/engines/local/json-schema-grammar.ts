@@ -46,8 +46,8 @@
  *   maxItems, uniqueItems only when false or maxItems ≤ 1.
  * - Strings: minLength/maxLength in code points (the grammar forbids \u escapes of surrogates, so a
  *   grammar character is always one code point), format date, time (timezone required), date-time,
- *   uuid, email (local part of [A-Za-z0-9._%+-] dot-atoms, domain with ≥ 1 dot), ipv4, ipv6 (no
- *   embedded IPv4), hostname — each a subset of the valid values; pattern (see below).
+ *   uuid, email (local part: up to 4 dot-separated atoms of [A-Za-z0-9_%+-]; domain: 2–4 labels),
+ *   ipv4, ipv6 (no embedded IPv4), hostname — each a subset of the valid values; pattern (below).
  *   A format or pattern combined with min/maxLength is accepted when its possible lengths fit;
  *   for patterns with a single variable-length repeat of one character class the repeat is narrowed.
  * - Integers: no exponent, no leading zeros, no "-0", at most 16 digits; minimum, maximum,
@@ -63,10 +63,16 @@
  *   a subset of what an unanchored pattern allows, so output stays valid). Dot and negated classes
  *   never produce control characters. Lookarounds, backreferences, \b, \p{..} → 422.
  * - Annotations are ignored: title, description, default, examples, $schema, $id, $comment,
- *   deprecated, readOnly, writeOnly. Every other keyword → 422.
+ *   deprecated, readOnly, writeOnly. Every other keyword → 422. So are constraints next to $ref,
+ *   allOf, anyOf or oneOf, and next to enum/const anything but type and nullable.
  *
  * Free-form JSON (`{}`, `true`, `{type: "object"}`, json_object) nests at most `freeFormDepth` (8)
  * containers deep.
+ *
+ * llama.cpp matches grammars on code points but decodes token bytes laxly (overlong forms, F8–FF
+ * lead bytes), so a model can emit malformed UTF-8 that a grammar accepted; it decodes to U+FFFD and
+ * breaks length limits and patterns. Use Utf8Validator (bottom of this file) to ban such tokens
+ * while a grammar is active.
  */
 
 import { InvalidParameterError } from "../../core/errors.js";
@@ -299,7 +305,8 @@ function sameLengthRange(a: string, b: string): string {
   if (a === b) return `"${a}"`;
   let common = 0;
   while (a[common] === b[common]) common += 1;
-  if (common > 0) return seq(`"${a.slice(0, common)}"`, paren(sameLengthRange(a.slice(common), b.slice(common))));
+  if (common > 0)
+    return seq(`"${a.slice(0, common)}"`, paren(sameLengthRange(a.slice(common), b.slice(common))));
   const rest = a.length - 1;
   const a0 = a[0]!;
   const b0 = b[0]!;
@@ -312,7 +319,8 @@ function sameLengthRange(a: string, b: string): string {
   if (!lowFull) options.push(seq(`"${a0}"`, paren(sameLengthRange(aRest, "9".repeat(rest)))));
   const midFrom = lowFull ? a0 : nextDigit(a0, 1);
   const midTo = highFull ? b0 : nextDigit(b0, -1);
-  if (midFrom <= midTo) options.push(seq(digitClass(midFrom, midTo), rest === 1 ? "[0-9]" : `[0-9]{${rest}}`));
+  if (midFrom <= midTo)
+    options.push(seq(digitClass(midFrom, midTo), rest === 1 ? "[0-9]" : `[0-9]{${rest}}`));
   if (!highFull) options.push(seq(`"${b0}"`, paren(sameLengthRange("0".repeat(rest), bRest))));
   return options.length === 1 ? options[0]! : `(${options.join(" | ")})`;
 }
@@ -444,7 +452,8 @@ class RegexParser {
         }
         throw new RegexError(`'$' is only supported at the end of the pattern (index ${this.i})`);
       }
-      if (c === "^") throw new RegexError(`'^' is only supported at the start of the pattern (index ${this.i})`);
+      if (c === "^")
+        throw new RegexError(`'^' is only supported at the start of the pattern (index ${this.i})`);
       const atom = this.atom();
       items.push(this.quantified(atom));
     }
@@ -652,7 +661,11 @@ function regexLength(node: RegexNode): [number, number] {
  * Narrows a pattern to lengths minLength..maxLength when it is a sequence of fixed-length parts and
  * one repeat of a single character; undefined when that is not its shape.
  */
-function narrowPattern(node: RegexNode, minLength: number, maxLength: number | undefined): RegexNode | undefined {
+function narrowPattern(
+  node: RegexNode,
+  minLength: number,
+  maxLength: number | undefined,
+): RegexNode | undefined {
   const items = node.kind === "seq" ? node.items : [node];
   let variable = -1;
   let fixed = 0;
@@ -761,7 +774,10 @@ export class GbnfBuilder {
     for (const [name, body] of this.rules) lines.push(`${name} ::= ${body}`);
     const grammar = `${lines.join("\n")}\n`;
     if (grammar.length > MAX_GRAMMAR_CHARS) {
-      throw new InvalidParameterError("unsupported_schema", "The JSON schemas produce a grammar that is too large.");
+      throw new InvalidParameterError(
+        "unsupported_schema",
+        "The JSON schemas produce a grammar that is too large.",
+      );
     }
     return grammar;
   }
@@ -783,7 +799,7 @@ export class GbnfBuilder {
 
   /** A rule with this body (reusing an identical one), returning its name. */
   private define(hint: string, body: string): string {
-    if (ATOMIC.test(body) && /^[A-Za-z0-9-]+$/.test(body)) return body;
+    if (/^[A-Za-z0-9-]+$/.test(body)) return body;
     const existing = this.byBody.get(body);
     if (existing) return existing;
     const name = this.uniqueName(hint);
@@ -873,8 +889,12 @@ export class GbnfBuilder {
   }
 
   private stringOfLength(min: number, max: number | undefined): string {
-    if (min === 0 && max === undefined) return this.primitive("string", () => seq(QUOTE, `${this.char}*`, QUOTE));
-    return this.define(`string-${min}-${max ?? "n"}`, seq(QUOTE, this.rep(this.char, min, max, "char"), QUOTE));
+    if (min === 0 && max === undefined)
+      return this.primitive("string", () => seq(QUOTE, `${this.char}*`, QUOTE));
+    return this.define(
+      `string-${min}-${max ?? "n"}`,
+      seq(QUOTE, this.rep(this.char, min, max, "char"), QUOTE),
+    );
   }
 
   private get integer(): string {
@@ -950,9 +970,7 @@ export class GbnfBuilder {
       case "date-time":
         return this.primitive("date-time", () => `${this.format("date")} "T" ${this.format("time")}`);
       case "uuid":
-        return this.primitive("uuid", () =>
-          [8, 4, 4, 4, 12].map((n) => `${hexDigit}{${n}}`).join(` "-" `),
-        );
+        return this.primitive("uuid", () => [8, 4, 4, 4, 12].map((n) => `${hexDigit}{${n}}`).join(` "-" `));
       case "ipv4": {
         const octet = this.primitive(
           "ipv4-octet",
@@ -991,7 +1009,8 @@ export class GbnfBuilder {
     if (schema === true) return this.anyValue();
     if (schema === false) invalid(path, `The schema at ${path} is 'false', which no value satisfies.`);
     if (!isObject(schema)) invalid(path, `The schema at ${path} must be an object or a boolean.`);
-    if (ctx.depth > MAX_SCHEMA_DEPTH) invalid(path, `The schema nests deeper than ${MAX_SCHEMA_DEPTH} levels.`);
+    if (ctx.depth > MAX_SCHEMA_DEPTH)
+      invalid(path, `The schema nests deeper than ${MAX_SCHEMA_DEPTH} levels.`);
     const inner: Context = { ...ctx, depth: ctx.depth + 1 };
 
     for (const key of Object.keys(schema)) {
@@ -1000,7 +1019,8 @@ export class GbnfBuilder {
       }
     }
     for (const key of ["$defs", "definitions"]) {
-      if (has(schema, key) && !isObject(schema[key])) invalid(at(path, key), `'${key}' at ${path} must be an object.`);
+      if (has(schema, key) && !isObject(schema[key]))
+        invalid(at(path, key), `'${key}' at ${path} must be an object.`);
     }
     const constraints = Object.keys(schema).filter((key) => !ANNOTATIONS.has(key));
     const onlyWith = (keyword: string, allowed: readonly string[]): void => {
@@ -1040,14 +1060,18 @@ export class GbnfBuilder {
       const exprs = options.flatMap((option, index) =>
         option === false ? [] : [this.visit(option, at(at(path, keyword), index), `${hint}-${index}`, inner)],
       );
-      if (exprs.length === 0) invalid(at(path, keyword), `No alternative of '${keyword}' at ${path} can be satisfied.`);
+      if (exprs.length === 0)
+        invalid(at(path, keyword), `No alternative of '${keyword}' at ${path} can be satisfied.`);
       return this.define(hint, [...new Set(exprs)].join(" | "));
     }
 
     const types = this.types(schema, path);
     if (has(schema, "enum") || has(schema, "const")) {
       if (has(schema, "enum") && has(schema, "const")) {
-        unsupported(at(path, "const"), `JSON Schema keyword 'const' cannot be combined with 'enum' (at ${path}).`);
+        unsupported(
+          at(path, "const"),
+          `JSON Schema keyword 'const' cannot be combined with 'enum' (at ${path}).`,
+        );
       }
       const keyword = has(schema, "enum") ? "enum" : "const";
       onlyWith(keyword, ["type", "nullable"]);
@@ -1079,7 +1103,8 @@ export class GbnfBuilder {
       types = [...new Set(list as string[])];
     }
     if (has(schema, "nullable")) {
-      if (typeof schema.nullable !== "boolean") invalid(at(path, "nullable"), `'nullable' at ${path} must be a boolean.`);
+      if (typeof schema.nullable !== "boolean")
+        invalid(at(path, "nullable"), `'nullable' at ${path} must be a boolean.`);
       if (schema.nullable && types && !types.includes("null")) types.push("null");
     }
     if (types?.includes("number")) types = types.filter((type) => type !== "integer");
@@ -1115,12 +1140,16 @@ export class GbnfBuilder {
     const values = raw.filter((value) => !types || typeOf(value).some((type) => types.includes(type)));
     const literals = values.map((value) => {
       const text = JSON.stringify(value);
-      if (text === undefined) invalid(at(path, keyword), `'${keyword}' at ${path} holds a value that is not JSON.`);
+      if (text === undefined)
+        invalid(at(path, keyword), `'${keyword}' at ${path} holds a value that is not JSON.`);
       return gbnfLiteral(text);
     });
     if (schema.nullable === true && !values.includes(null)) literals.push(this.null);
     if (literals.length === 0) {
-      invalid(at(path, keyword), `No value of '${keyword}' at ${path} matches its 'type', so nothing is valid.`);
+      invalid(
+        at(path, keyword),
+        `No value of '${keyword}' at ${path} matches its 'type', so nothing is valid.`,
+      );
     }
     const unique = [...new Set(literals)];
     return unique.length === 1 ? unique[0]! : this.define(hint, unique.join(" | "));
@@ -1156,14 +1185,26 @@ export class GbnfBuilder {
       invalid(path, `'$ref' '${ref}' at ${path} is not a valid JSON pointer.`);
     }
     if (pointer !== "" && !pointer.startsWith("/")) {
-      unsupported(path, `'$ref' '${ref}' at ${path} is not a JSON pointer ('#/...'); anchors are not supported.`);
+      unsupported(
+        path,
+        `'$ref' '${ref}' at ${path} is not a JSON pointer ('#/...'); anchors are not supported.`,
+      );
     }
     if (ctx.pending.has(pointer)) {
-      invalid(path, `'$ref' '${ref}' at ${path} refers back to itself without an object or array in between.`);
+      invalid(
+        path,
+        `'$ref' '${ref}' at ${path} refers back to itself without an object or array in between.`,
+      );
     }
     const existing = ctx.doc.refs.get(pointer);
     if (existing) return existing;
-    const segments = pointer === "" ? [] : pointer.slice(1).split("/").map((s) => s.replace(/~1/g, "/").replace(/~0/g, "~"));
+    const segments =
+      pointer === ""
+        ? []
+        : pointer
+            .slice(1)
+            .split("/")
+            .map((s) => s.replace(/~1/g, "/").replace(/~0/g, "~"));
     let target: unknown = ctx.doc.root;
     for (const segment of segments) {
       const next: unknown = Array.isArray(target)
@@ -1179,7 +1220,10 @@ export class GbnfBuilder {
     const name = this.uniqueName(`${ctx.doc.hint}-${segments[segments.length - 1] ?? "root"}`);
     ctx.doc.refs.set(pointer, name);
     const targetPath = segments.reduce((p, segment) => at(p, segment), ctx.doc.path);
-    const body = this.visit(target, targetPath, name, { ...ctx, pending: new Set([...ctx.pending, pointer]) });
+    const body = this.visit(target, targetPath, name, {
+      ...ctx,
+      pending: new Set([...ctx.pending, pointer]),
+    });
     this.rules.set(name, body);
     return name;
   }
@@ -1196,7 +1240,11 @@ export class GbnfBuilder {
       }
       return value as number | boolean;
     };
-    const pick = (inclusiveKey: string, exclusiveKey: string, stricter: (a: number, b: number) => boolean) => {
+    const pick = (
+      inclusiveKey: string,
+      exclusiveKey: string,
+      stricter: (a: number, b: number) => boolean,
+    ) => {
       const inclusive = num(inclusiveKey);
       const exclusive = num(exclusiveKey);
       if (typeof exclusive === "boolean") {
@@ -1205,7 +1253,8 @@ export class GbnfBuilder {
         }
         return inclusive === undefined ? undefined : { value: inclusive as number, exclusive };
       }
-      if (inclusive === undefined) return exclusive === undefined ? undefined : { value: exclusive, exclusive: true };
+      if (inclusive === undefined)
+        return exclusive === undefined ? undefined : { value: exclusive, exclusive: true };
       if (exclusive === undefined) return { value: inclusive as number, exclusive: false };
       return stricter(exclusive, inclusive as number) || exclusive === inclusive
         ? { value: exclusive, exclusive: true }
@@ -1224,22 +1273,38 @@ export class GbnfBuilder {
         invalid(at(path, "multipleOf"), `'multipleOf' at ${path} must be a positive number.`);
       }
       if (step !== 1) {
-        unsupported(at(path, "multipleOf"), `JSON Schema keyword 'multipleOf' is not supported (at ${path}).`);
+        unsupported(
+          at(path, "multipleOf"),
+          `JSON Schema keyword 'multipleOf' is not supported (at ${path}).`,
+        );
       }
       integer = true;
     }
     const { lower, upper } = this.bounds(schema, path);
     if (!lower && !upper) return integer ? this.integer : this.number;
     const boundKey = (bound: Bound, side: "min" | "max"): string =>
-      bound.exclusive ? (side === "min" ? "exclusiveMinimum" : "exclusiveMaximum") : side === "min" ? "minimum" : "maximum";
+      bound.exclusive
+        ? side === "min"
+          ? "exclusiveMinimum"
+          : "exclusiveMaximum"
+        : side === "min"
+          ? "minimum"
+          : "maximum";
     const empty = (): never =>
-      invalid(path, `The bounds at ${path} leave no ${integer ? "integer" : "number"} that can be generated.`);
+      invalid(
+        path,
+        `The bounds at ${path} leave no ${integer ? "integer" : "number"} that can be generated.`,
+      );
 
     if (integer) {
       const lo = lower ? (lower.exclusive ? Math.floor(lower.value) + 1 : Math.ceil(lower.value)) : -Infinity;
       const hi = upper ? (upper.exclusive ? Math.ceil(upper.value) - 1 : Math.floor(upper.value)) : Infinity;
       const clamp = (value: number): bigint =>
-        value > Number.MAX_SAFE_INTEGER ? MAX_SAFE : value < -Number.MAX_SAFE_INTEGER ? -MAX_SAFE : BigInt(value);
+        value > Number.MAX_SAFE_INTEGER
+          ? MAX_SAFE
+          : value < -Number.MAX_SAFE_INTEGER
+            ? -MAX_SAFE
+            : BigInt(value);
       if (lo > hi || lo > Number.MAX_SAFE_INTEGER || hi < -Number.MAX_SAFE_INTEGER) empty();
       return this.define(`${hint}`, integerRange(clamp(lo), clamp(hi)));
     }
@@ -1263,8 +1328,12 @@ export class GbnfBuilder {
     const limit = NUMBER_INT_LIMIT;
     const big = (value: number): bigint =>
       value > Number(limit) ? limit + 1n : value < -Number(limit) ? -limit - 1n : BigInt(value);
-    let lo = lower ? { value: big(lower.value), exclusive: lower.exclusive } : { value: -limit, exclusive: false };
-    let hi = upper ? { value: big(upper.value), exclusive: upper.exclusive } : { value: limit, exclusive: false };
+    let lo = lower
+      ? { value: big(lower.value), exclusive: lower.exclusive }
+      : { value: -limit, exclusive: false };
+    let hi = upper
+      ? { value: big(upper.value), exclusive: upper.exclusive }
+      : { value: limit, exclusive: false };
     if (lo.value < -limit) lo = { value: -limit, exclusive: false };
     if (hi.value > limit) hi = { value: limit, exclusive: false };
     if (lo.value > limit || hi.value < -limit) empty();
@@ -1272,14 +1341,18 @@ export class GbnfBuilder {
     const zeroFraction = `("." "0"{1,6})?`;
     const nonZeroFraction = `"." [0-9]{0,5} [1-9]`;
     /** Magnitudes between a and b (a ≥ 0). */
-    const magnitude = (a: { value: bigint; exclusive: boolean }, b: { value: bigint; exclusive: boolean }): string[] => {
+    const magnitude = (
+      a: { value: bigint; exclusive: boolean },
+      b: { value: bigint; exclusive: boolean },
+    ): string[] => {
       if (a.value > b.value) return [];
       if (a.value === b.value) {
         return a.exclusive || b.exclusive ? [] : [seq(`"${a.value}"`, zeroFraction)];
       }
       const options: string[] = [];
       const anyFrom = a.exclusive ? a.value + 1n : a.value;
-      if (anyFrom <= b.value - 1n) options.push(seq(paren(nonNegativeRange(anyFrom, b.value - 1n)), fraction));
+      if (anyFrom <= b.value - 1n)
+        options.push(seq(paren(nonNegativeRange(anyFrom, b.value - 1n)), fraction));
       if (a.exclusive) options.push(seq(`"${a.value}"`, nonZeroFraction));
       if (!b.exclusive) options.push(seq(`"${b.value}"`, zeroFraction));
       return options;
@@ -1290,7 +1363,8 @@ export class GbnfBuilder {
       options.push(...magnitude(from, hi));
     }
     if (lo.value < 0n) {
-      const from = hi.value < 0n ? { value: -hi.value, exclusive: hi.exclusive } : { value: 0n, exclusive: true };
+      const from =
+        hi.value < 0n ? { value: -hi.value, exclusive: hi.exclusive } : { value: 0n, exclusive: true };
       const negative = magnitude(from, { value: -lo.value, exclusive: lo.exclusive });
       if (negative.length > 0) options.push(seq('"-"', paren(negative.join(" | "))));
     }
@@ -1321,7 +1395,10 @@ export class GbnfBuilder {
       min >= minLength && (maxLength === undefined || max <= maxLength);
 
     if (has(schema, "format") && has(schema, "pattern")) {
-      unsupported(at(path, "pattern"), `JSON Schema keyword 'pattern' cannot be combined with 'format' (at ${path}).`);
+      unsupported(
+        at(path, "pattern"),
+        `JSON Schema keyword 'pattern' cannot be combined with 'format' (at ${path}).`,
+      );
     }
     if (has(schema, "format")) {
       const format = schema.format;
@@ -1330,7 +1407,7 @@ export class GbnfBuilder {
       if (!lengths || !Object.hasOwn(FORMATS, format)) {
         unsupported(
           at(path, "format"),
-          `String format '${format}' is not supported (at ${path}); supported: ${Object.keys(FORMATS).join(", ")}.`,
+          `JSON Schema keyword 'format' with value '${format}' is not supported (at ${path}); supported formats: ${Object.keys(FORMATS).join(", ")}.`,
         );
       }
       if (lengthLimited && !fits(lengths)) {
@@ -1437,13 +1514,23 @@ export class GbnfBuilder {
    * Comma-separated members. "object": each optional slot may be left out on its own; "array": a
    * missing slot ends the list. `repeat` follows the slots.
    */
-  private commaList(slots: Slot[], repeat: Repeat | undefined, mode: "object" | "array", hint: string): string {
+  private commaList(
+    slots: Slot[],
+    repeat: Repeat | undefined,
+    mode: "object" | "array",
+    hint: string,
+  ): string {
     const comma = this.comma;
     const repeated = repeat ? this.define(`${hint}-next`, seq(comma, repeat.item)) : "";
     const repeatTail = repeat ? this.rep(paren(repeated), repeat.min, repeat.max, hint) : "";
     let repeatHead = "";
     if (repeat && repeat.max !== 0) {
-      const rest = this.rep(paren(repeated), Math.max(0, repeat.min - 1), repeat.max === undefined ? undefined : repeat.max - 1, hint);
+      const rest = this.rep(
+        paren(repeated),
+        Math.max(0, repeat.min - 1),
+        repeat.max === undefined ? undefined : repeat.max - 1,
+        hint,
+      );
       repeatHead = repeat.min >= 1 ? seq(repeat.item, rest) : optional(seq(repeat.item, rest));
     }
     const n = slots.length;
@@ -1465,7 +1552,8 @@ export class GbnfBuilder {
     for (let i = n - 1; i >= 1; i -= 1) {
       const piece = seq(comma, slots[i]!.expr);
       tails[i] = seq(slots[i]!.required ? piece : optional(piece), tails[i + 1]!);
-      if (multiple && i <= lastHead + 1 && tails[i] !== "" && i < n) tails[i] = this.define(`${hint}-rest`, tails[i]!);
+      if (multiple && i <= lastHead + 1 && tails[i] !== "" && i < n)
+        tails[i] = this.define(`${hint}-rest`, tails[i]!);
     }
     const options: string[] = [];
     for (let k = 0; k <= lastHead && k < n; k += 1) options.push(seq(slots[k]!.expr, tails[k + 1]!));
@@ -1475,7 +1563,8 @@ export class GbnfBuilder {
 
   private object(schema: SchemaObject, path: string, hint: string, ctx: Context): string {
     const propertiesValue = has(schema, "properties") ? schema.properties : {};
-    if (!isObject(propertiesValue)) invalid(at(path, "properties"), `'properties' at ${path} must be an object.`);
+    if (!isObject(propertiesValue))
+      invalid(at(path, "properties"), `'properties' at ${path} must be an object.`);
     const required = has(schema, "required") ? schema.required : [];
     if (!Array.isArray(required) || required.some((name) => typeof name !== "string")) {
       invalid(at(path, "required"), `'required' at ${path} must be an array of strings.`);
@@ -1483,15 +1572,15 @@ export class GbnfBuilder {
     const requiredSet = new Set(required as string[]);
     for (const name of requiredSet) {
       if (!has(propertiesValue, name)) {
-        invalid(
-          at(path, "required"),
-          `'required' at ${path} lists '${name}', which is not in 'properties'.`,
-        );
+        invalid(at(path, "required"), `'required' at ${path} lists '${name}', which is not in 'properties'.`);
       }
     }
     const additional = has(schema, "additionalProperties") ? schema.additionalProperties : true;
     if (typeof additional !== "boolean" && !isObject(additional)) {
-      invalid(at(path, "additionalProperties"), `'additionalProperties' at ${path} must be a boolean or a schema.`);
+      invalid(
+        at(path, "additionalProperties"),
+        `'additionalProperties' at ${path} must be a boolean or a schema.`,
+      );
     }
     const minProperties = this.count(schema, "minProperties", path) ?? 0;
     const maxProperties = this.count(schema, "maxProperties", path);
@@ -1509,10 +1598,15 @@ export class GbnfBuilder {
         continue;
       }
       const value = this.visit(propertySchema, propertyPath, `${hint}-${name}`, childContext);
-      slots.push({ expr: seq(gbnfLiteral(JSON.stringify(name)), this.colon, value), required: requiredSet.has(name) });
+      slots.push({
+        expr: seq(gbnfLiteral(JSON.stringify(name)), this.colon, value),
+        required: requiredSet.has(name),
+      });
     }
 
-    const isFreeForm = !has(schema, "properties") && (additional === true || (isObject(additional) && Object.keys(additional).length === 0));
+    const isFreeForm =
+      !has(schema, "properties") &&
+      (additional === true || (isObject(additional) && Object.keys(additional).length === 0));
     let repeat: Repeat | undefined;
     if (isFreeForm && !has(schema, "minProperties") && !has(schema, "maxProperties")) {
       return this.freeObject(this.freeFormDepth);
@@ -1591,7 +1685,10 @@ export class GbnfBuilder {
           if (cp < 0x20 || cp === 0x22 || cp === 0x5c || (cp >= 0xd800 && cp <= 0xdfff)) continue;
           options.push(seq(gbnfLiteral(String.fromCodePoint(cp)), paren(visit(child, depth + 1) || '""')));
         }
-        const others = subtract(plain, [...node.children.keys()].map((cp) => [cp, cp] as const));
+        const others = subtract(
+          plain,
+          [...node.children.keys()].map((cp) => [cp, cp] as const),
+        );
         if (others.length > 0) {
           options.push(seq(classExpr(others), this.rep(keyChar, 0, EXTRA_KEY_MAX_LENGTH - depth - 1, "key")));
         }
@@ -1606,10 +1703,14 @@ export class GbnfBuilder {
 
   private array(schema: SchemaObject, path: string, hint: string, ctx: Context): string {
     const prefix = has(schema, "prefixItems") ? schema.prefixItems : [];
-    if (!Array.isArray(prefix)) invalid(at(path, "prefixItems"), `'prefixItems' at ${path} must be an array.`);
+    if (!Array.isArray(prefix))
+      invalid(at(path, "prefixItems"), `'prefixItems' at ${path} must be an array.`);
     const items = has(schema, "items") ? schema.items : true;
     if (Array.isArray(items)) {
-      unsupported(at(path, "items"), `The array form of 'items' is not supported (at ${path}); use 'prefixItems'.`);
+      unsupported(
+        at(path, "items"),
+        `The array form of 'items' is not supported (at ${path}); use 'prefixItems'.`,
+      );
     }
     const minItems = this.count(schema, "minItems", path) ?? 0;
     const maxItems = this.count(schema, "maxItems", path);
@@ -1621,7 +1722,10 @@ export class GbnfBuilder {
         invalid(at(path, "uniqueItems"), `'uniqueItems' at ${path} must be a boolean.`);
       }
       if (schema.uniqueItems && (maxItems === undefined || maxItems > 1)) {
-        unsupported(at(path, "uniqueItems"), `JSON Schema keyword 'uniqueItems' is not supported (at ${path}).`);
+        unsupported(
+          at(path, "uniqueItems"),
+          `JSON Schema keyword 'uniqueItems' is not supported (at ${path}).`,
+        );
       }
     }
     const childContext: Context = { ...ctx, pending: new Set() };
@@ -1694,7 +1798,8 @@ export function validateStrictToolSchema(schema: unknown, path: string): void {
       return;
     }
     if (!isObject(node)) return;
-    if (depth > MAX_SCHEMA_DEPTH) invalid(nodePath, `The schema nests deeper than ${MAX_SCHEMA_DEPTH} levels.`);
+    if (depth > MAX_SCHEMA_DEPTH)
+      invalid(nodePath, `The schema nests deeper than ${MAX_SCHEMA_DEPTH} levels.`);
     const type = node.type;
     const isObjectSchema =
       type === "object" ||
@@ -1720,11 +1825,13 @@ export function validateStrictToolSchema(schema: unknown, path: string): void {
     }
     for (const key of SUBSCHEMA_MAPS) {
       const map = node[key];
-      if (isObject(map)) for (const [name, sub] of Object.entries(map)) walk(sub, at(at(nodePath, key), name), depth + 1);
+      if (isObject(map))
+        for (const [name, sub] of Object.entries(map)) walk(sub, at(at(nodePath, key), name), depth + 1);
     }
     for (const key of SUBSCHEMA_LISTS) {
       const list = node[key];
-      if (Array.isArray(list)) list.forEach((sub, index) => walk(sub, at(at(nodePath, key), index), depth + 1));
+      if (Array.isArray(list))
+        list.forEach((sub, index) => walk(sub, at(at(nodePath, key), index), depth + 1));
     }
     for (const key of SUBSCHEMAS) if (has(node, key)) walk(node[key], at(nodePath, key), depth + 1);
   };

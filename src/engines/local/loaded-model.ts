@@ -1,6 +1,7 @@
 import path from "node:path";
 import {
   LlamaGrammarEvaluationState,
+  TokenBias,
   type Llama,
   type LlamaContext,
   type LlamaContextSequence,
@@ -57,6 +58,7 @@ export class LoadedModel {
   };
   private readonly driver = new LockstepDriver();
   private embeddingContext: Promise<LlamaEmbeddingContext> | undefined;
+  private partialCharacterBias: TokenBias | undefined;
   /** Compiled grammars by GBNF text: tool sets and schemas repeat across requests. */
   private readonly grammarCache = new Map<string, Promise<LlamaGrammar>>();
   /** Sequences being saved to the disk cache before they go back to the pool. */
@@ -363,6 +365,7 @@ export class LoadedModel {
         grammarEvaluationState: grammar
           ? new LlamaGrammarEvaluationState({ model: this.model, grammar })
           : undefined,
+        tokenBias: grammar ? this.wholeCharactersOnly() : undefined,
       };
       const iterator = withLogprobs
         ? sequence.evaluateWithMetadata(input, { probabilities: true }, options)
@@ -399,6 +402,23 @@ export class LoadedModel {
       input = [lastToken];
       grammar = next;
     }
+  }
+
+  /**
+   * Under a grammar, tokens that hold only part of a UTF-8 character are banned: llama.cpp checks
+   * grammars per code point but lets such byte tokens through, and a weak model then writes
+   * malformed text that breaks length limits and patterns. Whole-character tokens remain, so the
+   * output is the same text a grammar describes. Built once per model.
+   */
+  private wholeCharactersOnly(): TokenBias {
+    if (!this.partialCharacterBias) {
+      const bias = new TokenBias(this.model.tokenizer);
+      for (const token of this.model.iterateAllTokens()) {
+        if (this.model.detokenize([token], false).includes("\uFFFD")) bias.set(token, "never");
+      }
+      this.partialCharacterBias = bias;
+    }
+    return this.partialCharacterBias;
   }
 
   private logprobOf(item: EvaluatedToken, top: number): TokenLogprob {
