@@ -6,6 +6,7 @@ import tseslint from "typescript-eslint";
 const only = {
   "node-llama-cpp": "Only src/engines/local may import node-llama-cpp.",
   fastify: "Only src/server may import fastify.",
+  "prom-client": "Only src/server may import prom-client.",
 };
 
 /** A no-restricted-imports rule that forbids the named packages. */
@@ -22,8 +23,8 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
     },
   },
-  { files: ["src/**/*.ts"], rules: forbid("node-llama-cpp", "fastify") },
-  { files: ["src/engines/local/**/*.ts"], rules: forbid("fastify") },
+  { files: ["src/**/*.ts"], rules: forbid("node-llama-cpp", "fastify", "prom-client") },
+  { files: ["src/engines/local/**/*.ts"], rules: forbid("fastify", "prom-client") },
   { files: ["src/server/**/*.ts"], rules: forbid("node-llama-cpp") },
   // Tests read JSON bodies whose shape they assert on.
   { files: ["test/**/*.ts", "bench/**/*.ts"], rules: { "@typescript-eslint/no-explicit-any": "off" } },

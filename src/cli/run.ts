@@ -36,7 +36,7 @@ export function registerRunCommand(program: Command): void {
       }
       const engine = new LocalEngine({ ...config, parallel: 1, threads: effectiveThreads(config) });
       process.stderr.write(`loading ${source.path}...\n`);
-      const info = await engine.addModelFile(source.path, source.aliases);
+      const info = await engine.addModelFile(source.path, source.aliases, { preload: true });
       await chatLoop(engine, info.id);
       await engine.dispose();
       await disposeRuntime();

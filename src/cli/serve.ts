@@ -10,6 +10,7 @@ import { LocalEngine, modelIdForFile } from "../engines/local/local-engine.js";
 import { disposeRuntime } from "../engines/local/llama-runtime.js";
 import { pullModel } from "../engines/local/model-pull.js";
 import { buildApp } from "../server/app.js";
+import { createMetrics } from "../server/metrics.js";
 import { localModelFiles, resolveModelSource, type ModelSource } from "./model-sources.js";
 import { createProgressBar } from "./progress-bar.js";
 
@@ -29,6 +30,14 @@ export function registerServeCommand(program: Command): void {
     .option("--ctx-size <tokens>", "context size per sequence (default: the model's, at most 8192)")
     .option("--parallel <n>", "sequences decoded in parallel per model (default 1)")
     .option("--threads <n>", "CPU threads for llama.cpp (default: one per core)")
+    .option(
+      "--idle-unload <seconds>",
+      "unload a model after this long without requests; it reloads on the next (default 1800, 0 = never)",
+    )
+    .option(
+      "--max-loaded-models <n>",
+      "models in memory at once; the least recently used idle one makes room (default 2)",
+    )
     .option("--gpu <auto|off>", "use a GPU if one is found (default auto)")
     .option("--log-level <level>", "fatal, error, warn, info, debug")
     .action(async (flags: ServeFlags) => {
@@ -41,12 +50,18 @@ function collect(value: string, previous: string[]): string[] {
 }
 
 export async function serve(config: ServeConfig): Promise<void> {
+  const metrics = createMetrics();
   const engine = new LocalEngine({
     contextSize: config.contextSize,
     parallel: config.parallel,
     threads: effectiveThreads(config),
     gpu: config.gpu,
+    idleUnloadSeconds: config.idleUnloadSeconds,
+    maxLoadedModels: config.maxLoadedModels,
+    observer: metrics.observer,
+    log: (message) => console.log(message),
   });
+  metrics.watch(engine);
   const sources = await configuredSources(config);
   for (const source of sources) {
     const id = modelIdForFile(source.path);
@@ -58,10 +73,18 @@ export async function serve(config: ServeConfig): Promise<void> {
     );
   }
 
-  const app = await buildApp({ engine, health: engine, host: config.host, logLevel: config.logLevel });
+  const app = await buildApp({
+    engine,
+    health: engine,
+    metrics,
+    host: config.host,
+    logLevel: config.logLevel,
+  });
   const address = await app.listen({ host: config.host, port: config.port });
   const url = address.replace("://[::1]", "://localhost");
-  console.log(`qiusuo is listening on ${url}  (API: ${url}/v1, health: ${url}/health)`);
+  console.log(
+    `qiusuo is listening on ${url}  (API: ${url}/v1, health: ${url}/health, metrics: ${url}/metrics)`,
+  );
   if (sources.length === 0) {
     console.log(
       "No model is configured. Start with --model /path/to/model.gguf, or run `qiusuo pull deepseek-r1:1.5b`.",
@@ -81,8 +104,9 @@ export async function serve(config: ServeConfig): Promise<void> {
   process.once("SIGINT", () => void shutdown("SIGINT"));
   process.once("SIGTERM", () => void shutdown("SIGTERM"));
 
-  // Models load (and download) after the server is up, so /health can report progress.
-  for (const source of sources) void bringUp(engine, source, config);
+  // Models are checked (and downloaded) after the server is up, so /health can report progress.
+  // The default model loads at once so the first request is fast; the others on first use.
+  sources.forEach((source, index) => void bringUp(engine, source, config, index === 0));
 }
 
 async function configuredSources(config: ServeConfig): Promise<ModelSource[]> {
@@ -95,7 +119,12 @@ async function configuredSources(config: ServeConfig): Promise<ModelSource[]> {
   return [await resolveModelSource(DEFAULT_MODEL_ALIAS, config.dataDir)];
 }
 
-async function bringUp(engine: LocalEngine, source: ModelSource, config: ServeConfig): Promise<void> {
+async function bringUp(
+  engine: LocalEngine,
+  source: ModelSource,
+  config: ServeConfig,
+  preload: boolean,
+): Promise<void> {
   const id = modelIdForFile(source.path);
   if (source.kind === "pull") {
     const bar = createProgressBar(`pulling ${source.aliases[0] ?? id}`);
@@ -129,11 +158,9 @@ async function bringUp(engine: LocalEngine, source: ModelSource, config: ServeCo
     }
   }
   try {
-    const started = Date.now();
-    const model = await engine.addModelFile(source.path, source.aliases);
-    console.log(
-      `model ${model.id} is ready (context ${model.contextSize} tokens, ${Date.now() - started} ms)`,
-    );
+    // A preloaded model is announced by the engine's log: "model … is ready (context …)".
+    const model = await engine.addModelFile(source.path, source.aliases, { preload });
+    if (model.state === "available") console.log(`model ${model.id} is available; it loads on first use`);
   } catch (error) {
     console.error(`model ${id} failed to load: ${error instanceof Error ? error.message : String(error)}`);
   }

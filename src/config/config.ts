@@ -23,6 +23,13 @@ export const serveConfigSchema = z.object({
   parallel: integer(1, 64).default(1),
   /** CPU threads for llama.cpp; 0 means one per available core. */
   threads: integer(0, 1024).default(0),
+  /**
+   * Seconds without a request after which a model is unloaded (it reloads on the next request);
+   * fractions allowed, 0 keeps models loaded. Default 1800.
+   */
+  idleUnloadSeconds: z.coerce.number().min(0).max(31_536_000).default(1800),
+  /** Models in memory at once; loading one more unloads the least recently used idle one. Default 2. */
+  maxLoadedModels: integer(1, 64).default(2),
   /** Use a GPU when llama.cpp finds one; "off" forces the CPU. */
   gpu: z.enum(["auto", "off"]).default("auto"),
   /** Hugging Face endpoint for pulls (a mirror works too). */
@@ -47,6 +54,8 @@ export interface ServeFlags {
   ctxSize?: string | number;
   parallel?: string | number;
   threads?: string | number;
+  idleUnload?: string | number;
+  maxLoadedModels?: string | number;
   gpu?: string;
   logLevel?: string;
 }
@@ -66,6 +75,8 @@ const envNames: Record<string, string> = {
   contextSize: "QIUSUO_CTX_SIZE",
   parallel: "QIUSUO_PARALLEL",
   threads: "QIUSUO_THREADS",
+  idleUnloadSeconds: "QIUSUO_IDLE_UNLOAD",
+  maxLoadedModels: "QIUSUO_MAX_LOADED_MODELS",
   gpu: "QIUSUO_GPU",
   huggingFaceEndpoint: "QIUSUO_HF_ENDPOINT",
   huggingFaceToken: "HF_TOKEN",
@@ -102,6 +113,8 @@ export function loadServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = proc
     contextSize: flags.ctxSize ?? env.QIUSUO_CTX_SIZE,
     parallel: flags.parallel ?? env.QIUSUO_PARALLEL,
     threads: flags.threads ?? env.QIUSUO_THREADS,
+    idleUnloadSeconds: flags.idleUnload ?? env.QIUSUO_IDLE_UNLOAD,
+    maxLoadedModels: flags.maxLoadedModels ?? env.QIUSUO_MAX_LOADED_MODELS,
     gpu: flags.gpu ?? env.QIUSUO_GPU,
     huggingFaceEndpoint: huggingFace.endpoint,
     huggingFaceToken: huggingFace.token,
@@ -124,6 +137,7 @@ export function loadServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = proc
 function kebab(name: string): string {
   if (name === "contextSize") return "ctx-size";
   if (name === "models") return "model";
+  if (name === "idleUnloadSeconds") return "idle-unload";
   return name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
 }
 

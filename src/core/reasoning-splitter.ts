@@ -31,6 +31,8 @@ export class ReasoningSplitter {
     options: { startsInReasoning?: boolean; startsIn?: "undecided" | "reasoning" | "content" } = {},
   ) {
     this.state = options.startsIn ?? (options.startsInReasoning ? "reasoning" : "undecided");
+    // A continuation of known answer text (prefix completion, FIM) keeps its leading whitespace.
+    this.atPartStart = this.state !== "content";
   }
 
   /** Whether the output is inside the reasoning now (used to count reasoning tokens). */

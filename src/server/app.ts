@@ -3,7 +3,9 @@ import type { Engine } from "../core/engine.js";
 import { InvalidRequestError, QiusuoError } from "../core/errors.js";
 import { toWireError } from "../protocol/errors.js";
 import { hostGuard } from "./host-guard.js";
+import { fromFastifyError } from "./reply-helpers.js";
 import type { Metrics } from "./metrics.js";
+import { registerAnthropicRoutes } from "./routes/anthropic.js";
 import { registerDeepSeekRoutes } from "./routes/deepseek.js";
 import { registerHealthRoutes, type HealthSource } from "./routes/health.js";
 import { registerMetricsRoutes } from "./routes/metrics.js";
@@ -76,17 +78,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   registerHealthRoutes(app, options.health);
   if (options.metrics) registerMetricsRoutes(app, options.metrics.registry);
   registerDeepSeekRoutes(app, options.engine, (options.keepAliveSeconds ?? 5) * 1000);
+  registerAnthropicRoutes(app, options.engine, (options.keepAliveSeconds ?? 5) * 1000);
   return app;
-}
-
-/** Fastify's own errors (body too large, bad content) keep their status but get our envelope. */
-function fromFastifyError(error: FastifyError | QiusuoError): unknown {
-  if (error instanceof QiusuoError) return error;
-  if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
-    return new QiusuoError("invalid_request", "body_too_large", "The request body is too large.");
-  }
-  if (typeof error.statusCode === "number" && error.statusCode >= 400 && error.statusCode < 500) {
-    return new InvalidRequestError("invalid_request", error.message);
-  }
-  return error;
 }

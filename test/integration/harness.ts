@@ -2,6 +2,7 @@ import type { AddressInfo } from "node:net";
 import { ensureFixtureModels, type FixtureModelPaths } from "../fixtures/models.js";
 import { LocalEngine, type LocalEngineOptions } from "../../src/engines/local/local-engine.js";
 import { buildApp, type AppOptions } from "../../src/server/app.js";
+import { createMetrics } from "../../src/server/metrics.js";
 
 export interface TestServer {
   url: string;
@@ -12,27 +13,43 @@ export interface TestServer {
 
 /**
  * Starts the real HTTP server with the real engine on generated GGUF fixtures, bound to an
- * ephemeral loopback port. `models` picks which fixtures to serve, the first being the default.
+ * ephemeral loopback port. `models` picks which fixtures to serve, the first being the default;
+ * like `qiusuo serve`, the default model is loaded at start unless `preload` is false, and the
+ * others load on their first request.
  */
 export async function startTestServer(
   options: {
     models?: Array<"scripted" | "tiny" | { file: string }>;
     engine?: Partial<LocalEngineOptions>;
     app?: Partial<AppOptions>;
+    preload?: boolean;
   } = {},
 ): Promise<TestServer> {
   const fixtures = ensureFixtureModels();
+  const metrics = createMetrics();
   const engine = new LocalEngine({
     contextSize: 512,
     parallel: 1,
     threads: 1,
     gpu: "off",
+    observer: metrics.observer,
     ...options.engine,
   });
-  for (const model of options.models ?? ["scripted"]) {
-    await engine.addModelFile(typeof model === "string" ? fixtures[model] : model.file);
+  metrics.watch(engine);
+  const models = options.models ?? ["scripted"];
+  for (const [index, model] of models.entries()) {
+    await engine.addModelFile(typeof model === "string" ? fixtures[model] : model.file, [], {
+      preload: index === 0 && options.preload !== false,
+    });
   }
-  const app = await buildApp({ engine, health: engine, host: "127.0.0.1", logLevel: "error", ...options.app });
+  const app = await buildApp({
+    engine,
+    health: engine,
+    metrics,
+    host: "127.0.0.1",
+    logLevel: "error",
+    ...options.app,
+  });
   await app.listen({ host: "127.0.0.1", port: 0 });
   const { port } = app.server.address() as AddressInfo;
   return {

@@ -79,7 +79,7 @@ describe("untrusted GGUF files never reach llama.cpp", () => {
   it("loads the untouched file, so the refusals come from the tampering", async () => {
     const file = path.join(dir, "intact.gguf");
     await fs.writeFile(file, original);
-    const model = await engine.addModelFile(file);
+    const model = await engine.addModelFile(file, [], { preload: true });
     assert.equal(model.state, "ready");
   });
 });

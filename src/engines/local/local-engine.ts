@@ -1,13 +1,40 @@
 import path from "node:path";
-import type { ChatEvent, ChatRequest } from "../../core/chat.js";
-import type { Engine, ModelInfo, ModelState } from "../../core/engine.js";
-import { ModelNotFoundError, ModelUnavailableError } from "../../core/errors.js";
+import type { Llama } from "node-llama-cpp";
+import type { ChatEvent, ChatRequest, CompletionRequest, EmbeddingResult } from "../../core/chat.js";
+import type { Engine, EngineStats, ModelInfo, ModelState } from "../../core/engine.js";
+import { ModelNotFoundError, ModelUnavailableError, QiusuoError } from "../../core/errors.js";
 import { aliasThinking, MODEL_ALIASES } from "../../core/model-aliases.js";
+import { silentObserver, type EngineObserver } from "../../core/observer.js";
+import { AUTO_CONTEXT_CAP, fitContextSize } from "./context-fit.js";
 import { inspectGgufFile } from "./gguf-file.js";
 import { getRuntime, type RuntimeOptions } from "./llama-runtime.js";
 import { LoadedModel, type LoadOptions } from "./loaded-model.js";
 
-export type LocalEngineOptions = LoadOptions & Pick<RuntimeOptions, "gpu">;
+export type LocalEngineOptions = LoadOptions &
+  Pick<RuntimeOptions, "gpu"> & {
+    /**
+     * Seconds without a request after which a loaded model is unloaded (back to `available`);
+     * fractions are allowed, 0 keeps models loaded. Default 1800.
+     */
+    idleUnloadSeconds?: number;
+    /** Models in memory at once; loading one more unloads the least recently used idle one. Default 2. */
+    maxLoadedModels?: number;
+    /**
+     * Seconds a request waits for room to load its model while every loaded model is busy, before
+     * it gets a 503 with Retry-After. Default 30.
+     */
+    loadWaitSeconds?: number;
+    /** Told about every generation, for metrics. */
+    observer?: EngineObserver;
+    /** Lines for the operator: loads (with the context size chosen) and unloads. */
+    log?: (message: string) => void;
+  };
+
+export const DEFAULT_IDLE_UNLOAD_SECONDS = 1800;
+export const DEFAULT_MAX_LOADED_MODELS = 2;
+const DEFAULT_LOAD_WAIT_SECONDS = 30;
+/** How often a request waiting for room looks again: sequences free up without an event. */
+const ROOM_POLL_MS = 100;
 
 interface ModelEntry {
   id: string;
@@ -16,14 +43,48 @@ interface ModelEntry {
   created: number;
   state: ModelState;
   reason?: string;
+  /** The checked GGUF file; unset while the model is being downloaded or is missing. */
+  filePath?: string;
   loaded?: LoadedModel;
+  /** The load in progress, shared by every request that arrives meanwhile. */
+  loading?: Promise<LoadedModel>;
+  /** The unload in progress; loading again waits for it so the memory is given back first. */
+  unloading?: Promise<void>;
+  /** Requests that hold the model: waiting for it to load, queued or generating. */
+  active: number;
+  /** When the model was last asked for or finished a request (performance.now()). */
+  lastUsed: number;
+  idleTimer?: NodeJS.Timeout;
 }
 
-/** Serves GGUF files in-process through llama.cpp. Only this folder imports node-llama-cpp. */
+/**
+ * Serves GGUF files in-process through llama.cpp. Only this folder imports node-llama-cpp.
+ *
+ * Models are checked when registered and loaded on first use (or at once with `preload`); many
+ * requests arriving for an unloaded model share one load. A model idle for `idleUnloadSeconds`
+ * is unloaded, and loading one past `maxLoadedModels` first unloads the least recently used idle one.
+ */
 export class LocalEngine implements Engine {
   private readonly entries: ModelEntry[] = [];
+  private readonly observer: EngineObserver;
+  private readonly roomWaiters = new Set<() => void>();
+  /** Counters of models already unloaded, so totals never go backwards. */
+  private readonly retired = { abortedRequests: 0, generatedTokens: 0 };
+  private waitingForModel = 0;
+  private llama: Llama | undefined;
+  private disposed = false;
 
-  constructor(private readonly options: LocalEngineOptions) {}
+  constructor(private readonly options: LocalEngineOptions) {
+    this.observer = options.observer ?? silentObserver;
+  }
+
+  private get idleUnloadMs(): number {
+    return (this.options.idleUnloadSeconds ?? DEFAULT_IDLE_UNLOAD_SECONDS) * 1000;
+  }
+
+  private get maxLoadedModels(): number {
+    return Math.max(1, this.options.maxLoadedModels ?? DEFAULT_MAX_LOADED_MODELS);
+  }
 
   /** The model that `deepseek-chat` and `deepseek-reasoner` point to: the first one registered. */
   get defaultModel(): ModelInfo | undefined {
@@ -47,31 +108,55 @@ export class LocalEngine implements Engine {
     entry.reason = reason;
   }
 
-  /** Checks a GGUF file, loads it and marks it ready; failures leave the model `failed` with a reason. */
-  async addModelFile(filePath: string, aliases: string[] = []): Promise<ModelInfo> {
+  /**
+   * Checks a GGUF file and registers it as `available`; it loads on its first request, or now with
+   * `preload`. A file that fails the check (or the preload) leaves the model `failed` with a reason.
+   */
+  async addModelFile(
+    filePath: string,
+    aliases: string[] = [],
+    options: { preload?: boolean } = {},
+  ): Promise<ModelInfo> {
     const id = modelIdForFile(filePath);
     const entry = this.entryFor(id, aliases);
-    entry.state = "loading";
-    entry.reason = `Loading ${path.basename(filePath)}`;
-    try {
-      await inspectGgufFile(filePath); // untrusted input never reaches llama.cpp unchecked
-      const llama = await getRuntime({ gpu: this.options.gpu, maxThreads: this.options.threads });
-      entry.loaded = await LoadedModel.load(llama, filePath, this.options);
-      entry.state = "ready";
+    if (!entry.loaded && !entry.loading) {
+      entry.state = "loading";
+      entry.reason = `Checking ${path.basename(filePath)}`;
+      try {
+        await inspectGgufFile(filePath); // untrusted input never reaches llama.cpp unchecked
+      } catch (error) {
+        entry.state = "failed";
+        entry.reason = `Could not load ${path.basename(filePath)}: ${messageOf(error)}`;
+        throw error;
+      }
+      entry.filePath = filePath;
+      entry.state = "available";
       delete entry.reason;
-    } catch (error) {
-      entry.state = "failed";
-      entry.reason = `Could not load ${path.basename(filePath)}: ${error instanceof Error ? error.message : String(error)}`;
-      throw error;
+    }
+    if (options.preload) {
+      this.hold(entry);
+      try {
+        await this.loadedModel(entry);
+      } finally {
+        this.release(entry);
+      }
     }
     return this.describe(entry);
   }
 
-  /** Totals over loaded models: busy sequences, queued and aborted requests, generated tokens. */
-  stats() {
-    const totals = { busySequences: 0, queuedRequests: 0, abortedRequests: 0, generatedTokens: 0 };
+  /** Totals over all models, for /health and /metrics. */
+  stats(): EngineStats {
+    const totals: EngineStats = {
+      busySequences: 0,
+      queuedRequests: 0,
+      waitingForModel: this.waitingForModel,
+      abortedRequests: this.retired.abortedRequests,
+      generatedTokens: this.retired.generatedTokens,
+      loadedModels: 0,
+    };
     for (const entry of this.entries) {
       if (!entry.loaded) continue;
+      totals.loadedModels++;
       totals.busySequences += entry.loaded.stats.busySequences;
       totals.queuedRequests += entry.loaded.queuedRequests;
       totals.abortedRequests += entry.loaded.stats.abortedRequests;
@@ -80,24 +165,332 @@ export class LocalEngine implements Engine {
     return totals;
   }
 
-  async chat(request: ChatRequest, signal: AbortSignal): Promise<AsyncIterable<ChatEvent>> {
-    const entry = this.resolve(request.model);
-    if (entry.state !== "ready" || !entry.loaded) {
-      throw new ModelUnavailableError(
-        entry.state === "loading" ? "model_loading" : "model_unavailable",
-        `The model '${entry.id}' is not ready: ${(entry.reason ?? entry.state).replace(/\.$/, "")}.`,
-        entry.state === "loading" ? 5 : undefined,
-      );
+  /** llama.cpp's own memory (weights, KV caches, buffers), once the runtime is up. */
+  async memoryUsage(): Promise<{ cpuRam: number; gpuVram: number } | undefined> {
+    if (!this.llama || this.disposed) return undefined;
+    try {
+      return await this.llama.getLlamaMemoryUsage();
+    } catch {
+      return undefined; // the runtime was disposed while shutting down
     }
+  }
+
+  async chat(request: ChatRequest, signal: AbortSignal): Promise<AsyncIterable<ChatEvent>> {
     const thinking = request.thinking ?? aliasThinking(request.model);
-    return entry.loaded.chat(request, thinking, signal);
+    return this.generateWith(request.model, signal, (loaded) => loaded.chat(request, thinking, signal));
+  }
+
+  async complete(request: CompletionRequest, signal: AbortSignal): Promise<AsyncIterable<ChatEvent>> {
+    return this.generateWith(request.model, signal, (loaded) => loaded.complete(request, signal));
+  }
+
+  async countTokens(request: ChatRequest): Promise<number> {
+    const thinking = request.thinking ?? aliasThinking(request.model);
+    return this.useModel(request.model, new AbortController().signal, async (loaded) =>
+      loaded.countTokens(request, thinking),
+    );
+  }
+
+  async embed(model: string, inputs: string[]): Promise<EmbeddingResult> {
+    return this.useModel(model, new AbortController().signal, (loaded) => loaded.embed(inputs));
+  }
+
+  /** Runs `start` on the loaded model and keeps the model held until its events are consumed. */
+  private async generateWith(
+    model: string,
+    signal: AbortSignal,
+    start: (loaded: LoadedModel) => Promise<AsyncIterable<ChatEvent>>,
+  ): Promise<AsyncIterable<ChatEvent>> {
+    const entry = this.resolve(model);
+    const events = await this.withHeld(entry, signal, start, false);
+    return this.holding(entry, events, signal);
+  }
+
+  /** Runs a one-shot `use` on the loaded model, holding it (so it is not unloaded) meanwhile. */
+  private async useModel<Result>(
+    model: string,
+    signal: AbortSignal,
+    use: (loaded: LoadedModel) => Promise<Result>,
+  ): Promise<Result> {
+    return this.withHeld(this.resolve(model), signal, use, true);
+  }
+
+  /**
+   * Holds the model, loading it if needed, and runs `use`. A failure releases the hold at once;
+   * on success the hold is released here when `releaseAfter`, or by the caller's stream otherwise.
+   */
+  private async withHeld<Result>(
+    entry: ModelEntry,
+    signal: AbortSignal,
+    use: (loaded: LoadedModel) => Promise<Result>,
+    releaseAfter: boolean,
+  ): Promise<Result> {
+    if (!entry.filePath || entry.state === "failed" || entry.state === "missing") {
+      this.reportRefused(entry, signal);
+      throw this.unavailable(entry);
+    }
+    this.hold(entry);
+    try {
+      this.waitingForModel++;
+      let loaded: LoadedModel;
+      try {
+        loaded = await this.loadedModel(entry, signal);
+      } finally {
+        this.waitingForModel--;
+      }
+      const result = await use(loaded);
+      if (releaseAfter) this.release(entry);
+      return result;
+    } catch (error) {
+      this.release(entry);
+      this.reportRefused(entry, signal);
+      throw error;
+    }
   }
 
   async dispose(): Promise<void> {
-    for (const entry of this.entries) {
-      await entry.loaded?.dispose();
-      delete entry.loaded;
+    this.disposed = true;
+    for (const wake of [...this.roomWaiters]) wake();
+    await Promise.allSettled(this.entries.map((entry) => entry.loading));
+    await Promise.all(this.entries.map((entry) => this.unload(entry, "the server is stopping")));
+  }
+
+  /** The model in memory for a request, loading it (once, shared) after making room if needed. */
+  private async loadedModel(entry: ModelEntry, signal?: AbortSignal): Promise<LoadedModel> {
+    const deadline = performance.now() + (this.options.loadWaitSeconds ?? DEFAULT_LOAD_WAIT_SECONDS) * 1000;
+    for (;;) {
+      if (this.disposed) throw new ModelUnavailableError("server_stopping", "The server is shutting down.");
+      if (entry.loaded) return entry.loaded;
+      if (entry.loading) return await entry.loading;
+      if (!entry.filePath || entry.state === "failed") throw this.unavailable(entry);
+      const unloads = this.makeRoom(entry);
+      if (unloads) {
+        entry.loading = this.load(entry, entry.filePath, unloads);
+        continue;
+      }
+      await this.waitForRoom(entry, deadline, signal);
     }
+  }
+
+  /**
+   * Frees a slot for `entry` by unloading least recently used idle models, at once (the slot
+   * counts as taken before the awaits). Returns the unloads to wait for, or undefined when every
+   * other loaded model is busy.
+   */
+  private makeRoom(entry: ModelEntry): Promise<void>[] | undefined {
+    const holders = this.entries.filter((other) => other !== entry && (other.loaded || other.loading));
+    const excess = holders.length + 1 - this.maxLoadedModels;
+    if (excess <= 0) return [];
+    const idle = holders
+      .filter((other) => this.isIdle(other))
+      .sort((first, second) => first.lastUsed - second.lastUsed);
+    if (idle.length < excess) return undefined;
+    return idle
+      .slice(0, excess)
+      .map((victim) =>
+        this.unload(victim, `to make room for ${entry.id} (--max-loaded-models ${this.maxLoadedModels})`),
+      );
+  }
+
+  private async load(entry: ModelEntry, filePath: string, unloads: Promise<void>[]): Promise<LoadedModel> {
+    entry.state = "loading";
+    entry.reason = `Loading ${path.basename(filePath)}`;
+    const started = performance.now();
+    try {
+      // Every unload in flight, not only ours: their memory is what the context size is fitted to.
+      await Promise.all([...unloads, ...this.entries.map((other) => other.unloading)]);
+      const llama = await getRuntime({ gpu: this.options.gpu, maxThreads: this.options.threads });
+      this.llama = llama;
+      const fit = await fitContextSize(llama, filePath, {
+        requested: this.options.contextSize,
+        parallel: this.options.parallel,
+      });
+      const loaded = await LoadedModel.load(llama, filePath, {
+        ...this.options,
+        contextSize: fit.contextSize,
+        observer: this.observer,
+      });
+      if (this.disposed) {
+        await loaded.dispose();
+        throw new Error("the server is shutting down");
+      }
+      entry.loaded = loaded;
+      entry.state = "ready";
+      entry.lastUsed = performance.now();
+      delete entry.reason;
+      const shrunk = fit.shrunkBecause
+        ? `; smaller than ${Math.min(fit.trainContextSize, AUTO_CONTEXT_CAP)} because ${fit.shrunkBecause}`
+        : "";
+      this.options.log?.(
+        `model ${entry.id} is ready (context ${loaded.contextSize} tokens × ${this.options.parallel} ` +
+          `sequence(s)${shrunk}, loaded in ${Math.round(performance.now() - started)} ms)`,
+      );
+      if (entry.active === 0) this.scheduleIdleUnload(entry);
+      return loaded;
+    } catch (error) {
+      entry.state = "failed";
+      entry.reason = `Could not load ${path.basename(filePath)}: ${messageOf(error)}`;
+      throw new QiusuoError(
+        "unavailable",
+        "model_load_failed",
+        `The model '${entry.id}' could not be loaded: ${messageOf(error).replace(/\.$/, "")}.`,
+        { cause: error },
+      );
+    } finally {
+      entry.loading = undefined;
+      this.wakeRoomWaiters();
+    }
+  }
+
+  /** Disposes the model's context and weights; the entry goes back to `available`. */
+  private unload(entry: ModelEntry, why: string): Promise<void> {
+    this.clearIdleTimer(entry);
+    const loaded = entry.loaded;
+    if (!loaded) return entry.unloading ?? Promise.resolve();
+    entry.loaded = undefined;
+    entry.state = "available";
+    delete entry.reason;
+    this.retired.abortedRequests += loaded.stats.abortedRequests;
+    this.retired.generatedTokens += loaded.stats.generatedTokens;
+    const unloading: Promise<void> = loaded
+      .dispose()
+      .catch(() => {}) // a failed dispose leaves nothing to retry; the memory goes with the process
+      .finally(() => {
+        if (entry.unloading === unloading) entry.unloading = undefined;
+        this.wakeRoomWaiters();
+      });
+    entry.unloading = unloading;
+    this.options.log?.(`model ${entry.id} unloaded: ${why}`);
+    return unloading;
+  }
+
+  /** Whether the model is loaded and nothing uses it, so it may be unloaded. */
+  private isIdle(entry: ModelEntry): boolean {
+    const loaded = entry.loaded;
+    return (
+      loaded !== undefined &&
+      entry.active === 0 &&
+      loaded.stats.busySequences === 0 && // a sequence may still be saving its state after the reply
+      loaded.queuedRequests === 0
+    );
+  }
+
+  private waitForRoom(entry: ModelEntry, deadline: number, signal: AbortSignal | undefined): Promise<void> {
+    const remaining = deadline - performance.now();
+    if (remaining <= 0) {
+      throw new ModelUnavailableError(
+        "models_busy",
+        `The model '${entry.id}' cannot be loaded now: ${this.maxLoadedModels} model(s) are loaded ` +
+          "(--max-loaded-models) and all of them are busy. Retry shortly.",
+        5,
+      );
+    }
+    if (signal?.aborted) throw aborted();
+    return new Promise((resolve, reject) => {
+      const wake = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+        this.roomWaiters.delete(wake);
+        resolve();
+      };
+      const onAbort = () => {
+        clearTimeout(timer);
+        this.roomWaiters.delete(wake);
+        reject(aborted());
+      };
+      const timer = setTimeout(wake, Math.min(remaining, ROOM_POLL_MS));
+      this.roomWaiters.add(wake);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  private wakeRoomWaiters(): void {
+    for (const wake of [...this.roomWaiters]) wake();
+  }
+
+  private hold(entry: ModelEntry): void {
+    entry.active++;
+    entry.lastUsed = performance.now();
+    this.clearIdleTimer(entry);
+  }
+
+  private release(entry: ModelEntry): void {
+    entry.active--;
+    entry.lastUsed = performance.now();
+    if (entry.active > 0) return;
+    this.scheduleIdleUnload(entry);
+    this.wakeRoomWaiters();
+  }
+
+  /**
+   * Keeps the model held while the reply is read, however the reading ends. A reply never read
+   * (its client left before the first event) is let go when the request is aborted.
+   */
+  private holding(
+    entry: ModelEntry,
+    events: AsyncIterable<ChatEvent>,
+    signal: AbortSignal,
+  ): AsyncIterable<ChatEvent> {
+    let started = false;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      signal.removeEventListener("abort", onAbort);
+      this.release(entry);
+    };
+    const onAbort = () => {
+      if (!started) release();
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    return (async function* () {
+      started = true;
+      try {
+        yield* events;
+      } finally {
+        release();
+      }
+    })();
+  }
+
+  private scheduleIdleUnload(entry: ModelEntry, delayMs = this.idleUnloadMs): void {
+    if (this.idleUnloadMs <= 0 || !entry.loaded || this.disposed) return;
+    this.clearIdleTimer(entry);
+    entry.idleTimer = setTimeout(() => {
+      entry.idleTimer = undefined;
+      if (!entry.loaded || entry.active > 0) return;
+      if (!this.isIdle(entry)) return this.scheduleIdleUnload(entry, ROOM_POLL_MS);
+      const left = entry.lastUsed + this.idleUnloadMs - performance.now();
+      if (left > 1) return this.scheduleIdleUnload(entry, left);
+      void this.unload(entry, `idle for ${this.idleUnloadMs / 1000} s (--idle-unload)`);
+    }, delayMs);
+    entry.idleTimer.unref(); // an idle timer never keeps the process alive
+  }
+
+  private clearIdleTimer(entry: ModelEntry): void {
+    if (entry.idleTimer) clearTimeout(entry.idleTimer);
+    entry.idleTimer = undefined;
+  }
+
+  /** Counts a request the engine refused before it reached the model (unavailable, too long, queue full). */
+  private reportRefused(entry: ModelEntry, signal: AbortSignal): void {
+    this.observer.finished({
+      model: entry.id,
+      promptTokens: 0,
+      cacheHitTokens: 0,
+      completionTokens: 0,
+      reasoningTokens: 0,
+      outcome: signal.aborted ? "aborted" : "error",
+    });
+  }
+
+  private unavailable(entry: ModelEntry): ModelUnavailableError {
+    const loading = entry.state === "loading";
+    return new ModelUnavailableError(
+      loading ? "model_loading" : "model_unavailable",
+      `The model '${entry.id}' is not ready: ${(entry.reason ?? entry.state).replace(/\.$/, "")}.`,
+      loading ? 5 : undefined,
+    );
   }
 
   private resolve(model: string): ModelEntry {
@@ -122,7 +515,14 @@ export class LocalEngine implements Engine {
       (candidate) => names.has(candidate.id) || candidate.aliases.some((alias) => names.has(alias)),
     );
     if (!entry) {
-      entry = { id, aliases: [], created: Math.floor(Date.now() / 1000), state: "loading" };
+      entry = {
+        id,
+        aliases: [],
+        created: Math.floor(Date.now() / 1000),
+        state: "loading",
+        active: 0,
+        lastUsed: performance.now(),
+      };
       this.entries.push(entry);
     }
     if (entry.id !== id) {
@@ -142,7 +542,9 @@ export class LocalEngine implements Engine {
       ownedBy: "qiusuo",
       state: entry.state,
       ...(entry.reason ? { reason: entry.reason } : {}),
-      ...(entry.loaded ? { contextSize: entry.loaded.contextSize } : {}),
+      ...(entry.loaded
+        ? { contextSize: entry.loaded.contextSize, busySequences: entry.loaded.stats.busySequences }
+        : {}),
     };
   }
 }
@@ -150,4 +552,15 @@ export class LocalEngine implements Engine {
 /** A model's id is its file name without `.gguf`. */
 export function modelIdForFile(filePath: string): string {
   return path.basename(filePath).replace(/\.gguf$/i, "");
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function aborted(): ModelUnavailableError {
+  return new ModelUnavailableError(
+    "request_aborted",
+    "The request was cancelled while waiting for its model.",
+  );
 }

@@ -70,7 +70,9 @@ export class PromptRenderer {
       // Thinking off on a reasoning model: close an empty reasoning block, the way R1 distills and
       // Qwen3 are told to answer directly.
       text += startsIn === "reasoning" ? `\n\n${THINK_CLOSE}\n\n` : `${THINK_OPEN}\n\n${THINK_CLOSE}\n\n`;
-      startsIn = "content";
+      // Undecided, not "content": leading whitespace is trimmed as usual, and a model that
+      // thinks anyway still has its reasoning split out rather than mixed into the answer.
+      startsIn = "undecided";
     }
     const tokens = this.model.tokenize(text, true);
     const bos = this.model.tokens.bos;

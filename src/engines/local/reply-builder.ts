@@ -62,10 +62,13 @@ export class ReplyBuilder {
     this.generated.push(token);
     const wasReasoning = this.splitter.isReasoning;
     const wasInCall = this.tools?.inCall ?? false;
-    if (logprob) this.pendingLogprobs[wasReasoning ? "reasoning" : "content"].push(logprob);
     const { text, stopped } = this.stops.push(this.decoder.push(token));
-    const events = this.toEvents(this.splitter.push(text));
-    if (wasReasoning || this.splitter.isReasoning) this.reasoningTokens++;
+    const parts = this.splitter.push(text);
+    // The tags count as reasoning: `<think>` opens it, `</think>` closes it.
+    const isReasoningToken = wasReasoning || this.splitter.isReasoning;
+    if (isReasoningToken) this.reasoningTokens++;
+    if (logprob) this.pendingLogprobs[isReasoningToken ? "reasoning" : "content"].push(logprob);
+    const events = this.toEvents(parts);
     let boundary: ReplyBoundary | undefined;
     if (wasReasoning && !this.splitter.isReasoning) boundary = "reasoning-ended";
     if (!wasInCall && this.tools?.inCall) boundary = "tool-call-opened";
