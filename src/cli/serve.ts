@@ -1,3 +1,4 @@
+import path from "node:path";
 import type { Command } from "commander";
 import {
   DEFAULT_MODEL_ALIAS,
@@ -38,6 +39,9 @@ export function registerServeCommand(program: Command): void {
       "--max-loaded-models <n>",
       "models in memory at once; the least recently used idle one makes room (default 2)",
     )
+    .option("--max-queue <n>", "requests that may wait per model before 429 (default 8 per sequence)")
+    .option("--cache-size <MiB>", "disk space for the context cache per model, 0 = off (default 4096)")
+    .option("--keep-alive <seconds>", "silence before a waiting request gets a keep-alive (default 5)")
     .option("--gpu <auto|off>", "use a GPU if one is found (default auto)")
     .option("--log-level <level>", "fatal, error, warn, info, debug")
     .action(async (flags: ServeFlags) => {
@@ -56,6 +60,10 @@ export async function serve(config: ServeConfig): Promise<void> {
     parallel: config.parallel,
     threads: effectiveThreads(config),
     gpu: config.gpu,
+    ...(config.maxQueue > 0 ? { maxQueue: config.maxQueue } : {}),
+    ...(config.cacheSizeMb > 0
+      ? { cacheDir: path.join(config.dataDir, "cache"), cacheMaxBytes: config.cacheSizeMb * 1024 * 1024 }
+      : {}),
     idleUnloadSeconds: config.idleUnloadSeconds,
     maxLoadedModels: config.maxLoadedModels,
     observer: metrics.observer,
@@ -79,6 +87,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     metrics,
     host: config.host,
     logLevel: config.logLevel,
+    keepAliveSeconds: config.keepAliveSeconds,
   });
   const address = await app.listen({ host: config.host, port: config.port });
   const url = address.replace("://[::1]", "://localhost");

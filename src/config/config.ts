@@ -19,8 +19,14 @@ export const serveConfigSchema = z.object({
   models: z.array(z.string().min(1)).default([]),
   /** Context size per sequence, in tokens; 0 means the model's trained size capped at 8192. */
   contextSize: integer(0, 10_000_000).default(0),
-  /** Sequences decoded in parallel per model. */
-  parallel: integer(1, 64).default(1),
+  /** Sequences decoded in parallel per model (batched together). Default 2. */
+  parallel: integer(1, 64).default(2),
+  /** Requests that may wait for a sequence per model before new ones get 429. 0: 8 per sequence. */
+  maxQueue: integer(0, 100_000).default(0),
+  /** Disk space for saved KV prefixes (the context cache), in MiB per model; 0 turns it off. */
+  cacheSizeMb: integer(0, 10_000_000).default(4096),
+  /** Seconds of silence before a waiting request gets a keep-alive. */
+  keepAliveSeconds: z.coerce.number().min(0.01).max(600).default(5),
   /** CPU threads for llama.cpp; 0 means one per available core. */
   threads: integer(0, 1024).default(0),
   /**
@@ -56,6 +62,9 @@ export interface ServeFlags {
   threads?: string | number;
   idleUnload?: string | number;
   maxLoadedModels?: string | number;
+  maxQueue?: string | number;
+  cacheSize?: string | number;
+  keepAlive?: string | number;
   gpu?: string;
   logLevel?: string;
 }
@@ -76,6 +85,9 @@ const envNames: Record<string, string> = {
   parallel: "QIUSUO_PARALLEL",
   threads: "QIUSUO_THREADS",
   idleUnloadSeconds: "QIUSUO_IDLE_UNLOAD",
+  maxQueue: "QIUSUO_MAX_QUEUE",
+  cacheSizeMb: "QIUSUO_CACHE_SIZE",
+  keepAliveSeconds: "QIUSUO_KEEP_ALIVE",
   maxLoadedModels: "QIUSUO_MAX_LOADED_MODELS",
   gpu: "QIUSUO_GPU",
   huggingFaceEndpoint: "QIUSUO_HF_ENDPOINT",
@@ -114,6 +126,9 @@ export function loadServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = proc
     parallel: flags.parallel ?? env.QIUSUO_PARALLEL,
     threads: flags.threads ?? env.QIUSUO_THREADS,
     idleUnloadSeconds: flags.idleUnload ?? env.QIUSUO_IDLE_UNLOAD,
+    maxQueue: flags.maxQueue ?? env.QIUSUO_MAX_QUEUE,
+    cacheSizeMb: flags.cacheSize ?? env.QIUSUO_CACHE_SIZE,
+    keepAliveSeconds: flags.keepAlive ?? env.QIUSUO_KEEP_ALIVE,
     maxLoadedModels: flags.maxLoadedModels ?? env.QIUSUO_MAX_LOADED_MODELS,
     gpu: flags.gpu ?? env.QIUSUO_GPU,
     huggingFaceEndpoint: huggingFace.endpoint,
@@ -138,6 +153,8 @@ function kebab(name: string): string {
   if (name === "contextSize") return "ctx-size";
   if (name === "models") return "model";
   if (name === "idleUnloadSeconds") return "idle-unload";
+  if (name === "cacheSizeMb") return "cache-size";
+  if (name === "keepAliveSeconds") return "keep-alive";
   return name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
 }
 
