@@ -3,6 +3,7 @@ import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
+import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 import { makeScriptedModel } from "../fixtures/models.js";
 import { postJson, readSse, startTestServer, type TestServer } from "./harness.js";
@@ -100,6 +101,33 @@ describe("tool calls", () => {
       tools: [weatherTool as unknown as OpenAI.ChatCompletionTool],
     });
     assert.equal(second.choices[0]!.finish_reason, "tool_calls");
+  });
+
+  it("reaches the Anthropic SDK as a tool_use block, streaming and not", async () => {
+    const client = new Anthropic({ baseURL: `${server.url}/anthropic`, apiKey: "sk-local", maxRetries: 0 });
+    const request = {
+      model: "caller",
+      max_tokens: 200,
+      messages: [{ role: "user" as const, content: "Weather in Paris?" }],
+      tools: [
+        {
+          name: "get_weather",
+          description: "Current weather in a city",
+          input_schema: weatherTool.function.parameters as unknown as Anthropic.Tool.InputSchema,
+        },
+      ],
+    };
+    const message = await client.messages.create(request);
+    assert.equal(message.stop_reason, "tool_use");
+    const block = message.content.find((item) => item.type === "tool_use");
+    assert.ok(block && block.type === "tool_use");
+    assert.equal(block.name, "get_weather");
+    assert.deepEqual(block.input, { city: "Paris" });
+    const streamed = await client.messages.stream(request).finalMessage();
+    const streamedBlock = streamed.content.find((item) => item.type === "tool_use");
+    assert.ok(streamedBlock && streamedBlock.type === "tool_use");
+    assert.deepEqual(streamedBlock.input, { city: "Paris" });
+    assert.equal(streamed.stop_reason, "tool_use");
   });
 
   it("with tool_choice none, the same output is plain text", async () => {
@@ -258,6 +286,42 @@ describe("JSON output", () => {
       assert.ok(Array.isArray(value.tags) && value.tags.length <= 3);
       assert.ok(value.tags.every((tag: string) => ["a", "b", "c"].includes(tag)));
     }
+  });
+
+  it("works through the openai client's json_schema response format", async () => {
+    const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "sk-local", maxRetries: 0 });
+    const completion = await client.chat.completions.create({
+      model: "tiny",
+      messages: [{ role: "user", content: "A colour" }],
+      seed: 7,
+      response_format: {
+        type: "json_schema",
+        json_schema: {
+          name: "colour",
+          strict: true,
+          schema: {
+            type: "object",
+            properties: {
+              name: { enum: ["red", "green"] },
+              hex: { type: "string", pattern: "^#[0-9a-f]{6}$" },
+            },
+            required: ["name", "hex"],
+            additionalProperties: false,
+          },
+        },
+      },
+    });
+    const value = JSON.parse(completion.choices[0]!.message.content!);
+    assert.ok(["red", "green"].includes(value.name));
+    assert.match(value.hex, /^#[0-9a-f]{6}$/);
+    await assert.rejects(
+      client.chat.completions.create({
+        model: "tiny",
+        messages: [{ role: "user", content: "x" }],
+        response_format: { type: "json_schema", json_schema: { name: "n", schema: { not: {} } } },
+      }),
+      (error: unknown) => error instanceof OpenAI.UnprocessableEntityError,
+    );
   });
 
   it("refuses a schema keyword the grammar cannot enforce with 422 naming it", async () => {
