@@ -1,0 +1,356 @@
+/**
+ * `npm run bench [-- --quick] [-- --only ttft,rss] [-- --threads 2] [-- --skip-build] [-- --keep]
+ *  [-- --wait-idle SECONDS]` (before each phase, wait up to SECONDS for the CPUs to be < 15% busy)
+ *
+ * Builds dist/, then measures on the generated ~0.5B Q8_0 bench model (and the tiny fixture model
+ * for per-token HTTP cost), each phase bounded, and prints a table of metric | measured | target.
+ * Phases: bandwidth, rss, overhead, ttft, chat, concurrency. Servers are `serve` child processes
+ * on 127.0.0.1 with fresh temp data dirs (removed at the end unless --keep).
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import os from "node:os";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { ensureBenchModel, ensureFixtureModels } from "../test/fixtures/models.js";
+import { runBandwidth, type BandwidthResult } from "./bandwidth.js";
+import {
+  cpuBusy,
+  disposeBenchLlama,
+  disposeVocabularies,
+  fmt,
+  mb,
+  ms,
+  tensorBytes,
+  type TensorBytes,
+} from "./common.js";
+import { runConcurrency, type ConcurrencyResult } from "./concurrency.js";
+import { directDecode, runDecodeOverhead, type DecodeOverheadResult } from "./decode-overhead.js";
+import { runRss, type RssResult } from "./rss.js";
+import { CLI_PATH, killAllServers, removeTempDirs } from "./server-process.js";
+import {
+  runMultiTurnTtft,
+  runPromptCacheTtft,
+  type MultiTurnTtftResult,
+  type PromptCacheTtftResult,
+} from "./ttft.js";
+
+const PHASES = ["bandwidth", "rss", "overhead", "ttft", "chat", "concurrency"] as const;
+type Phase = (typeof PHASES)[number];
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    only: { type: "string" },
+    threads: { type: "string", default: String(Math.min(2, os.availableParallelism())) },
+    "skip-build": { type: "boolean", default: false },
+    keep: { type: "boolean", default: false },
+    "wait-idle": { type: "string", default: "0" },
+  },
+});
+const quick = values.quick!;
+const threads = Number(values.threads);
+const only = values.only?.split(",").map((name) => name.trim()) ?? [...PHASES];
+for (const name of only) {
+  if (!PHASES.includes(name as Phase)) {
+    console.error(`unknown phase ${name}; phases: ${PHASES.join(", ")}`);
+    process.exit(2);
+  }
+}
+const enabled = (phase: Phase) => only.includes(phase);
+
+const settings = quick
+  ? {
+      decodeTokens: 64,
+      maxDecodeMs: 6_000,
+      rounds: 1,
+      tinyTokens: 128,
+      ttftPrompt: 1000,
+      warmRuns: 1,
+      userWords: 6,
+      answerTokens: 8,
+      streamTokens: 32,
+      reps: 1,
+      bwBytes: 256 * 2 ** 20,
+      bwRuns: 3,
+    }
+  : {
+      decodeTokens: 128,
+      maxDecodeMs: 12_000,
+      rounds: 3,
+      tinyTokens: 256,
+      ttftPrompt: 2000,
+      warmRuns: 3,
+      userWords: 8,
+      answerTokens: 16,
+      streamTokens: 64,
+      reps: 2,
+      bwBytes: 512 * 2 ** 20,
+      bwRuns: 5,
+    };
+
+const cleanup = () => {
+  void killAllServers();
+  if (!values.keep) removeTempDirs();
+};
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    cleanup();
+    process.exit(130);
+  });
+}
+
+const benchStarted = performance.now();
+
+// --- build ---------------------------------------------------------------------------------------
+if (!values["skip-build"]) {
+  const repo = fileURLToPath(new URL("..", import.meta.url));
+  const build = spawnSync("npm", ["run", "build", "--silent"], { cwd: repo, stdio: "inherit" });
+  if (build.status !== 0) {
+    if (!existsSync(CLI_PATH)) {
+      console.error("npm run build failed and there is no dist/ to fall back on");
+      process.exit(1);
+    }
+    console.error("warning: npm run build failed; benchmarking the existing dist/ (may be stale)");
+  }
+}
+
+const modelStarted = Date.now();
+const benchModel = ensureBenchModel();
+const tinyModel = ensureFixtureModels().tiny;
+const bytes: TensorBytes = await tensorBytes(benchModel);
+console.log(
+  `qiusuo bench${quick ? " --quick" : ""}: ${os.cpus()[0]?.model ?? "cpu"} x${os.availableParallelism()}, ` +
+    `Node ${process.version}, threads ${threads} (server and in-process alike), load avg ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}`,
+);
+console.log(
+  `bench model ${benchModel}: ${mb(bytes.fileBytes)} file, ${mb(bytes.perToken)} read per decoded token (ready in ${Date.now() - modelStarted} ms)`,
+);
+
+// --- phases --------------------------------------------------------------------------------------
+const errors = new Map<Phase, string>();
+async function phase<T>(name: Phase, title: string, body: () => Promise<T>): Promise<T | undefined> {
+  if (!enabled(name)) return undefined;
+  console.log(`\n[${name}] ${title}`);
+  let busy = await cpuBusy();
+  const waitUntil = performance.now() + Number(values["wait-idle"]) * 1000;
+  while (busy > 0.15 && performance.now() < waitUntil) busy = await cpuBusy(2000);
+  if (busy > 0.15) {
+    console.log(
+      `  warning: the CPUs are ${(busy * 100).toFixed(0)}% busy before this phase; numbers will be low and noisy`,
+    );
+  }
+  const started = performance.now();
+  try {
+    const result = await body();
+    console.log(`  (${name}: ${ms(performance.now() - started)})`);
+    return result;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    errors.set(name, message.split("\n")[0]!);
+    console.log(`  FAILED: ${message}`);
+    return undefined;
+  }
+}
+
+const bandwidth: BandwidthResult | undefined = await phase("bandwidth", "memory read bandwidth", () =>
+  runBandwidth({ threads, bytes: settings.bwBytes, runs: settings.bwRuns }),
+);
+
+const rss: RssResult | undefined = await phase("rss", "server RSS without a model", () =>
+  runRss({ threads, samples: 4 }),
+);
+
+let overhead: DecodeOverheadResult | undefined;
+let tinyOverhead: DecodeOverheadResult | undefined;
+await phase(
+  "overhead",
+  `single-stream decode, HTTP (child process) vs in-process, ${settings.decodeTokens} tokens (or ${settings.maxDecodeMs / 1000} s) x ${settings.rounds} rounds, best round`,
+  async () => {
+    console.log("  bench model:");
+    overhead = await runDecodeOverhead({
+      label: "bench",
+      modelPath: benchModel,
+      threads,
+      ctxSize: 1024,
+      maxTokens: settings.decodeTokens,
+      maxDecodeMs: settings.maxDecodeMs,
+      rounds: settings.rounds,
+    });
+    console.log(
+      `  bench model: direct ${fmt(overhead.directBest)} tok/s, HTTP ${fmt(overhead.httpBest)} tok/s, ` +
+        `ratio ${fmt(overhead.httpBest / overhead.directBest, 3)}, same output: ${overhead.sameOutput ? "yes" : "no"}, ` +
+        `server RSS with model ${mb(overhead.serverRssWithModel)}`,
+    );
+    console.log(`  tiny model, 1 thread (${settings.tinyTokens} tokens, shows the fixed per-token cost):`);
+    tinyOverhead = await runDecodeOverhead({
+      label: "tiny",
+      modelPath: tinyModel,
+      threads: 1, // a 64-dim model is all thread sync at 2 threads; 1 shows the per-token cost cleanly
+      ctxSize: 1024,
+      maxTokens: settings.tinyTokens,
+      maxDecodeMs: settings.maxDecodeMs,
+      rounds: settings.rounds,
+    });
+    console.log(
+      `  tiny model: direct ${fmt(tinyOverhead.directBest)} tok/s, HTTP ${fmt(tinyOverhead.httpBest)} tok/s, ` +
+        `HTTP cost ${fmt(1e6 / tinyOverhead.httpBest - 1e6 / tinyOverhead.directBest, 0)} us/token`,
+    );
+  },
+);
+
+const ttft: PromptCacheTtftResult | undefined = await phase(
+  "ttft",
+  `TTFT of a ~${settings.ttftPrompt}-token prompt: cold, warm, after restart (ctx 4096)`,
+  () =>
+    runPromptCacheTtft({
+      modelPath: benchModel,
+      threads,
+      ctxSize: 4096,
+      promptTokens: settings.ttftPrompt,
+      warmRuns: settings.warmRuns,
+    }),
+);
+
+const chat: MultiTurnTtftResult | undefined = await phase(
+  "chat",
+  "TTFT of turn 20 of a chat vs re-reading the history on a fresh server (ctx 4096)",
+  () =>
+    runMultiTurnTtft({
+      modelPath: benchModel,
+      threads,
+      ctxSize: 4096,
+      turns: 20,
+      userWords: settings.userWords,
+      answerTokens: settings.answerTokens,
+    }),
+);
+
+const concurrency: ConcurrencyResult | undefined = await phase(
+  "concurrency",
+  `aggregate decode at 1/2/4 streams, --parallel 4, ${settings.streamTokens} tokens each`,
+  () =>
+    runConcurrency({
+      modelPath: benchModel,
+      threads,
+      ctxSize: 1024,
+      levels: [1, 2, 4],
+      maxTokens: settings.streamTokens,
+      reps: settings.reps,
+    }),
+);
+
+// Decode vs bandwidth needs an in-process decode figure; measure one if the overhead phase did not run.
+let decodeTokPerSec = overhead?.directBest;
+if (bandwidth && decodeTokPerSec === undefined) {
+  await phase("bandwidth", "in-process decode for the bandwidth ratio", async () => {
+    decodeTokPerSec = (
+      await directDecode({
+        modelPath: benchModel,
+        threads,
+        ctxSize: 1024,
+        maxTokens: settings.decodeTokens,
+        maxDecodeMs: settings.maxDecodeMs,
+      })
+    ).tokPerSec;
+  });
+}
+await disposeVocabularies();
+await disposeBenchLlama();
+cleanup();
+
+// --- table ---------------------------------------------------------------------------------------
+type Row = [metric: string, measured: string, target: string, met: string];
+const rows: Row[] = [];
+const pct = (value: number) => `${(value * 100).toFixed(value < 0.1 ? 2 : 1)}%`;
+const yes = (ok: boolean) => (ok ? "yes" : "NO");
+const failed = (name: Phase, metric: string, target: string) => {
+  if (enabled(name) && errors.has(name))
+    rows.push([metric, `error: ${errors.get(name)!.slice(0, 60)}`, target, "-"]);
+};
+
+if (overhead) {
+  rows.push([
+    "HTTP overhead, single-stream decode",
+    `${pct(overhead.overhead)} (HTTP ${fmt(overhead.httpBest)} vs direct ${fmt(overhead.directBest)} tok/s)`,
+    "<= 3%",
+    yes(overhead.overhead <= 0.03),
+  ]);
+  if (tinyOverhead) {
+    rows.push([
+      "  tiny model (1 thread): HTTP cost per token",
+      `${fmt(1e6 / tinyOverhead.httpBest - 1e6 / tinyOverhead.directBest, 0)} us (${fmt(tinyOverhead.httpBest, 0)} vs ${fmt(tinyOverhead.directBest, 0)} tok/s)`,
+      "-",
+      "-",
+    ]);
+  }
+} else failed("overhead", "HTTP overhead, single-stream decode", "<= 3%");
+
+if (ttft) {
+  rows.push([
+    `warm TTFT, ${ttft.promptTokens}-token prompt`,
+    `${pct(ttft.warmMs / ttft.coldMs)} of cold (${ms(ttft.warmMs)} vs ${ms(ttft.coldMs)})`,
+    "<= 2% of cold",
+    yes(ttft.warmMs <= 0.02 * ttft.coldMs),
+  ]);
+  rows.push([
+    "TTFT after restart (disk cache)",
+    `${pct(ttft.restoredMs / ttft.coldMs)} of cold (${ms(ttft.restoredMs)}, cache hit ${ttft.restoredCacheHit})`,
+    "<= 5% of cold",
+    yes(ttft.restoredMs <= 0.05 * ttft.coldMs),
+  ]);
+} else {
+  failed("ttft", "warm TTFT", "<= 2% of cold");
+  failed("ttft", "TTFT after restart (disk cache)", "<= 5% of cold");
+}
+
+if (chat) {
+  rows.push([
+    `turn-${chat.turns} TTFT (${chat.finalPromptTokens}-token history)`,
+    `${pct(chat.lastTurnMs / chat.rereadMs)} of re-read (${ms(chat.lastTurnMs)} vs ${ms(chat.rereadMs)})`,
+    "<= 10% of re-read",
+    yes(chat.lastTurnMs <= 0.1 * chat.rereadMs),
+  ]);
+} else failed("chat", "turn-20 TTFT", "<= 10% of re-read");
+
+if (concurrency) {
+  const one = concurrency.aggregate.get(1)!;
+  const two = concurrency.aggregate.get(2)!;
+  const four = concurrency.aggregate.get(4)!;
+  rows.push([
+    "4 streams / 1 stream, aggregate decode",
+    `${fmt(four / one, 2)}x (${fmt(one)} / ${fmt(two)} / ${fmt(four)} tok/s at 1/2/4)`,
+    ">= 1.5x",
+    yes(four / one >= 1.5),
+  ]);
+} else failed("concurrency", "4 streams / 1 stream", ">= 1.5x");
+
+if (bandwidth && decodeTokPerSec !== undefined) {
+  const limit = (bandwidth.bestGBs * 1e9) / bytes.perToken;
+  rows.push([
+    "decode / memory-bandwidth limit",
+    `${pct(decodeTokPerSec / limit)} (${fmt(decodeTokPerSec)} of ${fmt(limit)} tok/s = ${fmt(bandwidth.bestGBs)} GB/s / ${mb(bytes.perToken)})`,
+    ">= 50%",
+    yes(decodeTokPerSec / limit >= 0.5),
+  ]);
+} else failed("bandwidth", "decode / memory-bandwidth limit", ">= 50%");
+
+if (rss) {
+  rows.push(["server RSS without a model", mb(rss.rss), "< 150 MB", yes(rss.rss < 150e6)]);
+} else failed("rss", "server RSS without a model", "< 150 MB");
+
+const header: Row = ["metric", "measured", "target", "met?"];
+const widths = header.map((_, column) => Math.max(...[header, ...rows].map((row) => row[column]!.length)));
+const line = (row: Row) => `| ${row.map((cell, column) => cell.padEnd(widths[column]!)).join(" | ")} |`;
+console.log(`\n${line(header)}\n|${widths.map((width) => "-".repeat(width + 2)).join("|")}|`);
+for (const row of rows) console.log(line(row));
+console.log(
+  `\ntotal ${ms(performance.now() - benchStarted)}; load avg now ${os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ")}`,
+);
+process.exit(errors.size > 0 ? 1 : 0);
