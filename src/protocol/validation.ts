@@ -36,3 +36,10 @@ export function parseWith<Schema extends z.ZodTypeAny>(schema: Schema, value: un
   if (!result.success) throw zodIssueToError(result.error.issues[0]!);
   return result.data;
 }
+
+/** `null` is accepted for every optional field and means "use the default" (DeepSeek sends them). */
+export const optional = <Schema extends z.ZodTypeAny>(schema: Schema) =>
+  schema.nullish().transform((value) => value ?? undefined);
+
+/** The message of a range check, naming both ends. */
+export const range = (low: number, high: number) => `must be between ${low} and ${high}`;

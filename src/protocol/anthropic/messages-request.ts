@@ -9,11 +9,7 @@ import type {
   ToolDefinition,
 } from "../../core/chat.js";
 import { InvalidParameterError, InvalidRequestError, type QiusuoError } from "../../core/errors.js";
-import { parseWith, zodIssueToError } from "../validation.js";
-
-/** `null` is accepted for every optional field and means "use the default". */
-const optional = <Schema extends z.ZodTypeAny>(schema: Schema) =>
-  schema.nullish().transform((value) => value ?? undefined);
+import { optional, parseWith, zodIssueToError } from "../validation.js";
 
 /** Blocks are checked in two steps: their `type` here, their fields once the type is known. */
 const block = z.object({ type: z.string() }).passthrough();

@@ -8,11 +8,7 @@ import type {
   ToolDefinition,
 } from "../../core/chat.js";
 import { InvalidParameterError } from "../../core/errors.js";
-import { parseWith } from "../validation.js";
-
-/** `null` is accepted for every optional field and means "use the default" (DeepSeek sends them). */
-const optional = <Schema extends z.ZodTypeAny>(schema: Schema) =>
-  schema.nullish().transform((value) => value ?? undefined);
+import { optional, parseWith, range } from "../validation.js";
 
 const text = z.string();
 
@@ -82,8 +78,6 @@ const responseFormat = z.discriminatedUnion("type", [
     }),
   }),
 ]);
-
-const range = (low: number, high: number) => `must be between ${low} and ${high}`;
 
 export const chatCompletionSchema = z.object({
   model: z.string().min(1, "must not be empty"),

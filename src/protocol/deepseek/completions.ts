@@ -5,12 +5,8 @@ import { ModelUnavailableError } from "../../core/errors.js";
 import { KEEP_ALIVE } from "../keep-alive.js";
 import { SSE_DONE, SSE_KEEP_ALIVE, sseData } from "../sse.js";
 import { toWireError } from "../errors.js";
-import { parseWith } from "../validation.js";
+import { optional, parseWith, range } from "../validation.js";
 import { toWireUsage } from "./chat-response.js";
-
-const optional = <Schema extends z.ZodTypeAny>(schema: Schema) =>
-  schema.nullish().transform((value) => value ?? undefined);
-const range = (low: number, high: number) => `must be between ${low} and ${high}`;
 
 /** `POST /beta/completions`: DeepSeek's FIM endpoint (also a plain completion without `suffix`). */
 export const completionSchema = z.object({

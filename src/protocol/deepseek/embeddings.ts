@@ -1,9 +1,6 @@
 import { z } from "zod";
 import type { EmbeddingResult } from "../../core/chat.js";
-import { parseWith } from "../validation.js";
-
-const optional = <Schema extends z.ZodTypeAny>(schema: Schema) =>
-  schema.nullish().transform((value) => value ?? undefined);
+import { optional, parseWith } from "../validation.js";
 
 const MAX_INPUTS = 2048;
 
