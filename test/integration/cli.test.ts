@@ -78,6 +78,39 @@ describe("the qiusuo command", () => {
     }
   });
 
+  it("serve keeps its context cache on disk across a restart", async () => {
+    const cacheData = await fs.mkdtemp(path.join(os.tmpdir(), "qiusuo-restart-"));
+    const body = {
+      model: "scripted",
+      messages: [
+        { role: "system", content: "Remember this long instruction. ".repeat(10) },
+        { role: "user", content: "Q" },
+      ],
+    };
+    try {
+      const first = await startServe(["--model", fixtures.scripted, "--data-dir", cacheData]);
+      await waitForHealth(first.url, 200);
+      const cold = (await postJson(`${first.url}/v1/chat/completions`, body)).json;
+      assert.equal(await stop(first.child), 0);
+      assert.equal(cold.usage.prompt_cache_hit_tokens, 0);
+
+      const second = await startServe(["--model", fixtures.scripted, "--data-dir", cacheData]);
+      try {
+        await waitForHealth(second.url, 200);
+        const warm = (await postJson(`${second.url}/v1/chat/completions`, body)).json;
+        assert.equal(
+          warm.usage.prompt_cache_hit_tokens,
+          Math.floor((cold.usage.prompt_tokens - 1) / 64) * 64,
+        );
+        assert.ok(warm.usage.prompt_cache_hit_tokens > 0);
+      } finally {
+        await stop(second.child);
+      }
+    } finally {
+      await fs.rm(cacheData, { recursive: true, force: true });
+    }
+  });
+
   it("offline with no model: starts anyway and says how to fix it, in the terminal, /health and API errors", async () => {
     const emptyDir = await fs.mkdtemp(path.join(os.tmpdir(), "qiusuo-offline-"));
     // A closed local port stands in for an unreachable Hugging Face.
