@@ -21,6 +21,8 @@ export interface StreamTiming {
   /** To the first delta, or to the end of the stream if there was none (max_tokens 1 may give none). */
   ttftMs: number;
   deltas: number;
+  /** When each delta arrived (performance.now()). */
+  deltaTimes: number[];
   content: string;
   reasoning: string;
   finishReason: string | undefined;
@@ -66,6 +68,7 @@ export async function streamChat(baseUrl: string, options: ChatOptions): Promise
     firstDeltaAt: undefined,
     lastDeltaAt: undefined,
     deltas: 0,
+    deltaTimes: [],
     content: "",
     reasoning: "",
     finishReason: undefined,
@@ -87,6 +90,7 @@ export async function streamChat(baseUrl: string, options: ChatOptions): Promise
           timing.firstDeltaAt ??= at;
           timing.lastDeltaAt = at;
           timing.deltas++;
+          timing.deltaTimes.push(at);
           timing.content += content;
           timing.reasoning += reasoning;
         }
