@@ -137,15 +137,7 @@ export class LoadedModel {
     thinking: boolean | undefined,
     signal: AbortSignal,
   ): Promise<AsyncIterable<ChatEvent>> {
-    const toolsOffered = request.toolChoice.type !== "none" ? request.tools : [];
-    const plan = planGrammars(request);
-    const render = (thinkingNow: boolean | undefined) =>
-      this.prompts.render({ messages: request.messages, tools: toolsOffered, thinking: thinkingNow });
-    let prompt = render(thinking);
-    // A constrained answer may follow reasoning the template opened; otherwise the grammar holds
-    // from the first token, and a reasoning model is told to skip its reasoning.
-    const answerAfterReasoning = prompt.startsIn === "reasoning";
-    if (plan.answer && !answerAfterReasoning && thinking !== false) prompt = render(false);
+    const { prompt, plan, toolsOffered, answerAfterReasoning } = this.prepare(request, thinking);
     const promptTokens = prompt.tokens.length;
     const room = this.contextSize - promptTokens;
     if (room < 1 || (request.maxTokens !== undefined && request.maxTokens > room)) {
@@ -170,8 +162,23 @@ export class LoadedModel {
 
   /** Tokens of the rendered prompt of `request`, as `chat` would evaluate them. */
   countTokens(request: ChatRequest, thinking: boolean | undefined): number {
-    const tools = request.toolChoice.type !== "none" ? request.tools : [];
-    return this.prompts.render({ messages: request.messages, tools, thinking }).tokens.length;
+    return this.prepare(request, thinking).prompt.tokens.length;
+  }
+
+  /**
+   * The prompt and grammar plan of a chat request. A constrained answer may follow reasoning the
+   * template opened; otherwise the grammar holds from the first token, and a reasoning model is
+   * told to skip its reasoning.
+   */
+  private prepare(request: ChatRequest, thinking: boolean | undefined) {
+    const toolsOffered = request.toolChoice.type !== "none" ? request.tools : [];
+    const plan = planGrammars(request);
+    const render = (thinkingNow: boolean | undefined) =>
+      this.prompts.render({ messages: request.messages, tools: toolsOffered, thinking: thinkingNow });
+    let prompt = render(thinking);
+    const answerAfterReasoning = prompt.startsIn === "reasoning";
+    if (plan.answer && !answerAfterReasoning && thinking !== false) prompt = render(false);
+    return { prompt, plan, toolsOffered, answerAfterReasoning };
   }
 
   /**
