@@ -1,5 +1,6 @@
 // One linter config. The layer rules keep DESIGN.md's architecture honest: only engines/local
-// imports node-llama-cpp, only server/ imports fastify, and core/protocol import neither.
+// imports node-llama-cpp, only server/ imports fastify, only store/ imports the database drivers,
+// and core/protocol import none of them.
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
@@ -7,7 +8,11 @@ const only = {
   "node-llama-cpp": "Only src/engines/local may import node-llama-cpp.",
   fastify: "Only src/server may import fastify.",
   "prom-client": "Only src/server may import prom-client.",
+  kysely: "Only src/store may import kysely.",
+  "better-sqlite3": "Only src/store may import better-sqlite3.",
+  pg: "Only src/store may import pg.",
 };
+const database = ["kysely", "better-sqlite3", "pg"];
 
 /** A no-restricted-imports rule that forbids the named packages. */
 const forbid = (...names) => ({
@@ -23,9 +28,10 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
     },
   },
-  { files: ["src/**/*.ts"], rules: forbid("node-llama-cpp", "fastify", "prom-client") },
-  { files: ["src/engines/local/**/*.ts"], rules: forbid("fastify", "prom-client") },
-  { files: ["src/server/**/*.ts"], rules: forbid("node-llama-cpp") },
+  { files: ["src/**/*.ts"], rules: forbid("node-llama-cpp", "fastify", "prom-client", ...database) },
+  { files: ["src/engines/local/**/*.ts"], rules: forbid("fastify", "prom-client", ...database) },
+  { files: ["src/server/**/*.ts"], rules: forbid("node-llama-cpp", ...database) },
+  { files: ["src/store/**/*.ts"], rules: forbid("node-llama-cpp", "fastify", "prom-client") },
   // Tests read JSON bodies whose shape they assert on.
   { files: ["test/**/*.ts", "bench/**/*.ts"], rules: { "@typescript-eslint/no-explicit-any": "off" } },
 );

@@ -1,0 +1,130 @@
+/**
+ * Versioned migrations, defined in code so the build needs no files beside it. Kysely's Migrator
+ * records each one it applies (and locks while it does), so running them at every open is safe,
+ * also from several instances sharing one PostgreSQL. Never edit a migration once released; add one.
+ */
+import { sql, type Kysely, type Migration, type MigrationProvider } from "kysely";
+
+const initial: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable("users")
+      .addColumn("id", "text", (column) => column.primaryKey())
+      .addColumn("name", "text", (column) => column.notNull().unique())
+      .addColumn("role", "text", (column) => column.notNull().check(sqlIn("role", ["admin", "user"])))
+      .addColumn("password_hash", "text")
+      .addColumn("disabled_at", "bigint")
+      .addColumn("created_at", "bigint", (column) => column.notNull())
+      .execute();
+
+    await db.schema
+      .createTable("sessions")
+      .addColumn("id", "text", (column) => column.primaryKey())
+      .addColumn("user_id", "text", (column) => column.notNull().references("users.id").onDelete("cascade"))
+      .addColumn("created_at", "bigint", (column) => column.notNull())
+      .addColumn("expires_at", "bigint", (column) => column.notNull())
+      .addColumn("last_seen_at", "bigint", (column) => column.notNull())
+      .execute();
+    await db.schema.createIndex("sessions_user_id").on("sessions").column("user_id").execute();
+
+    await db.schema
+      .createTable("api_keys")
+      .addColumn("id", "text", (column) => column.primaryKey())
+      .addColumn("user_id", "text", (column) => column.notNull().references("users.id").onDelete("cascade"))
+      .addColumn("name", "text", (column) => column.notNull())
+      .addColumn("key_hash", "text", (column) => column.notNull().unique())
+      .addColumn("prefix", "text", (column) => column.notNull())
+      .addColumn("rpm", "bigint")
+      .addColumn("tpm", "bigint")
+      .addColumn("max_concurrent", "bigint")
+      .addColumn("quota_tokens", "bigint")
+      .addColumn("quota_requests", "bigint")
+      .addColumn("used_tokens", "bigint", (column) => column.notNull().defaultTo(0))
+      .addColumn("used_requests", "bigint", (column) => column.notNull().defaultTo(0))
+      .addColumn("revoked_at", "bigint")
+      .addColumn("created_at", "bigint", (column) => column.notNull())
+      .execute();
+    await db.schema.createIndex("api_keys_user_id").on("api_keys").column("user_id").execute();
+
+    await db.schema
+      .createTable("usage")
+      .addColumn("id", "text", (column) => column.primaryKey())
+      .addColumn("user_id", "text", (column) => column.notNull().references("users.id").onDelete("cascade"))
+      .addColumn("api_key_id", "text", (column) => column.references("api_keys.id").onDelete("set null"))
+      .addColumn("model", "text", (column) => column.notNull())
+      .addColumn("prompt_tokens", "bigint", (column) => column.notNull())
+      .addColumn("prompt_cache_hit_tokens", "bigint", (column) => column.notNull())
+      .addColumn("prompt_cache_miss_tokens", "bigint", (column) => column.notNull())
+      .addColumn("completion_tokens", "bigint", (column) => column.notNull())
+      .addColumn("reasoning_tokens", "bigint", (column) => column.notNull())
+      .addColumn("latency_ms", "bigint", (column) => column.notNull())
+      .addColumn("status", "text", (column) => column.notNull())
+      .addColumn("created_at", "bigint", (column) => column.notNull())
+      .execute();
+    await db.schema
+      .createIndex("usage_user_id_created_at")
+      .on("usage")
+      .columns(["user_id", "created_at"])
+      .execute();
+    await db.schema.createIndex("usage_api_key_id").on("usage").column("api_key_id").execute();
+
+    await db.schema
+      .createTable("conversations")
+      .addColumn("id", "text", (column) => column.primaryKey())
+      .addColumn("user_id", "text", (column) => column.notNull().references("users.id").onDelete("cascade"))
+      .addColumn("title", "text", (column) => column.notNull())
+      .addColumn("created_at", "bigint", (column) => column.notNull())
+      .addColumn("updated_at", "bigint", (column) => column.notNull())
+      .execute();
+    await db.schema
+      .createIndex("conversations_user_id_updated_at")
+      .on("conversations")
+      .columns(["user_id", "updated_at"])
+      .execute();
+
+    await db.schema
+      .createTable("messages")
+      .addColumn("id", "text", (column) => column.primaryKey())
+      .addColumn("conversation_id", "text", (column) =>
+        column.notNull().references("conversations.id").onDelete("cascade"),
+      )
+      .addColumn("parent_id", "text", (column) => column.references("messages.id").onDelete("cascade"))
+      .addColumn("role", "text", (column) =>
+        column.notNull().check(sqlIn("role", ["system", "user", "assistant", "tool"])),
+      )
+      .addColumn("content", "text", (column) => column.notNull())
+      .addColumn("reasoning", "text")
+      .addColumn("tool_calls", "text")
+      .addColumn("model", "text")
+      .addColumn("settings", "text")
+      .addColumn("usage", "text")
+      .addColumn("provenance", "text")
+      .addColumn("status", "text", (column) =>
+        column.notNull().check(sqlIn("status", ["complete", "streaming", "interrupted"])),
+      )
+      .addColumn("created_at", "bigint", (column) => column.notNull())
+      .execute();
+    await db.schema
+      .createIndex("messages_conversation_id_created_at")
+      .on("messages")
+      .columns(["conversation_id", "created_at"])
+      .execute();
+    await db.schema.createIndex("messages_parent_id").on("messages").column("parent_id").execute();
+  },
+};
+
+/** `column IN ('a', 'b')` for a CHECK constraint; the values are constants written here. */
+function sqlIn(column: string, values: readonly string[]) {
+  return sql.raw(`${column} in (${values.map((value) => `'${value}'`).join(", ")})`);
+}
+
+/** Every migration, by name; names sort in the order they apply. */
+export const migrations: Record<string, Migration> = {
+  "0001-initial": initial,
+};
+
+export class InCodeMigrationProvider implements MigrationProvider {
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return migrations;
+  }
+}

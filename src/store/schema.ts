@@ -1,0 +1,99 @@
+/**
+ * The tables as Kysely sees them. Timestamps are milliseconds since the epoch (bigint), JSON columns
+ * are text holding JSON, and ids are text, so both dialects store and return the same values.
+ */
+import type { ColumnType, Generated } from "kysely";
+
+/** A column written once at insert and never updated. */
+type CreatedAt = ColumnType<number, number, never>;
+
+export interface UsersTable {
+  id: string;
+  name: string;
+  role: "admin" | "user";
+  password_hash: string | null;
+  /** When the user was disabled; null while active. */
+  disabled_at: number | null;
+  created_at: CreatedAt;
+}
+
+export interface SessionsTable {
+  /** sha256 of the session token; the token itself lives only in the cookie. */
+  id: string;
+  user_id: string;
+  created_at: CreatedAt;
+  expires_at: number;
+  last_seen_at: number;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  user_id: string;
+  name: string;
+  /** sha256 of the plaintext key; the key itself is shown once and never stored. */
+  key_hash: string;
+  /** The start of the key, for lists (`sk-1a2b3c4d`). */
+  prefix: string;
+  /** Requests per minute; null is unlimited, as for every limit and quota below. */
+  rpm: number | null;
+  /** Tokens per minute. */
+  tpm: number | null;
+  max_concurrent: number | null;
+  quota_tokens: number | null;
+  quota_requests: number | null;
+  used_tokens: Generated<number>;
+  used_requests: Generated<number>;
+  revoked_at: number | null;
+  created_at: CreatedAt;
+}
+
+export interface UsageTable {
+  id: string;
+  user_id: string;
+  /** Null for requests made without a key (local mode, the chat app's session). */
+  api_key_id: string | null;
+  model: string;
+  prompt_tokens: number;
+  prompt_cache_hit_tokens: number;
+  prompt_cache_miss_tokens: number;
+  completion_tokens: number;
+  reasoning_tokens: number;
+  latency_ms: number;
+  /** `ok`, or the error code the request ended with. */
+  status: string;
+  created_at: CreatedAt;
+}
+
+export interface ConversationsTable {
+  id: string;
+  user_id: string;
+  title: string;
+  created_at: CreatedAt;
+  updated_at: number;
+}
+
+export interface MessagesTable {
+  id: string;
+  conversation_id: string;
+  /** The message this one answers or follows; siblings under one parent are branches. */
+  parent_id: string | null;
+  role: "system" | "user" | "assistant" | "tool";
+  content: string;
+  reasoning: string | null;
+  tool_calls: string | null;
+  model: string | null;
+  settings: string | null;
+  usage: string | null;
+  provenance: string | null;
+  status: "complete" | "streaming" | "interrupted";
+  created_at: CreatedAt;
+}
+
+export interface Database {
+  users: UsersTable;
+  sessions: SessionsTable;
+  api_keys: ApiKeysTable;
+  usage: UsageTable;
+  conversations: ConversationsTable;
+  messages: MessagesTable;
+}

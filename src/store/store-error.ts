@@ -1,0 +1,18 @@
+/** Errors the store throws, each with a stable `code`; the layers above map them to their own. */
+export type StoreErrorCode =
+  /** A user with that name already exists. */
+  | "user_exists"
+  /** No user has that id or name. */
+  | "user_not_found"
+  /** A key name matches more than one active key; revoke it by id. */
+  | "api_key_ambiguous";
+
+export class StoreError extends Error {
+  override readonly name = "StoreError";
+  readonly code: StoreErrorCode;
+
+  constructor(code: StoreErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.code = code;
+  }
+}
