@@ -613,20 +613,22 @@ function alignUp(value: bigint, alignment: bigint): bigint {
 }
 
 function describe(value: GgufValue): string {
-  if (typeof value === "object" && !Array.isArray(value)) return `an array of ${value.length}`;
-  if (Array.isArray(value)) return `an array of ${value.length}`;
+  // Arrays, and the summaries kept in place of long arrays, both know their length.
+  if (typeof value === "object") return `an array of ${value.length}`;
   return typeof value === "string" ? `the string '${value.slice(0, 40)}'` : String(value);
 }
 
-interface HeaderFacts {
-  fileName: string;
-  fileSize: number;
-  version: 2 | 3;
-  tensorCount: number;
-  metadataCount: number;
-  metadata: Map<string, GgufValue>;
-  alignment: number;
-  dataOffset: number;
+interface HeaderFacts extends Pick<
+  GgufFileSummary,
+  | "fileName"
+  | "fileSize"
+  | "version"
+  | "tensorCount"
+  | "metadataCount"
+  | "metadata"
+  | "alignment"
+  | "dataOffset"
+> {
   parameterCount: bigint;
   elementsByType: Map<string, bigint>;
 }
