@@ -5,7 +5,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
 import { makeScriptedModel } from "../fixtures/models.js";
-import { postJson, readSse, startTestServer, type TestServer } from "./harness.js";
+import { type TestServer, postJson, postStream, readSse, startTestServer } from "./harness.js";
 
 /** A code model: FIM tokens, and its middle is always this line. */
 const MIDDLE = "    return a + b";
@@ -34,11 +34,7 @@ describe("/beta, balance, embeddings and log-probabilities", () => {
     assert.equal(json.usage.completion_tokens, 1);
     const echoed = await postJson(`${server.url}/beta/completions`, { ...body, echo: true });
     assert.equal(echoed.json.choices[0].text, body.prompt + MIDDLE);
-    const response = await fetch(`${server.url}/beta/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ ...body, stream: true }),
-    });
+    const response = await postStream(`${server.url}/beta/completions`, { ...body, stream: true });
     const chunks = (await readSse(response)).filter(
       (chunk): chunk is Record<string, any> => chunk !== "[DONE]",
     );

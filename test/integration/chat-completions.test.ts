@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { postJson, readSse, startTestServer, type TestServer } from "./harness.js";
+import { type TestServer, postJson, postStream, readSse, startTestServer } from "./harness.js";
 
 const user = (content: string) => [{ role: "user", content }];
 
@@ -63,15 +63,11 @@ describe("POST /chat/completions with the scripted model", () => {
   });
 
   it("streams chunks that reassemble to the non-streaming answer", async () => {
-    const response = await fetch(`${server.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({
-        model: "scripted",
-        messages: user("Q"),
-        stream: true,
-        stream_options: { include_usage: true },
-      }),
+    const response = await postStream(`${server.url}/v1/chat/completions`, {
+      model: "scripted",
+      messages: user("Q"),
+      stream: true,
+      stream_options: { include_usage: true },
     });
     assert.equal(response.status, 200);
     assert.match(response.headers.get("content-type") ?? "", /text\/event-stream/);
@@ -114,10 +110,11 @@ describe("POST /chat/completions with the scripted model", () => {
   });
 
   it("stops streaming at a stop sequence too", async () => {
-    const response = await fetch(`${server.url}/chat/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ model: "scripted", messages: user("Q"), stop: ["answer"], stream: true }),
+    const response = await postStream(`${server.url}/chat/completions`, {
+      model: "scripted",
+      messages: user("Q"),
+      stop: ["answer"],
+      stream: true,
     });
     const chunks = (await readSse(response)).filter(
       (event): event is Record<string, any> => event !== "[DONE]",

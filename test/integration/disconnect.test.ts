@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
-import { postJson, startTestServer, type TestServer } from "./harness.js";
+import { type TestServer, postJson, postStream, startTestServer, waitFor } from "./harness.js";
 
 describe("a client that goes away", () => {
   let server: TestServer;
@@ -11,25 +11,22 @@ describe("a client that goes away", () => {
   });
   after(() => server.close());
 
-  async function waitUntilIdle(): Promise<void> {
-    for (let attempt = 0; attempt < 200 && server.engine.stats().busySequences > 0; attempt++)
-      await sleep(10);
-  }
+  const waitUntilIdle = () =>
+    waitFor(() => server.engine.stats().busySequences === 0, "the sequence is free", 2000);
 
   it("mid-stream stops generation at once and frees the sequence", async () => {
     const maxTokens = 3500;
     const controller = new AbortController();
-    const response = await fetch(`${server.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({
+    const response = await postStream(
+      `${server.url}/v1/chat/completions`,
+      {
         model: "tiny",
         messages: [{ role: "user", content: "write forever" }],
         max_tokens: maxTokens,
         stream: true,
-      }),
-      signal: controller.signal,
-    });
+      },
+      controller.signal,
+    );
     const reader = response.body!.getReader();
     let received = "";
     while (!received.includes("reasoning_content") && !received.includes('"content":"')) {
@@ -60,16 +57,15 @@ describe("a client that goes away", () => {
 
   it("during a non-streaming request also frees the sequence", async () => {
     const controller = new AbortController();
-    const pending = fetch(`${server.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({
+    const pending = postStream(
+      `${server.url}/v1/chat/completions`,
+      {
         model: "tiny",
         messages: [{ role: "user", content: "long" }],
         max_tokens: 3500,
-      }),
-      signal: controller.signal,
-    }).catch(() => undefined);
+      },
+      controller.signal,
+    ).catch(() => undefined);
     for (let attempt = 0; attempt < 200 && server.engine.stats().busySequences === 0; attempt++)
       await sleep(5);
     const generatedBefore = server.engine.stats().generatedTokens;

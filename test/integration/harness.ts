@@ -79,6 +79,29 @@ export async function postJson(url: string, body: unknown, headers: Record<strin
   return { status: response.status, headers: response.headers, text, json: json as Record<string, any> };
 }
 
+/** POSTs a JSON body and hands back the raw response, for streams and early aborts. */
+export function postStream(url: string, body: unknown, signal?: AbortSignal): Promise<Response> {
+  return fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+    ...(signal ? { signal } : {}),
+  });
+}
+
+/** Polls `condition` every 10 ms until it holds, or fails naming `what`. */
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 /** Reads an SSE body into its `data:` payloads (parsed JSON, or the raw `[DONE]`). */
 export async function readSse(response: Response): Promise<Array<Record<string, any> | "[DONE]">> {
   const text = await response.text();

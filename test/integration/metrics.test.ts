@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { postJson, readSse, startTestServer, type TestServer } from "./harness.js";
+import { type TestServer, postJson, postStream, readSse, startTestServer } from "./harness.js";
 
 /** Reads Prometheus text into `name{labels}` -> value, labels in the order the registry writes them. */
 function parseMetrics(text: string): Map<string, number> {
@@ -42,15 +42,11 @@ describe("GET /metrics", () => {
       model: "deepseek-reasoner",
       messages,
     });
-    const streamed = await fetch(`${server.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({
-        model: "scripted",
-        messages: [{ role: "user", content: "Q" }],
-        stream: true,
-        stream_options: { include_usage: true },
-      }),
+    const streamed = await postStream(`${server.url}/v1/chat/completions`, {
+      model: "scripted",
+      messages: [{ role: "user", content: "Q" }],
+      stream: true,
+      stream_options: { include_usage: true },
     });
     const events = await readSse(streamed);
     const streamedUsage = (events.at(-2) as Record<string, any>).usage;

@@ -4,7 +4,7 @@ import { after, describe, it } from "node:test";
 import { fitContextSize } from "../../src/engines/local/context-fit.js";
 import { getRuntime } from "../../src/engines/local/llama-runtime.js";
 import { ensureFixtureModels } from "../fixtures/models.js";
-import { postJson, startTestServer, type TestServer } from "./harness.js";
+import { type TestServer, postJson, postStream, startTestServer, waitFor } from "./harness.js";
 
 const question = [{ role: "user", content: "What is the answer?" }];
 
@@ -35,14 +35,6 @@ async function askTiny(server: TestServer, maxTokens = 4) {
   assert.equal(reply.status, 200, reply.text);
   assert.equal(reply.json.usage.completion_tokens, maxTokens);
   return reply;
-}
-
-async function waitFor(condition: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 describe("model lifecycle", () => {
@@ -154,18 +146,17 @@ describe("model lifecycle", () => {
       engine: { maxLoadedModels: 1, contextSize: 4096, loadWaitSeconds: 0.2 },
     });
     const controller = new AbortController();
-    const stream = await fetch(`${server.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({
+    const stream = await postStream(
+      `${server.url}/v1/chat/completions`,
+      {
         model: "tiny",
         messages: question,
         max_tokens: 3000,
         temperature: 0,
         stream: true,
-      }),
-      signal: controller.signal,
-    });
+      },
+      controller.signal,
+    );
     const reader = stream.body!.getReader();
     await reader.read();
     await waitFor(async () => server.engine.stats().busySequences === 1, "the tiny model to start");

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
-import { postJson, startTestServer, type TestServer } from "./harness.js";
+import { type TestServer, postJson, postStream, startTestServer, waitFor } from "./harness.js";
 
 const chat = (content: string, extra: Record<string, unknown> = {}) => ({
   model: "tiny",
@@ -9,14 +9,6 @@ const chat = (content: string, extra: Record<string, unknown> = {}) => ({
   temperature: 0,
   ...extra,
 });
-
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  for (let attempt = 0; attempt < 400; attempt++) {
-    if (condition()) return;
-    await sleep(10);
-  }
-  throw new Error(`timed out waiting until ${what}`);
-}
 
 describe("the scheduler's queue", () => {
   let server: TestServer;
@@ -31,26 +23,23 @@ describe("the scheduler's queue", () => {
 
   it("keeps queued requests alive, refuses one past the bound with 429, then serves the queue in order", async () => {
     const holder = new AbortController();
-    const holding = await fetch(`${server.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(chat("hold the only sequence", { max_tokens: 3500, stream: true })),
-      signal: holder.signal,
-    });
+    const holding = await postStream(
+      `${server.url}/v1/chat/completions`,
+      chat("hold the only sequence", { max_tokens: 3500, stream: true }),
+      holder.signal,
+    );
     await waitFor(() => server.engine.stats().busySequences === 1, "the first request holds the sequence");
 
     // A queued stream gets `: keep-alive` comments; a queued non-stream gets blank lines.
-    const streamed = fetch(`${server.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(chat("queued stream", { max_tokens: 3, stream: true })),
-    }).then((response) => response.text());
+    const streamed = postStream(
+      `${server.url}/v1/chat/completions`,
+      chat("queued stream", { max_tokens: 3, stream: true }),
+    ).then((response) => response.text());
     await waitFor(() => server.engine.stats().queuedRequests === 1, "one request waits");
-    const plain = fetch(`${server.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(chat("queued plain", { max_tokens: 3 })),
-    }).then(async (response) => ({ status: response.status, text: await response.text() }));
+    const plain = postStream(
+      `${server.url}/v1/chat/completions`,
+      chat("queued plain", { max_tokens: 3 }),
+    ).then(async (response) => ({ status: response.status, text: await response.text() }));
     await waitFor(() => server.engine.stats().queuedRequests === 2, "two requests wait");
 
     const refused = await postJson(

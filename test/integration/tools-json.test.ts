@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 import { makeScriptedModel } from "../fixtures/models.js";
-import { postJson, readSse, startTestServer, type TestServer } from "./harness.js";
+import { type TestServer, postJson, postStream, readSse, startTestServer } from "./harness.js";
 
 const weatherTool = {
   type: "function",
@@ -65,11 +65,7 @@ describe("tool calls", () => {
   });
 
   it("streams the call as incremental deltas", async () => {
-    const response = await fetch(`${server.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(ask({ stream: true })),
-    });
+    const response = await postStream(`${server.url}/v1/chat/completions`, ask({ stream: true }));
     const chunks = (await readSse(response)).filter(
       (chunk): chunk is Record<string, any> => chunk !== "[DONE]",
     );
