@@ -43,6 +43,13 @@ export const serveConfigSchema = z.object({
   huggingFaceToken: z.string().optional(),
   /** Pull the default model in the background when no model is given. */
   pullDefaultModel: z.boolean().default(true),
+  /** A `postgres://` URL (DATABASE_URL); the store uses SQLite in the data dir without one. */
+  databaseUrl: z.string().url().optional(),
+  /**
+   * Accounts mode: logins, sessions and API keys. Always on when bound to a non-loopback address;
+   * also on once any user has a password. Without it (loopback, no accounts) one implicit user.
+   */
+  auth: z.boolean().default(false),
   /** Server log level; the terminal gets plain progress lines whatever it is. */
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("warn"),
 });
@@ -67,6 +74,8 @@ export interface ServeFlags {
   keepAlive?: string | number;
   gpu?: string;
   logLevel?: string;
+  databaseUrl?: string;
+  auth?: boolean;
 }
 
 export class ConfigError extends Error {
@@ -93,11 +102,33 @@ const envNames: Record<string, string> = {
   huggingFaceEndpoint: "QIUSUO_HF_ENDPOINT",
   huggingFaceToken: "HF_TOKEN",
   logLevel: "QIUSUO_LOG_LEVEL",
+  databaseUrl: "DATABASE_URL",
+  auth: "QIUSUO_AUTH",
 };
 
 /** The data directory: flag, then QIUSUO_DATA_DIR, then ~/.qiusuo. */
 export function resolveDataDir(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   return path.resolve(flag ?? env.QIUSUO_DATA_DIR ?? path.join(os.homedir(), ".qiusuo"));
+}
+
+/** Where a command's store lives: `--data-dir` (SQLite file there) or DATABASE_URL (PostgreSQL). */
+export interface StoreConfig {
+  dataDir: string;
+  databaseUrl?: string;
+}
+
+export function loadStoreConfig(
+  flags: { dataDir?: string; databaseUrl?: string },
+  env: NodeJS.ProcessEnv = process.env,
+): StoreConfig {
+  const databaseUrl = flags.databaseUrl ?? (env.DATABASE_URL || undefined);
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError([
+      `databaseUrl (--database-url or DATABASE_URL): expected a postgres:// URL, got '${databaseUrl}'`,
+    ]);
+  }
+  const dataDir = resolveDataDir(flags.dataDir, env);
+  return databaseUrl === undefined ? { dataDir } : { dataDir, databaseUrl };
 }
 
 export function resolveHuggingFace(env: NodeJS.ProcessEnv = process.env): {
@@ -135,6 +166,8 @@ export function loadServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = proc
     huggingFaceToken: huggingFace.token,
     pullDefaultModel: env.QIUSUO_NO_PULL === "1" ? false : undefined,
     logLevel: flags.logLevel ?? env.QIUSUO_LOG_LEVEL,
+    databaseUrl: flags.databaseUrl ?? (env.DATABASE_URL || undefined),
+    auth: flags.auth ?? (env.QIUSUO_AUTH === undefined ? undefined : env.QIUSUO_AUTH === "1"),
   };
   const parsed = serveConfigSchema.safeParse(raw);
   if (!parsed.success) {

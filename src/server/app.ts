@@ -9,6 +9,7 @@ import { registerAnthropicRoutes } from "./routes/anthropic.js";
 import { registerDeepSeekRoutes } from "./routes/deepseek.js";
 import { registerHealthRoutes, type HealthSource } from "./routes/health.js";
 import { registerMetricsRoutes } from "./routes/metrics.js";
+import { registerWebRoutes } from "./routes/web.js";
 
 export interface AppOptions {
   engine: Engine;
@@ -79,5 +80,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   if (options.metrics) registerMetricsRoutes(app, options.metrics.registry);
   registerDeepSeekRoutes(app, options.engine, (options.keepAliveSeconds ?? 5) * 1000);
   registerAnthropicRoutes(app, options.engine, (options.keepAliveSeconds ?? 5) * 1000);
+  registerWebRoutes(app);
   return app;
 }
