@@ -10,7 +10,10 @@ import {
 import { LocalEngine, modelIdForFile } from "../engines/local/local-engine.js";
 import { disposeRuntime } from "../engines/local/llama-runtime.js";
 import { pullModel } from "../engines/local/model-pull.js";
+import { prepareAuth } from "../auth/auth-mode.js";
+import { Authenticator } from "../auth/authenticator.js";
 import { buildApp } from "../server/app.js";
+import { openStore } from "../store/store.js";
 import { createMetrics } from "../server/metrics.js";
 import { localModelFiles, resolveModelSource, type ModelSource } from "./model-sources.js";
 import { createProgressBar } from "./progress-bar.js";
@@ -44,6 +47,8 @@ export function registerServeCommand(program: Command): void {
     .option("--keep-alive <seconds>", "silence before a waiting request gets a keep-alive (default 5)")
     .option("--gpu <auto|off>", "use a GPU if one is found (default auto)")
     .option("--log-level <level>", "fatal, error, warn, info, debug")
+    .option("--auth", "accounts mode: logins and API keys (always on for a non-loopback --host)")
+    .option("--database-url <url>", "PostgreSQL instead of SQLite in the data dir (or DATABASE_URL)")
     .action(async (flags: ServeFlags) => {
       await serve(loadServeConfig(flags));
     });
@@ -54,6 +59,21 @@ function collect(value: string, previous: string[]): string[] {
 }
 
 export async function serve(config: ServeConfig): Promise<void> {
+  const store = await openStore(
+    config.databaseUrl
+      ? { dataDir: config.dataDir, databaseUrl: config.databaseUrl }
+      : { dataDir: config.dataDir },
+  );
+  let auth: Authenticator;
+  try {
+    auth = new Authenticator(store, await prepareAuth(store, { host: config.host, auth: config.auth }));
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  const interrupted = await store.conversations.markInterrupted();
+  if (interrupted > 0)
+    console.log(`${interrupted} reply(s) cut off by the last shutdown are marked interrupted.`);
   const metrics = createMetrics();
   const engine = new LocalEngine({
     contextSize: config.contextSize,
@@ -83,6 +103,8 @@ export async function serve(config: ServeConfig): Promise<void> {
 
   const app = await buildApp({
     engine,
+    store,
+    auth,
     health: engine,
     metrics,
     host: config.host,
@@ -94,6 +116,14 @@ export async function serve(config: ServeConfig): Promise<void> {
   console.log(
     `qiusuo is listening on ${url}  (API: ${url}/v1, health: ${url}/health, metrics: ${url}/metrics)`,
   );
+  console.log(
+    auth.mode === "local"
+      ? "Local mode: no login, for this machine only (start with --auth for accounts and API keys)."
+      : `Accounts mode (${store.kind}): API requests need a key (\`qiusuo keys create --user NAME\`).`,
+  );
+  if (auth.setupToken !== undefined) {
+    console.log(`No admin account yet. Create one in the browser: ${url}/setup?token=${auth.setupToken}`);
+  }
   if (sources.length === 0) {
     console.log(
       "No model is configured. Start with --model /path/to/model.gguf, or run `qiusuo pull deepseek-r1:1.5b`.",
@@ -108,6 +138,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     await app.close();
     await engine.dispose();
     await disposeRuntime();
+    await store.close();
     process.exit(0);
   };
   process.once("SIGINT", () => void shutdown("SIGINT"));

@@ -39,6 +39,32 @@ export interface EngineStats {
   loadedModels: number;
 }
 
+/** What the app shows of a model beside its state. */
+export interface ModelDetails extends ModelInfo {
+  aliases: string[];
+  /** The file's base name. */
+  file?: string;
+  sizeBytes?: number;
+  /** A label such as Q4_K_M or Q8_0. */
+  quantization?: string;
+  /** The trained context length. */
+  contextLength?: number;
+  architecture?: string;
+  parameters?: number;
+  /** Whether the chat template opens a thinking block (an R1-style reasoning model). */
+  reasoning?: boolean;
+}
+
+/** What a reply can be traced to: the exact weights and template that produced it. */
+export interface ModelProvenance {
+  /** The model id that answered (aliases resolved). */
+  model: string;
+  modelFile: string;
+  modelSha256: string;
+  /** SHA-256 of the chat template text; null when the model has none. */
+  templateSha256: string | null;
+}
+
 /**
  * An engine runs chats. The local engine (llama.cpp), remote upstreams and test doubles all
  * implement this; protocols only ever see this interface.
@@ -63,6 +89,10 @@ export interface Engine {
    * tokens. Events are `text-delta`s and a `finish`. Optional, like the two below.
    */
   complete?(request: CompletionRequest, signal: AbortSignal): Promise<AsyncIterable<ChatEvent>>;
+  /** Every model with file facts, for the app's models page. */
+  modelDetails?(): ModelDetails[];
+  /** The weights and template a request for `model` runs on (hashing the file once if needed). */
+  provenance?(model: string): Promise<ModelProvenance>;
   /** One embedding vector per input. */
   embed?(model: string, inputs: string[]): Promise<EmbeddingResult>;
   /** Frees every model and context. */

@@ -8,6 +8,8 @@ export type ErrorKind =
   /** The request is well-formed but a value is out of range or not allowed. */
   | "invalid_parameter"
   | "authentication"
+  /** A key's quota (tokens or requests) is used up: DeepSeek's 402 "Insufficient Balance". */
+  | "insufficient_balance"
   | "permission"
   | "not_found"
   | "rate_limit"

@@ -5,6 +5,8 @@ const statusByKind: Record<ErrorKind, { status: number; type: string }> = {
   invalid_request: { status: 400, type: "invalid_request_error" },
   invalid_parameter: { status: 422, type: "invalid_request_error" },
   authentication: { status: 401, type: "authentication_error" },
+  // DeepSeek answers an empty balance with 402 and type `unknown_error` (observed, spec 6.5).
+  insufficient_balance: { status: 402, type: "unknown_error" },
   permission: { status: 403, type: "permission_error" },
   not_found: { status: 404, type: "invalid_request_error" },
   rate_limit: { status: 429, type: "rate_limit_error" },

@@ -1,11 +1,15 @@
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from "fastify";
+import type { Authenticator } from "../auth/authenticator.js";
 import type { Engine } from "../core/engine.js";
 import { InvalidRequestError, QiusuoError } from "../core/errors.js";
 import { toWireError } from "../protocol/errors.js";
+import type { Store } from "../store/store.js";
+import { ApiGate } from "./api-gate.js";
 import { hostGuard } from "./host-guard.js";
 import { fromFastifyError } from "./reply-helpers.js";
 import type { Metrics } from "./metrics.js";
 import { registerAnthropicRoutes } from "./routes/anthropic.js";
+import { registerAppApi } from "./routes/app-api.js";
 import { registerDeepSeekRoutes } from "./routes/deepseek.js";
 import { registerHealthRoutes, type HealthSource } from "./routes/health.js";
 import { registerMetricsRoutes } from "./routes/metrics.js";
@@ -13,6 +17,10 @@ import { registerWebRoutes } from "./routes/web.js";
 
 export interface AppOptions {
   engine: Engine;
+  /** Users, keys, sessions, usage and conversations. */
+  store: Store;
+  /** The auth mode and its state (made by prepareAuth at start). */
+  auth: Authenticator;
   health: HealthSource;
   /** The series `GET /metrics` serves (made with createMetrics()); no /metrics route without it. */
   metrics?: Metrics;
@@ -59,11 +67,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   app.addHook("onRequest", hostGuard(options.host));
 
-  app.setErrorHandler((error: FastifyError | QiusuoError, request, reply) => {
+  const gate = new ApiGate(options.auth, options.store);
+  app.setErrorHandler(async (error: FastifyError | QiusuoError, request, reply) => {
     const wire = toWireError(fromFastifyError(error));
     if (wire.error.kind === "internal")
       request.log.error({ err: wire.error.cause ?? error }, "request failed");
-    void reply.code(wire.status).headers(wire.headers).send(wire.body);
+    await gate.settleFailed(request, wire.error.code);
+    return reply.code(wire.status).headers(wire.headers).send(wire.body);
   });
   app.setNotFoundHandler((request, reply) => {
     void reply.code(404).send({
@@ -78,8 +88,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   registerHealthRoutes(app, options.health);
   if (options.metrics) registerMetricsRoutes(app, options.metrics.registry);
-  registerDeepSeekRoutes(app, options.engine, (options.keepAliveSeconds ?? 5) * 1000);
-  registerAnthropicRoutes(app, options.engine, (options.keepAliveSeconds ?? 5) * 1000);
+  const keepAliveMs = (options.keepAliveSeconds ?? 5) * 1000;
+  registerDeepSeekRoutes(app, { engine: options.engine, gate, store: options.store, keepAliveMs });
+  registerAnthropicRoutes(app, options.engine, gate, keepAliveMs);
+  registerAppApi(app, { engine: options.engine, store: options.store, auth: options.auth, keepAliveMs });
   registerWebRoutes(app);
   return app;
 }

@@ -1,6 +1,7 @@
 import { once } from "node:events";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
-import { InvalidRequestError, QiusuoError } from "../core/errors.js";
+import { InvalidRequestError, QiusuoError, type ErrorKind } from "../core/errors.js";
+import { StoreError, type StoreErrorCode } from "../store/store-error.js";
 
 /** Aborts when the client goes away before the reply is finished, so the engine stops at once. */
 export function disconnectSignal(reply: FastifyReply): AbortSignal {
@@ -70,8 +71,9 @@ export async function sendJsonWithBlankLines(
 }
 
 /** Fastify's own errors (body too large, bad content) keep their meaning but get our shape. */
-export function fromFastifyError(error: FastifyError | QiusuoError): unknown {
+export function fromFastifyError(error: FastifyError | QiusuoError | StoreError): unknown {
   if (error instanceof QiusuoError) return error;
+  if (error instanceof StoreError) return fromStoreError(error);
   if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
     return new QiusuoError("invalid_request", "body_too_large", "The request body is too large.");
   }
@@ -79,4 +81,16 @@ export function fromFastifyError(error: FastifyError | QiusuoError): unknown {
     return new InvalidRequestError("invalid_request", error.message);
   }
   return error;
+}
+
+/** The store's refusals, as the API reports them. */
+function fromStoreError(error: StoreError): QiusuoError {
+  const kind = {
+    user_exists: "invalid_parameter",
+    user_not_found: "not_found",
+    api_key_ambiguous: "invalid_parameter",
+    message_parent_invalid: "invalid_request",
+    cursor_invalid: "invalid_request",
+  } as const satisfies Record<StoreErrorCode, ErrorKind>;
+  return new QiusuoError(kind[error.code], error.code, error.message);
 }

@@ -5,7 +5,16 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
-import { PostgresDialect, SqliteDialect, sql, type Dialect, type Expression, type RawBuilder } from "kysely";
+import {
+  PostgresDialect,
+  SqliteDialect,
+  sql,
+  type Dialect,
+  type Expression,
+  type Kysely,
+  type RawBuilder,
+  type SqlBool,
+} from "kysely";
 import pg from "pg";
 
 export interface StoreDialect {
@@ -16,7 +25,17 @@ export interface StoreDialect {
   utcDay(milliseconds: Expression<number>): RawBuilder<string>;
   /** Whether an error is the engine's unique-constraint violation. */
   isUniqueViolation(error: unknown): boolean;
+  /**
+   * Creates the full-text index over `table.search_terms` (space-separated terms from
+   * search-text.ts) and whatever keeps it in step with the table's rows. Run once, by a migration.
+   */
+  createSearchIndex(db: Kysely<unknown>, table: SearchableTable): Promise<void>;
+  /** A condition true for the rows of `table` whose `search_terms` hold every one of `terms`. */
+  matchesSearchTerms(table: SearchableTable, terms: readonly string[]): RawBuilder<SqlBool>;
 }
+
+/** The tables with a `search_terms` column and a full-text index over it. */
+export type SearchableTable = "conversations" | "messages";
 
 /** One file, `<dataDir>/qiusuo.db`, in WAL mode with foreign keys enforced. */
 export function sqliteDialect(dataDir: string): StoreDialect {
@@ -33,7 +52,42 @@ export function sqliteDialect(dataDir: string): StoreDialect {
     dialect: new SqliteDialect({ database }),
     utcDay: (milliseconds) => sql<string>`strftime('%Y-%m-%d', ${milliseconds} / 1000, 'unixepoch')`,
     isUniqueViolation: (error) => errorCode(error)?.startsWith("SQLITE_CONSTRAINT_UNIQUE") === true,
+    createSearchIndex: createFts5Index,
+    // Each quoted term is one token to FTS5, and space-separated ones must all match.
+    matchesSearchTerms: (table, terms) => {
+      const index = sql.table(`${table}_search`);
+      const query = terms.map((term) => `"${term.replaceAll('"', '""')}"`).join(" ");
+      return sql<SqlBool>`${sql.ref(`${table}.rowid`)} in (select rowid from ${index} where ${index} match ${query})`;
+    },
   };
+}
+
+/**
+ * An external-content FTS5 table over the column, kept in step by triggers (FTS5's documented
+ * pattern). The tokenizer only splits on the spaces between terms: diacritics are kept and marks
+ * count as letters, so both engines match exactly the same terms. It is keyed by rowid, which
+ * SQLite documents VACUUM may renumber in tables without an integer primary key; the repository
+ * re-checks every hit against the row, so that could only lose hits, never show wrong ones
+ * (`insert into <table>_search(<table>_search) values ('rebuild')` restores them).
+ */
+async function createFts5Index(db: Kysely<unknown>, table: SearchableTable): Promise<void> {
+  const index = `${table}_search`;
+  const statements = [
+    `create virtual table ${index} using fts5(search_terms, content='${table}', content_rowid='rowid', ` +
+      `tokenize = "unicode61 remove_diacritics 0 categories 'L* N* M* Co'")`,
+    `create trigger ${index}_insert after insert on ${table} begin
+       insert into ${index}(rowid, search_terms) values (new.rowid, new.search_terms);
+     end`,
+    `create trigger ${index}_delete after delete on ${table} begin
+       insert into ${index}(${index}, rowid, search_terms) values ('delete', old.rowid, old.search_terms);
+     end`,
+    `create trigger ${index}_update after update of search_terms on ${table} begin
+       insert into ${index}(${index}, rowid, search_terms) values ('delete', old.rowid, old.search_terms);
+       insert into ${index}(rowid, search_terms) values (new.rowid, new.search_terms);
+     end`,
+    `insert into ${index}(${index}) values ('rebuild')`,
+  ];
+  for (const statement of statements) await sql.raw(statement).execute(db);
 }
 
 // int8 (bigint, count(*)) comes back from pg as a string, since it may exceed 2^53. Every bigint
@@ -55,7 +109,27 @@ export function postgresDialect(url: string): StoreDialect {
     utcDay: (milliseconds) =>
       sql<string>`to_char(to_timestamp(${milliseconds} / 1000.0) at time zone 'UTC', 'YYYY-MM-DD')`,
     isUniqueViolation: (error) => errorCode(error) === "23505",
+    // The terms become lexemes as they are (array_to_tsvector and a quoted tsquery skip the text
+    // parser, which would drop CJK characters under a C locale). The expression matches the index's.
+    createSearchIndex: async (db, table) => {
+      await sql
+        .raw(`create index ${table}_search on ${table} using gin (${searchVector("search_terms")})`)
+        .execute(db);
+    },
+    matchesSearchTerms: (table, terms) => {
+      const query = terms.map(tsqueryLexeme).join(" & ");
+      return sql<SqlBool>`${sql.raw(searchVector(`${table}.search_terms`))} @@ cast(${query} as tsquery)`;
+    },
   };
+}
+
+function searchVector(column: string): string {
+  return `array_to_tsvector(string_to_array(${column}, ' '))`;
+}
+
+/** A term as a quoted tsquery lexeme, taken literally. */
+function tsqueryLexeme(term: string): string {
+  return `'${term.replaceAll("\\", "\\\\").replaceAll("'", "''")}'`;
 }
 
 function errorCode(error: unknown): string | undefined {

@@ -4,6 +4,7 @@
  * also from several instances sharing one PostgreSQL. Never edit a migration once released; add one.
  */
 import { sql, type Kysely, type Migration, type MigrationProvider } from "kysely";
+import type { StoreDialect } from "./dialects.js";
 
 const initial: Migration = {
   async up(db: Kysely<unknown>) {
@@ -113,18 +114,75 @@ const initial: Migration = {
   },
 };
 
+/**
+ * Admissions of keyed requests, so rate and concurrency limits hold across every instance sharing
+ * the database: a row when a request is admitted, finished (with its tokens) when it ends.
+ */
+const keyRequests: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable("key_requests")
+      .addColumn("id", "text", (column) => column.primaryKey())
+      .addColumn("api_key_id", "text", (column) =>
+        column.notNull().references("api_keys.id").onDelete("cascade"),
+      )
+      .addColumn("started_at", "bigint", (column) => column.notNull())
+      .addColumn("finished_at", "bigint")
+      .addColumn("tokens", "bigint", (column) => column.notNull().defaultTo(0))
+      .execute();
+    await db.schema
+      .createIndex("key_requests_api_key_id_started_at")
+      .on("key_requests")
+      .columns(["api_key_id", "started_at"])
+      .execute();
+  },
+};
+
+/**
+ * Conversations get their settings and the leaf of the branch shown; both tables get the
+ * normalised text search looks in (search-text.ts), indexed the dialect's way. Rows already there
+ * (none in any release before this one) are indexed with empty terms.
+ */
+const conversations = (dialect: Pick<StoreDialect, "createSearchIndex">): Migration => ({
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .alterTable("conversations")
+      .addColumn("settings", "text", (column) => column.notNull().defaultTo("{}"))
+      .execute();
+    await db.schema.alterTable("conversations").addColumn("current_leaf_id", "text").execute();
+    await db.schema
+      .alterTable("conversations")
+      .addColumn("search_terms", "text", (column) => column.notNull().defaultTo(""))
+      .execute();
+    await db.schema
+      .alterTable("messages")
+      .addColumn("search_terms", "text", (column) => column.notNull().defaultTo(""))
+      .execute();
+    // markInterrupted looks for the rows left streaming.
+    await db.schema.createIndex("messages_status").on("messages").column("status").execute();
+    await dialect.createSearchIndex(db, "conversations");
+    await dialect.createSearchIndex(db, "messages");
+  },
+});
+
 /** `column IN ('a', 'b')` for a CHECK constraint; the values are constants written here. */
 function sqlIn(column: string, values: readonly string[]) {
   return sql.raw(`${column} in (${values.map((value) => `'${value}'`).join(", ")})`);
 }
 
-/** Every migration, by name; names sort in the order they apply. */
-export const migrations: Record<string, Migration> = {
-  "0001-initial": initial,
-};
+/** Every migration, by name; names sort in the order they apply. Some build DDL the dialect's way. */
+export function migrations(dialect: Pick<StoreDialect, "createSearchIndex">): Record<string, Migration> {
+  return {
+    "0001-initial": initial,
+    "0002-key-requests": keyRequests,
+    "0003-conversations": conversations(dialect),
+  };
+}
 
 export class InCodeMigrationProvider implements MigrationProvider {
+  constructor(private readonly dialect: Pick<StoreDialect, "createSearchIndex">) {}
+
   async getMigrations(): Promise<Record<string, Migration>> {
-    return migrations;
+    return migrations(this.dialect);
   }
 }

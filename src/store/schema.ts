@@ -64,10 +64,26 @@ export interface UsageTable {
   created_at: CreatedAt;
 }
 
+export interface KeyRequestsTable {
+  id: string;
+  api_key_id: string;
+  started_at: number;
+  /** Null while the request runs. */
+  finished_at: number | null;
+  /** prompt + completion tokens, set when it finishes. */
+  tokens: Generated<number>;
+}
+
 export interface ConversationsTable {
   id: string;
   user_id: string;
   title: string;
+  /** JSON: `{model?, systemPrompt?, temperature?}`; default `{}`. */
+  settings: Generated<string>;
+  /** The last message of the branch shown; null before the first message. */
+  current_leaf_id: string | null;
+  /** The title's terms for search (search-text.ts); default empty. */
+  search_terms: Generated<string>;
   created_at: CreatedAt;
   updated_at: number;
 }
@@ -86,6 +102,8 @@ export interface MessagesTable {
   usage: string | null;
   provenance: string | null;
   status: "complete" | "streaming" | "interrupted";
+  /** The content's terms for search (search-text.ts); empty while the message streams. */
+  search_terms: Generated<string>;
   created_at: CreatedAt;
 }
 
@@ -94,6 +112,7 @@ export interface Database {
   sessions: SessionsTable;
   api_keys: ApiKeysTable;
   usage: UsageTable;
+  key_requests: KeyRequestsTable;
   conversations: ConversationsTable;
   messages: MessagesTable;
 }

@@ -5,7 +5,11 @@ export type StoreErrorCode =
   /** No user has that id or name. */
   | "user_not_found"
   /** A key name matches more than one active key; revoke it by id. */
-  | "api_key_ambiguous";
+  | "api_key_ambiguous"
+  /** A message's parent is not a message of the same conversation. */
+  | "message_parent_invalid"
+  /** A list cursor is not one the list handed out. */
+  | "cursor_invalid";
 
 export class StoreError extends Error {
   override readonly name = "StoreError";

@@ -4,9 +4,12 @@
  */
 import { Kysely, Migrator } from "kysely";
 import { ApiKeyRepository } from "./api-keys.js";
+import { ConversationRepository } from "./conversations.js";
 import { postgresDialect, sqliteDialect, type StoreDialect } from "./dialects.js";
+import { KeyAdmissionRepository } from "./key-admissions.js";
 import { InCodeMigrationProvider } from "./migrations.js";
 import type { Database } from "./schema.js";
+import { SessionRepository } from "./sessions.js";
 import { UsageRepository } from "./usage.js";
 import { UserRepository } from "./users.js";
 
@@ -23,6 +26,9 @@ export interface Store {
   readonly db: Kysely<Database>;
   readonly users: UserRepository;
   readonly apiKeys: ApiKeyRepository;
+  readonly conversations: ConversationRepository;
+  readonly keyAdmissions: KeyAdmissionRepository;
+  readonly sessions: SessionRepository;
   readonly usage: UsageRepository;
   /** Closes the database; the store cannot be used afterwards. */
   close(): Promise<void>;
@@ -33,7 +39,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   const dialect = options.databaseUrl ? postgresDialect(options.databaseUrl) : sqliteDialect(options.dataDir);
   const db = new Kysely<Database>({ dialect: dialect.dialect });
   try {
-    await migrate(db);
+    await migrate(db, dialect);
   } catch (error) {
     await db.destroy();
     throw error;
@@ -43,13 +49,16 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     db,
     users: new UserRepository(db, dialect),
     apiKeys: new ApiKeyRepository(db),
+    conversations: new ConversationRepository(db, dialect),
+    keyAdmissions: new KeyAdmissionRepository(db),
+    sessions: new SessionRepository(db),
     usage: new UsageRepository(db, dialect),
     close: () => db.destroy(),
   };
 }
 
-async function migrate(db: Kysely<Database>): Promise<void> {
-  const migrator = new Migrator({ db, provider: new InCodeMigrationProvider() });
+async function migrate(db: Kysely<Database>, dialect: StoreDialect): Promise<void> {
+  const migrator = new Migrator({ db, provider: new InCodeMigrationProvider(dialect) });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((result) => result.status === "Error")?.migrationName;

@@ -1,4 +1,11 @@
+import type { FastifyInstance } from "fastify";
+import { mkdtempSync, rmSync } from "node:fs";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { prepareAuth } from "../../src/auth/auth-mode.js";
+import { Authenticator } from "../../src/auth/authenticator.js";
+import { openStore, type Store } from "../../src/store/store.js";
 import { ensureFixtureModels, type FixtureModelPaths } from "../fixtures/models.js";
 import { LocalEngine, type LocalEngineOptions } from "../../src/engines/local/local-engine.js";
 import { buildApp, type AppOptions } from "../../src/server/app.js";
@@ -6,7 +13,10 @@ import { createMetrics } from "../../src/server/metrics.js";
 
 export interface TestServer {
   url: string;
+  app: FastifyInstance;
   engine: LocalEngine;
+  store: Store;
+  auth: Authenticator;
   fixtures: FixtureModelPaths;
   close(): Promise<void>;
 }
@@ -23,8 +33,19 @@ export async function startTestServer(
     engine?: Partial<LocalEngineOptions>;
     app?: Partial<AppOptions>;
     preload?: boolean;
+    /** The store to use (closed by the caller); default a fresh SQLite store, closed with the server. */
+    store?: Store;
+    /** Accounts mode (`--auth`); default local mode. */
+    accounts?: boolean;
   } = {},
 ): Promise<TestServer> {
+  const ownStore = options.store === undefined;
+  const dataDir = ownStore ? mkdtempSync(join(tmpdir(), "qiusuo-server-")) : undefined;
+  const store = options.store ?? (await openStore({ dataDir: dataDir! }));
+  const auth = new Authenticator(
+    store,
+    await prepareAuth(store, { host: "127.0.0.1", auth: options.accounts === true }),
+  );
   const fixtures = ensureFixtureModels();
   const metrics = createMetrics();
   const engine = new LocalEngine({
@@ -44,6 +65,8 @@ export async function startTestServer(
   }
   const app = await buildApp({
     engine,
+    store,
+    auth,
     health: engine,
     metrics,
     host: "127.0.0.1",
@@ -54,11 +77,18 @@ export async function startTestServer(
   const { port } = app.server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
+    app,
     engine,
+    store,
+    auth,
     fixtures,
     async close() {
       await app.close();
       await engine.dispose();
+      if (ownStore) {
+        await store.close();
+        rmSync(dataDir!, { recursive: true, force: true });
+      }
     },
   };
 }
@@ -110,4 +140,71 @@ export async function readSse(response: Response): Promise<Array<Record<string, 
     .filter((block) => block.startsWith("data: "))
     .map((block) => block.slice("data: ".length))
     .map((data) => (data === "[DONE]" ? "[DONE]" : JSON.parse(data)));
+}
+
+/**
+ * A browser-like client of the app API: keeps the session cookie and sends the CSRF token on
+ * writes, as the web app does.
+ */
+export class AppClient {
+  private cookie: string | undefined;
+  csrfToken: string | undefined;
+
+  constructor(readonly url: string) {}
+
+  async request(method: string, path: string, body?: unknown, options: { csrf?: boolean } = {}) {
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers["content-type"] = "application/json";
+    if (this.cookie) headers.cookie = this.cookie;
+    if (this.csrfToken && options.csrf !== false && method !== "GET")
+      headers["x-csrf-token"] = this.csrfToken;
+    const response = await fetch(`${this.url}${path}`, {
+      method,
+      headers,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const setCookie = response.headers.get("set-cookie");
+    if (setCookie) {
+      const pair = setCookie.split(";")[0]!;
+      this.cookie = pair.endsWith("=") ? undefined : pair;
+    }
+    const text = await response.text();
+    let json: any;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    if (json && typeof json.csrfToken === "string") this.csrfToken = json.csrfToken;
+    return { status: response.status, headers: response.headers, text, json };
+  }
+
+  /** Logs in (accounts mode) and keeps the session. */
+  async login(name: string, password: string) {
+    const response = await this.request("POST", "/api/login", { name, password });
+    if (response.status !== 200) throw new Error(`login failed: ${response.status} ${response.text}`);
+    return response;
+  }
+
+  /** Sends a chat message and reads the reply's SSE events (`{event, data}`), to the end. */
+  async send(conversationId: string, body: Record<string, unknown>, path?: string) {
+    const response = await this.request(
+      "POST",
+      path ?? `/api/conversations/${conversationId}/messages`,
+      body,
+    );
+    return { status: response.status, events: parseNamedEvents(response.text), json: response.json };
+  }
+}
+
+/** Named SSE events (`event: x` + `data: {...}`) in order; keep-alive comments dropped. */
+export function parseNamedEvents(text: string): Array<{ event: string; data: any }> {
+  return text
+    .split("\n\n")
+    .map((block) => {
+      const name = /^event: (.+)$/m.exec(block)?.[1];
+      const data = /^data: (.+)$/m.exec(block)?.[1];
+      return name && data ? { event: name, data: JSON.parse(data) } : undefined;
+    })
+    .filter((event): event is { event: string; data: any } => event !== undefined);
 }

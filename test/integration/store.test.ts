@@ -2,64 +2,13 @@
 // QIUSUO_TEST_DATABASE_URL names a database (.ci/run starts one). Each test gets an empty database:
 // a fresh data dir for SQLite, a fresh database for PostgreSQL.
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { sql } from "kysely";
-import pg from "pg";
-import { openStore, type Store, type StoreOptions } from "../../src/store/store.js";
+import { openStore, type Store } from "../../src/store/store.js";
 import { StoreError } from "../../src/store/store-error.js";
+import { postgresUrl, testEngines } from "./store-engines.js";
 
-interface Engine {
-  name: string;
-  /** Options for an empty database of this engine. */
-  fresh(): Promise<StoreOptions>;
-  cleanup(): Promise<void>;
-}
-
-function sqliteEngine(): Engine {
-  const root = mkdtempSync(join(tmpdir(), "qiusuo-store-"));
-  let count = 0;
-  return {
-    name: "sqlite",
-    fresh: async () => ({ dataDir: join(root, `db-${++count}`) }),
-    cleanup: async () => rmSync(root, { recursive: true, force: true }),
-  };
-}
-
-function postgresEngine(url: string): Engine {
-  // Each test gets its own database (the role needs CREATEDB; .ci/run grants it), since Kysely's
-  // migrator looks for its tables in every schema of a database.
-  const admin = new pg.Client({ connectionString: url });
-  const connected = admin.connect();
-  const databases: string[] = [];
-  return {
-    name: "postgres",
-    async fresh() {
-      await connected;
-      const database = `qiusuo_test_${randomBytes(6).toString("hex")}`;
-      await admin.query(`create database ${database}`);
-      databases.push(database);
-      const scoped = new URL(url);
-      scoped.pathname = `/${database}`;
-      return { dataDir: "/nonexistent", databaseUrl: scoped.toString() };
-    },
-    async cleanup() {
-      await connected;
-      for (const database of databases) await admin.query(`drop database ${database} with (force)`);
-      await admin.end();
-    },
-  };
-}
-
-const postgresUrl = process.env.QIUSUO_TEST_DATABASE_URL;
-const engines = [sqliteEngine(), ...(postgresUrl ? [postgresEngine(postgresUrl)] : [])];
-console.log(
-  `store suite dialects: ${engines.map((engine) => engine.name).join(", ")}` +
-    (postgresUrl ? "" : " (postgres skipped: QIUSUO_TEST_DATABASE_URL is not set)"),
-);
+const engines = testEngines("store suite");
 after(async () => {
   for (const engine of engines) await engine.cleanup();
 });
@@ -94,7 +43,7 @@ for (const engine of engines) {
         );
         assert.deepEqual(
           applied.rows.map((row) => row.name),
-          ["0001-initial"],
+          ["0001-initial", "0002-key-requests", "0003-conversations"],
         );
       } finally {
         await second.close();

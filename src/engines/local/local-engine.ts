@@ -1,12 +1,21 @@
+import { createHash } from "node:crypto";
 import path from "node:path";
 import type { Llama } from "node-llama-cpp";
 import type { ChatEvent, ChatRequest, CompletionRequest, EmbeddingResult } from "../../core/chat.js";
-import type { Engine, EngineStats, ModelInfo, ModelState } from "../../core/engine.js";
+import type {
+  Engine,
+  EngineStats,
+  ModelDetails,
+  ModelInfo,
+  ModelProvenance,
+  ModelState,
+} from "../../core/engine.js";
 import { ModelNotFoundError, ModelUnavailableError, QiusuoError } from "../../core/errors.js";
 import { aliasThinking, MODEL_ALIASES } from "../../core/model-aliases.js";
 import { silentObserver, type EngineObserver } from "../../core/observer.js";
 import { AUTO_CONTEXT_CAP, fitContextSize } from "./context-fit.js";
-import { inspectGgufFile } from "./gguf-file.js";
+import { fileSha256 } from "./file-digest.js";
+import { inspectGgufFile, type GgufFileSummary } from "./gguf-file.js";
 import { getRuntime, type RuntimeOptions } from "./llama-runtime.js";
 import { LoadedModel, type LoadOptions } from "./loaded-model.js";
 
@@ -45,6 +54,8 @@ interface ModelEntry {
   reason?: string;
   /** The checked GGUF file; unset while the model is being downloaded or is missing. */
   filePath?: string;
+  /** What the check read from the file's header. */
+  summary?: GgufFileSummary;
   loaded?: LoadedModel;
   /** The load in progress, shared by every request that arrives meanwhile. */
   loading?: Promise<LoadedModel>;
@@ -123,7 +134,8 @@ export class LocalEngine implements Engine {
       entry.state = "loading";
       entry.reason = `Checking ${path.basename(filePath)}`;
       try {
-        await inspectGgufFile(filePath); // untrusted input never reaches llama.cpp unchecked
+        // Untrusted input never reaches llama.cpp unchecked.
+        entry.summary = await inspectGgufFile(filePath);
       } catch (error) {
         entry.state = "failed";
         entry.reason = `Could not load ${path.basename(filePath)}: ${messageOf(error)}`;
@@ -533,6 +545,39 @@ export class LocalEngine implements Engine {
       if (alias !== entry.id && !entry.aliases.includes(alias)) entry.aliases.push(alias);
     entry.aliases = entry.aliases.filter((alias) => alias !== entry.id);
     return entry;
+  }
+
+  modelDetails(): ModelDetails[] {
+    return this.entries.map((entry) => {
+      const summary = entry.summary;
+      return {
+        ...this.describe(entry),
+        aliases: [...entry.aliases],
+        ...(summary
+          ? {
+              file: summary.fileName,
+              sizeBytes: summary.fileSize,
+              quantization: summary.quantization,
+              parameters: summary.parameterCount,
+              reasoning: summary.chatTemplate?.includes("<think>") ?? false,
+              ...(summary.contextLength === undefined ? {} : { contextLength: summary.contextLength }),
+              ...(summary.architecture === undefined ? {} : { architecture: summary.architecture }),
+            }
+          : {}),
+      };
+    });
+  }
+
+  async provenance(model: string): Promise<ModelProvenance> {
+    const entry = this.resolve(model);
+    if (!entry.filePath) throw this.unavailable(entry);
+    const template = entry.summary?.chatTemplate;
+    return {
+      model: entry.id,
+      modelFile: path.basename(entry.filePath),
+      modelSha256: await fileSha256(entry.filePath),
+      templateSha256: template === undefined ? null : createHash("sha256").update(template).digest("hex"),
+    };
   }
 
   private describe(entry: ModelEntry): ModelInfo {

@@ -13,6 +13,7 @@ import path from "node:path";
 import { QiusuoError } from "../../core/errors.js";
 import type { ErrorKind } from "../../core/errors.js";
 import { InvalidModelFileError, inspectGgufFile } from "./gguf-file.js";
+import { readChecksumFile, writeChecksumFile } from "./file-digest.js";
 import { resolveModelReference } from "./model-catalog.js";
 import type { ModelReference } from "./model-catalog.js";
 import { modelPathInDataDir, modelsDir } from "./model-paths.js";
@@ -190,24 +191,6 @@ async function verifiedExistingModel(
     (await hashFile(finalPath, size, createHash("sha256")));
   if (reference.sha256 !== undefined && sha256 !== reference.sha256) return undefined;
   return { path: finalPath, bytes: size, sha256, alreadyPresent: true };
-}
-
-/** Writes `<file>.sha256` in sha256sum format, so the next pull need not hash gigabytes again. */
-async function writeChecksumFile(finalPath: string, sha256: string): Promise<void> {
-  await writeFile(`${finalPath}.sha256`, `${sha256}  ${path.basename(finalPath)}\n`);
-}
-
-/** The recorded digest, trusted only when it was written after the model file last changed. */
-async function readChecksumFile(finalPath: string, modelModifiedMs: number): Promise<string | undefined> {
-  const checksumPath = `${finalPath}.sha256`;
-  try {
-    const stats = await stat(checksumPath);
-    if (stats.mtimeMs < modelModifiedMs) return undefined;
-    const digest = (await readFile(checksumPath, "utf8")).slice(0, 64);
-    return SHA256_HEX.test(digest) ? digest : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /**

@@ -4,6 +4,7 @@ import { toQiusuoError, type ErrorKind, type QiusuoError } from "../../core/erro
 export type AnthropicErrorType =
   | "invalid_request_error"
   | "authentication_error"
+  | "billing_error"
   | "permission_error"
   | "not_found_error"
   | "rate_limit_error"
@@ -19,6 +20,7 @@ const statusByKind: Record<ErrorKind, { status: number; type: AnthropicErrorType
   invalid_request: { status: 400, type: "invalid_request_error" },
   invalid_parameter: { status: 400, type: "invalid_request_error" },
   authentication: { status: 401, type: "authentication_error" },
+  insufficient_balance: { status: 402, type: "billing_error" },
   permission: { status: 403, type: "permission_error" },
   not_found: { status: 404, type: "not_found_error" },
   rate_limit: { status: 429, type: "rate_limit_error" },

@@ -1,10 +1,12 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { RequestMeter } from "../../auth/request-meter.js";
 import type { Engine } from "../../core/engine.js";
 import { QiusuoError } from "../../core/errors.js";
 import { errorBody, toAnthropicError } from "../../protocol/anthropic/errors.js";
 import { parseCountTokensRequest, parseMessagesRequest } from "../../protocol/anthropic/messages-request.js";
 import { collectMessage, streamMessage } from "../../protocol/anthropic/messages-response.js";
 import { withKeepAlive } from "../../protocol/keep-alive.js";
+import type { ApiGate } from "../api-gate.js";
 import {
   disconnectSignal,
   fromFastifyError,
@@ -18,14 +20,20 @@ import {
  * plugin scope, so bad JSON, unknown paths and every other error get Anthropic's error shape.
  * `x-api-key` and `Authorization: Bearer` are both accepted; `anthropic-version` is not required.
  */
-export function registerAnthropicRoutes(app: FastifyInstance, engine: Engine, keepAliveMs: number): void {
+export function registerAnthropicRoutes(
+  app: FastifyInstance,
+  engine: Engine,
+  gate: ApiGate,
+  keepAliveMs: number,
+): void {
   void app.register(
     async (scope) => {
-      scope.setErrorHandler((error: FastifyError | QiusuoError, request, reply) => {
+      scope.setErrorHandler(async (error: FastifyError | QiusuoError, request, reply) => {
         const wire = toAnthropicError(fromFastifyError(error));
         if (wire.error.kind === "internal")
           request.log.error({ err: wire.error.cause ?? error }, "request failed");
-        void reply.code(wire.status).headers(wire.headers).send(wire.body);
+        await gate.settleFailed(request, wire.error.code);
+        return reply.code(wire.status).headers(wire.headers).send(wire.body);
       });
       scope.setNotFoundHandler((request, reply) => {
         void reply
@@ -35,8 +43,13 @@ export function registerAnthropicRoutes(app: FastifyInstance, engine: Engine, ke
           );
       });
       for (const prefix of ["", "/v1"]) {
-        scope.post(`${prefix}/messages`, (request, reply) => messages(engine, keepAliveMs, request, reply));
-        scope.post(`${prefix}/messages/count_tokens`, (request) => countTokens(engine, request));
+        scope.post(`${prefix}/messages`, async (request, reply) =>
+          messages(engine, keepAliveMs, request, reply, (await gate.admit(request, reply)).meter),
+        );
+        scope.post(`${prefix}/messages/count_tokens`, async (request) => {
+          await gate.principal(request);
+          return countTokens(engine, request);
+        });
       }
     },
     { prefix: "/anthropic" },
@@ -48,10 +61,14 @@ async function messages(
   keepAliveMs: number,
   request: FastifyRequest,
   reply: FastifyReply,
+  meter: RequestMeter,
 ): Promise<unknown> {
   const { request: chatRequest, stream } = parseMessagesRequest(request.body);
   const signal = disconnectSignal(reply);
-  const events = withKeepAlive(await engine.chat(chatRequest, signal), keepAliveMs);
+  const events = withKeepAlive(
+    meter.watch(chatRequest.model, await engine.chat(chatRequest, signal)),
+    keepAliveMs,
+  );
   if (!stream) {
     return sendJsonWithBlankLines(
       reply,

@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { NO_USAGE, type RequestMeter } from "../../auth/request-meter.js";
 import type { Engine } from "../../core/engine.js";
 import { QiusuoError } from "../../core/errors.js";
-import { unlimitedBalance } from "../../protocol/deepseek/balance.js";
+import { balance } from "../../protocol/deepseek/balance.js";
 import { parseChatCompletion } from "../../protocol/deepseek/chat-request.js";
 import { collectChatCompletion, streamChatCompletion } from "../../protocol/deepseek/chat-response.js";
 import { collectCompletion, parseCompletion, streamCompletion } from "../../protocol/deepseek/completions.js";
@@ -9,21 +10,43 @@ import { embeddingsResponse, parseEmbeddings } from "../../protocol/deepseek/emb
 import { listModels } from "../../protocol/deepseek/models.js";
 import { toWireError } from "../../protocol/errors.js";
 import { withKeepAlive } from "../../protocol/keep-alive.js";
+import type { ApiGate } from "../api-gate.js";
 import { disconnectSignal, sendEventStream, sendJsonWithBlankLines } from "../reply-helpers.js";
+import type { Store } from "../../store/store.js";
 
 /**
  * DeepSeek's (OpenAI-compatible) routes, at the root, under /v1 and under /beta as DeepSeek
  * serves them (clients point their base URL at any of the three).
  */
-export function registerDeepSeekRoutes(app: FastifyInstance, engine: Engine, keepAliveMs: number): void {
+export interface DeepSeekRouteOptions {
+  engine: Engine;
+  gate: ApiGate;
+  store: Store;
+  keepAliveMs: number;
+}
+
+export function registerDeepSeekRoutes(app: FastifyInstance, options: DeepSeekRouteOptions): void {
+  const { engine, gate, keepAliveMs } = options;
   for (const prefix of ["", "/v1", "/beta"]) {
-    app.get(`${prefix}/models`, async () => listModels(engine.listModels()));
-    app.get(`${prefix}/user/balance`, async () => unlimitedBalance());
-    app.post(`${prefix}/chat/completions`, (request, reply) =>
-      chatCompletions(engine, keepAliveMs, request, reply),
+    app.get(`${prefix}/models`, async (request) => {
+      await gate.principal(request);
+      return listModels(engine.listModels());
+    });
+    app.get(`${prefix}/user/balance`, async (request) => {
+      const principal = await gate.principal(request);
+      const key =
+        principal.apiKeyId === null ? undefined : await options.store.apiKeys.findById(principal.apiKeyId);
+      return balance(key);
+    });
+    app.post(`${prefix}/chat/completions`, async (request, reply) =>
+      chatCompletions(engine, keepAliveMs, request, reply, (await gate.admit(request, reply)).meter),
     );
-    app.post(`${prefix}/completions`, (request, reply) => completions(engine, keepAliveMs, request, reply));
-    app.post(`${prefix}/embeddings`, (request) => embeddings(engine, request));
+    app.post(`${prefix}/completions`, async (request, reply) =>
+      completions(engine, keepAliveMs, request, reply, (await gate.admit(request, reply)).meter),
+    );
+    app.post(`${prefix}/embeddings`, async (request, reply) =>
+      embeddings(engine, request, (await gate.admit(request, reply)).meter),
+    );
   }
 }
 
@@ -34,10 +57,14 @@ async function chatCompletions(
   keepAliveMs: number,
   request: FastifyRequest,
   reply: FastifyReply,
+  meter: RequestMeter,
 ) {
   const { request: chatRequest, stream, includeUsage } = parseChatCompletion(request.body);
   const signal = disconnectSignal(reply);
-  const events = withKeepAlive(await engine.chat(chatRequest, signal), keepAliveMs);
+  const events = withKeepAlive(
+    meter.watch(chatRequest.model, await engine.chat(chatRequest, signal)),
+    keepAliveMs,
+  );
   if (!stream) {
     return sendJsonWithBlankLines(
       reply,
@@ -59,11 +86,15 @@ async function completions(
   keepAliveMs: number,
   request: FastifyRequest,
   reply: FastifyReply,
+  meter: RequestMeter,
 ) {
   const { request: completion, echo, stream, includeUsage } = parseCompletion(request.body);
   if (!engine.complete) throw unsupported("completions");
   const signal = disconnectSignal(reply);
-  const events = withKeepAlive(await engine.complete(completion, signal), keepAliveMs);
+  const events = withKeepAlive(
+    meter.watch(completion.model, await engine.complete(completion, signal)),
+    keepAliveMs,
+  );
   const { model, prompt } = completion;
   if (!stream) {
     return sendJsonWithBlankLines(
@@ -75,10 +106,12 @@ async function completions(
   return sendEventStream(request, reply, streamCompletion(model, prompt, echo, events, includeUsage), signal);
 }
 
-async function embeddings(engine: Engine, request: FastifyRequest) {
+async function embeddings(engine: Engine, request: FastifyRequest, meter: RequestMeter) {
   const { model, inputs, base64 } = parseEmbeddings(request.body);
   if (!engine.embed) throw unsupported("embeddings");
-  return embeddingsResponse(model, await engine.embed(model, inputs), base64);
+  const result = await engine.embed(model, inputs);
+  await meter.settle("ok", { ...NO_USAGE, promptTokens: result.promptTokens }, model);
+  return embeddingsResponse(model, result, base64);
 }
 
 function unsupported(what: string): QiusuoError {

@@ -1,0 +1,134 @@
+/** The request bodies and queries of the chat app's API (`/api`, see docs/api.md). */
+import { z } from "zod";
+import { optional, parseWith } from "../validation.js";
+
+const name = z
+  .string()
+  .trim()
+  .min(1)
+  .max(64)
+  .regex(/^[^\s/\\]+$/u, "must have no spaces or slashes");
+const password = z.string().min(8, "must have at least 8 characters").max(1024);
+const positive = optional(z.number().int().min(1).max(Number.MAX_SAFE_INTEGER));
+
+export const parseLogin = (body: unknown) =>
+  parseWith(z.object({ name: z.string().min(1).max(64), password: z.string().min(1).max(1024) }), body);
+
+export const parseSetup = (body: unknown) =>
+  parseWith(z.object({ token: z.string().min(1).max(200), name, password }), body);
+
+export const parseNewKey = (body: unknown) =>
+  parseWith(
+    z.object({
+      name: z.string().trim().min(1).max(64),
+      rpm: positive,
+      tpm: positive,
+      maxConcurrent: positive,
+      quotaTokens: positive,
+      quotaRequests: positive,
+    }),
+    body ?? {},
+  );
+
+const time = optional(z.coerce.number().int().min(0));
+
+export const parseUsageQuery = (query: unknown, groupings: readonly [string, ...string[]]) =>
+  parseWith(
+    z.object({
+      groupBy: z.enum(groupings as [string, ...string[]]).default("day"),
+      since: time,
+      until: time,
+    }),
+    query,
+  );
+
+export const conversationSettings = z
+  .object({
+    model: optional(z.string().min(1).max(200)),
+    systemPrompt: optional(z.string().max(100_000)),
+    temperature: optional(z.number().min(0).max(2)),
+  })
+  .strict();
+
+export const parseNewConversation = (body: unknown) =>
+  parseWith(
+    z.object({
+      title: optional(z.string().trim().min(1).max(200)),
+      settings: optional(conversationSettings),
+    }),
+    body ?? {},
+  );
+
+export const parseConversationPatch = (body: unknown) =>
+  parseWith(
+    z.object({
+      title: optional(z.string().trim().min(1).max(200)),
+      settings: optional(conversationSettings),
+    }),
+    body ?? {},
+  );
+
+export const parseListQuery = (query: unknown) =>
+  parseWith(
+    z.object({
+      limit: z.coerce.number().int().min(1).max(200).default(50),
+      cursor: optional(z.string().max(500)),
+    }),
+    query,
+  );
+
+export const parseSearchQuery = (query: unknown) =>
+  parseWith(
+    z.object({
+      q: z.string().trim().min(1).max(500),
+      limit: z.coerce.number().int().min(1).max(100).default(20),
+    }),
+    query,
+  );
+
+export const parseSetCurrent = (body: unknown) =>
+  parseWith(z.object({ messageId: z.string().min(1).max(100) }), body);
+
+/** Limits on attached files, as DeepSeek's app has them (the client checks them first). */
+export const FILE_LIMITS = { files: 10, charactersPerFile: 1_000_000 } as const;
+
+const generation = {
+  model: optional(z.string().min(1).max(200)),
+  thinking: optional(z.boolean()),
+  temperature: optional(z.number().min(0).max(2)),
+};
+
+export const parseNewMessage = (body: unknown) =>
+  parseWith(
+    z.object({
+      parentId: z.string().min(1).max(100).nullable(),
+      content: z.string().max(1_000_000),
+      files: optional(
+        z
+          .array(
+            z.object({
+              name: z.string().min(1).max(255),
+              text: z.string().max(FILE_LIMITS.charactersPerFile),
+            }),
+          )
+          .max(FILE_LIMITS.files),
+      ),
+      ...generation,
+    }),
+    body,
+  );
+
+export const parseRegenerate = (body: unknown) => parseWith(z.object(generation), body ?? {});
+
+/**
+ * A user message with attached files, in DeepSeek's file template: each file as
+ * `[file name]: …`, its text between `[file content begin]` and `[file content end]`, then the
+ * question.
+ */
+export function withFiles(content: string, files: ReadonlyArray<{ name: string; text: string }>): string {
+  if (files.length === 0) return content;
+  const blocks = files.map(
+    (file) => `[file name]: ${file.name}\n[file content begin]\n${file.text}\n[file content end]`,
+  );
+  return `${blocks.join("\n")}\n${content}`;
+}

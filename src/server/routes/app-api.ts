@@ -1,0 +1,115 @@
+import cookie from "@fastify/cookie";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { csrfToken, csrfTokenMatches, type Authenticator } from "../../auth/authenticator.js";
+import type { Engine } from "../../core/engine.js";
+import { QiusuoError } from "../../core/errors.js";
+import type { SessionUser } from "../../store/sessions.js";
+import type { Store } from "../../store/store.js";
+import { registerAccountRoutes } from "./app-account.js";
+import { registerChatRoutes } from "./app-chat.js";
+import { registerConversationRoutes } from "./app-conversations.js";
+
+export const SESSION_COOKIE = "qiusuo_session";
+
+export interface AppApiContext {
+  engine: Engine;
+  store: Store;
+  auth: Authenticator;
+  keepAliveMs: number;
+  /** The user a request acts for; throws 401 when there is none (only on public routes). */
+  user(request: FastifyRequest): SessionUser;
+  /** Starts a session in the browser: the cookie, and the CSRF token the app sends back. */
+  startSession(reply: FastifyReply, request: FastifyRequest, token: string, expiresAt: Date): string;
+}
+
+/** Routes anyone may call: what mode this is, and how to log in. */
+const PUBLIC_ROUTES = new Set(["GET /api/session", "POST /api/login", "POST /api/setup", "POST /api/logout"]);
+const WRITE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+/**
+ * The chat app's JSON API under /api (docs/api.md). Every route acts for one user: the local
+ * user in local mode, the session's user in accounts mode. Cookie-authenticated writes must echo
+ * the session's CSRF token in `X-CSRF-Token`.
+ */
+export function registerAppApi(
+  app: FastifyInstance,
+  options: { engine: Engine; store: Store; auth: Authenticator; keepAliveMs: number },
+): void {
+  void app.register(
+    async (scope) => {
+      await scope.register(cookie);
+      const users = new WeakMap<FastifyRequest, SessionUser>();
+      const context: AppApiContext = {
+        ...options,
+        user(request) {
+          const user = users.get(request);
+          if (!user) throw notLoggedIn();
+          return user;
+        },
+        startSession(reply, request, token, expiresAt) {
+          void reply.setCookie(SESSION_COOKIE, token, {
+            path: "/",
+            httpOnly: true,
+            sameSite: "lax",
+            secure: request.protocol === "https",
+            expires: expiresAt,
+          });
+          return csrfToken(token);
+        },
+      };
+
+      scope.addHook("onRequest", async (request) => {
+        const route = `${request.method} ${request.routeOptions.url ?? ""}`;
+        const token = request.cookies[SESSION_COOKIE];
+        const session = await options.auth.sessionUser(token);
+        if (session) users.set(request, session.user);
+        if (PUBLIC_ROUTES.has(route)) return;
+        if (!session) throw notLoggedIn();
+        if (options.auth.mode === "accounts" && WRITE_METHODS.has(request.method)) {
+          const presented = request.headers["x-csrf-token"];
+          if (!csrfTokenMatches(token ?? "", Array.isArray(presented) ? presented[0] : presented)) {
+            throw new QiusuoError(
+              "permission",
+              "csrf_failed",
+              "This request lacks the page's CSRF token (X-CSRF-Token); reload the page and try again.",
+            );
+          }
+        }
+      });
+
+      scope.get("/models", async () => ({
+        data: options.engine.modelDetails?.() ?? options.engine.listModels(),
+      }));
+      registerAccountRoutes(scope, context);
+      registerConversationRoutes(scope, context);
+      registerChatRoutes(scope, context);
+      scope.setNotFoundHandler((request, reply) => {
+        void reply.code(404).send({
+          error: {
+            message: `There is no route ${request.method} ${request.url.split("?")[0]}.`,
+            type: "invalid_request_error",
+            param: null,
+            code: "not_found",
+          },
+        });
+      });
+    },
+    { prefix: "/api" },
+  );
+}
+
+function notLoggedIn(): QiusuoError {
+  return new QiusuoError("authentication", "not_logged_in", "Log in first (POST /api/login).");
+}
+
+/** 404 for ids that are missing or another user's: the two must look the same. */
+export function notFound(what: string, id: string): QiusuoError {
+  return new QiusuoError("not_found", `${what.toLowerCase()}_not_found`, `${what} '${id}' does not exist.`);
+}
+
+/** Admin-only routes. */
+export function requireAdmin(user: SessionUser): void {
+  if (user.role !== "admin") {
+    throw new QiusuoError("permission", "admin_only", "Only an admin may do this.");
+  }
+}

@@ -1,0 +1,270 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { RequestMeter } from "../../auth/request-meter.js";
+import type { ChatEvent, Usage } from "../../core/chat.js";
+import { QiusuoError } from "../../core/errors.js";
+import { parseNewMessage, parseRegenerate, withFiles } from "../../protocol/app/requests.js";
+import { parseChatCompletion } from "../../protocol/deepseek/chat-request.js";
+import { KEEP_ALIVE, withKeepAlive } from "../../protocol/keep-alive.js";
+import { SSE_KEEP_ALIVE } from "../../protocol/sse.js";
+import type { Conversation, Message, ToolCallRecord } from "../../store/conversations.js";
+import { disconnectSignal, sendEventStream } from "../reply-helpers.js";
+import { notFound, type AppApiContext } from "./app-api.js";
+
+/** A streaming reply is written to the database at most this often, and once at its end. */
+const SAVE_INTERVAL_MS = 500;
+
+interface Generation {
+  model?: string | undefined;
+  thinking?: boolean | undefined;
+  temperature?: number | undefined;
+}
+
+type WithId = { Params: { id: string } };
+type WithMessage = { Params: { id: string; messageId: string } };
+
+/**
+ * The app's chat: a user message (or a regenerate) answered as a stream of named SSE events,
+ * saved as it goes, so a reply cut off by a stop, a crash or `kill -9` keeps what was written.
+ */
+export function registerChatRoutes(app: FastifyInstance, context: AppApiContext): void {
+  const conversations = context.store.conversations;
+
+  app.post<WithId>("/conversations/:id/messages", async (request, reply) => {
+    const user = context.user(request);
+    const body = parseNewMessage(request.body);
+    const conversation = await conversations.get(user.id, request.params.id);
+    if (!conversation) throw notFound("Conversation", request.params.id);
+    const files = body.files ?? [];
+    if (body.content.trim().length === 0 && files.length === 0) {
+      throw new QiusuoError("invalid_request", "empty_message", "The message is empty.", {
+        param: "content",
+      });
+    }
+    const userMessage = await conversations.addMessage(user.id, conversation.id, {
+      parentId: body.parentId,
+      role: "user",
+      content: body.content,
+      settings: files.length > 0 ? { files } : null,
+    });
+    if (!userMessage) throw notFound("Conversation", conversation.id);
+    return answer(context, request, reply, conversation, userMessage, body);
+  });
+
+  app.post<WithMessage>("/conversations/:id/messages/:messageId/regenerate", async (request, reply) => {
+    const user = context.user(request);
+    const body = parseRegenerate(request.body);
+    const conversation = await conversations.get(user.id, request.params.id);
+    const messages = conversation && (await conversations.messages(user.id, conversation.id));
+    if (!conversation || !messages) throw notFound("Conversation", request.params.id);
+    const replaced = messages.find((message) => message.id === request.params.messageId);
+    const parent = replaced && messages.find((message) => message.id === replaced.parentId);
+    if (!replaced || replaced.role !== "assistant" || !parent) {
+      throw notFound("Reply", request.params.messageId);
+    }
+    return answer(context, request, reply, conversation, parent, body);
+  });
+}
+
+/** Generates the reply to `parent` (the last message of the branch) and streams it. */
+async function answer(
+  context: AppApiContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  conversation: Conversation,
+  parent: Message,
+  generation: Generation,
+): Promise<FastifyReply> {
+  const { engine, store } = context;
+  const user = context.user(request);
+  const messages = (await store.conversations.messages(user.id, conversation.id)) ?? [];
+  const model =
+    generation.model ?? conversation.settings.model ?? engine.listModels()[0]?.id ?? "deepseek-chat";
+  const temperature = generation.temperature ?? conversation.settings.temperature;
+  // The wire parser gives the request every default the API has, and checks it the same way.
+  const { request: chatRequest } = parseChatCompletion({
+    model,
+    messages: [
+      ...(conversation.settings.systemPrompt
+        ? [{ role: "system", content: conversation.settings.systemPrompt }]
+        : []),
+      ...branchOf(messages, parent).map(promptMessage),
+    ],
+    ...(temperature === undefined ? {} : { temperature }),
+    ...(generation.thinking === undefined
+      ? {}
+      : { thinking: { type: generation.thinking ? "enabled" : "disabled" } }),
+  });
+  const signal = disconnectSignal(reply);
+  const meter = new RequestMeter(store, { user, apiKeyId: null }, undefined, (error) =>
+    request.log.error({ err: error }, "usage was not recorded"),
+  );
+  let events: AsyncIterable<ChatEvent>;
+  try {
+    events = await engine.chat(chatRequest, signal);
+  } catch (error) {
+    await meter.settle(errorCode(error), undefined, model);
+    throw error;
+  }
+  const provenance = engine.provenance ? await engine.provenance(model).catch(() => undefined) : undefined;
+  const settings = {
+    thinking: chatRequest.thinking ?? null,
+    temperature: chatRequest.sampling.temperature,
+    topP: chatRequest.sampling.topP,
+  };
+  const started = await store.conversations.startReply(user.id, conversation.id, parent.id, {
+    model: provenance?.model ?? model,
+    settings,
+    provenance: provenance
+      ? { ...provenance, seed: chatRequest.sampling.seed }
+      : { seed: chatRequest.sampling.seed },
+  });
+  if (!started) throw notFound("Conversation", conversation.id);
+  return sendEventStream(
+    request,
+    reply,
+    replyStream(context, parent, started, withKeepAlive(meter.watch(model, events), context.keepAliveMs)),
+    signal,
+  );
+}
+
+/** The SSE events of one reply, saving it as it grows and marking how it ended. */
+async function* replyStream(
+  context: AppApiContext,
+  parent: Message,
+  started: Message,
+  events: AsyncIterable<ChatEvent | typeof KEEP_ALIVE>,
+): AsyncIterable<string> {
+  const conversations = context.store.conversations;
+  if (parent.role === "user") yield event("user", parent);
+  yield event("assistant", started);
+  let content = "";
+  let reasoning = "";
+  const toolCalls: ToolCallRecord[] = [];
+  let usage: Usage | undefined;
+  const startedAt = performance.now();
+  let reasoningMs: number | undefined;
+  let lastSave = performance.now();
+  let finished = false;
+  try {
+    for await (const part of events) {
+      if (part === KEEP_ALIVE) {
+        yield SSE_KEEP_ALIVE;
+        continue;
+      }
+      switch (part.type) {
+        case "reasoning-delta":
+          reasoning += part.text;
+          yield event("delta", { reasoning: part.text });
+          break;
+        case "text-delta":
+          if (reasoning && reasoningMs === undefined) reasoningMs = performance.now() - startedAt;
+          content += part.text;
+          yield event("delta", { content: part.text });
+          break;
+        case "tool-call-start":
+          toolCalls[part.index] = {
+            id: part.id,
+            type: "function",
+            function: { name: part.name, arguments: "" },
+          };
+          break;
+        case "tool-call-delta": {
+          const call = toolCalls[part.index];
+          if (call) call.function.arguments += part.argumentsDelta;
+          break;
+        }
+        case "finish":
+          usage = part.usage;
+          break;
+      }
+      if (performance.now() - lastSave >= SAVE_INTERVAL_MS) {
+        lastSave = performance.now();
+        await conversations.saveReplyProgress(started.id, { content, reasoning: reasoning || null });
+      }
+    }
+    if (reasoning && reasoningMs === undefined) reasoningMs = performance.now() - startedAt;
+    const done = await conversations.finishReply(started.id, {
+      status: "complete",
+      content,
+      reasoning: reasoning || null,
+      toolCalls: toolCalls.length > 0 ? toolCalls : null,
+      usage: usage ? usageRecord(usage, reasoningMs) : null,
+    });
+    finished = true;
+    yield event("done", done ?? started);
+  } catch (error) {
+    await conversations.finishReply(started.id, {
+      status: "interrupted",
+      content,
+      reasoning: reasoning || null,
+    });
+    finished = true;
+    const wire = error instanceof QiusuoError ? error : undefined;
+    yield event("error", {
+      error: {
+        message: wire?.message ?? "The reply failed; see the server log.",
+        code: wire?.code ?? "internal_error",
+      },
+    });
+  } finally {
+    // The client went away (stop): what was written stays, marked interrupted.
+    if (!finished) {
+      await conversations.finishReply(started.id, {
+        status: "interrupted",
+        content,
+        reasoning: reasoning || null,
+      });
+    }
+  }
+}
+
+/** The messages from the root down to `leaf`. */
+function branchOf(messages: readonly Message[], leaf: Message): Message[] {
+  const byId = new Map(messages.map((message) => [message.id, message]));
+  const branch: Message[] = [];
+  for (
+    let at: Message | undefined = leaf;
+    at;
+    at = at.parentId === null ? undefined : byId.get(at.parentId)
+  ) {
+    branch.push(at);
+    if (branch.length > messages.length) break; // a cycle cannot happen, but never loop forever
+  }
+  return branch.reverse();
+}
+
+/** A stored message as the model sees it: files in DeepSeek's template; replies without reasoning. */
+function promptMessage(message: Message) {
+  if (message.role === "user") {
+    const files = (message.settings?.files ?? []) as Array<{ name: string; text: string }>;
+    return { role: "user", content: withFiles(message.content, files) };
+  }
+  if (message.role === "assistant") {
+    return {
+      role: "assistant",
+      content: message.content,
+      ...(message.toolCalls ? { tool_calls: message.toolCalls } : {}),
+    };
+  }
+  return { role: message.role, content: message.content };
+}
+
+function usageRecord(usage: Usage, reasoningMs: number | undefined) {
+  return {
+    prompt_tokens: usage.promptTokens,
+    prompt_cache_hit_tokens: usage.promptCacheHitTokens,
+    prompt_cache_miss_tokens: usage.promptTokens - usage.promptCacheHitTokens,
+    completion_tokens: usage.completionTokens,
+    total_tokens: usage.promptTokens + usage.completionTokens,
+    completion_tokens_details: { reasoning_tokens: usage.reasoningTokens },
+    ...(reasoningMs === undefined ? {} : { reasoningMs: Math.round(reasoningMs) }),
+  };
+}
+
+function event(name: string, data: unknown): string {
+  return `event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+function errorCode(error: unknown): string {
+  return error instanceof QiusuoError ? error.code : "internal_error";
+}

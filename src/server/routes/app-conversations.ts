@@ -1,0 +1,111 @@
+import type { FastifyInstance } from "fastify";
+import { parseImport, writeQiusuoExport } from "../../protocol/archive/index.js";
+import {
+  parseConversationPatch,
+  parseListQuery,
+  parseNewConversation,
+  parseSearchQuery,
+  parseSetCurrent,
+} from "../../protocol/app/requests.js";
+import type { Conversation } from "../../store/conversations.js";
+import { notFound, type AppApiContext } from "./app-api.js";
+
+type WithId = { Params: { id: string } };
+
+/** Conversations of the session's user: list, create, read, rename, delete, branches, search, export. */
+export function registerConversationRoutes(app: FastifyInstance, context: AppApiContext): void {
+  const conversations = context.store.conversations;
+
+  app.get("/conversations", async (request) => {
+    const user = context.user(request);
+    const { limit, cursor } = parseListQuery(request.query);
+    const page = await conversations.list(user.id, { limit, cursor: cursor ?? null });
+    return { data: page.data.map(conversationView), nextCursor: page.nextCursor };
+  });
+
+  app.post("/conversations", async (request, reply) => {
+    const user = context.user(request);
+    const { title, settings } = parseNewConversation(request.body);
+    const created = await conversations.create(user.id, {
+      ...(title === undefined ? {} : { title }),
+      ...(settings === undefined ? {} : { settings: definedFields(settings) }),
+    });
+    return reply.code(201).send(conversationView(created));
+  });
+
+  app.get<WithId>("/conversations/:id", async (request) => {
+    const user = context.user(request);
+    const conversation = await conversations.get(user.id, request.params.id);
+    const messages = conversation && (await conversations.messages(user.id, conversation.id));
+    if (!conversation || !messages) throw notFound("Conversation", request.params.id);
+    return { conversation: conversationView(conversation), messages };
+  });
+
+  app.patch<WithId>("/conversations/:id", async (request) => {
+    const user = context.user(request);
+    const { title, settings } = parseConversationPatch(request.body);
+    const updated = await conversations.update(user.id, request.params.id, {
+      ...(title === undefined ? {} : { title }),
+      ...(settings === undefined ? {} : { settings: definedFields(settings) }),
+    });
+    if (!updated) throw notFound("Conversation", request.params.id);
+    return conversationView(updated);
+  });
+
+  app.delete<WithId>("/conversations/:id", async (request) => {
+    const user = context.user(request);
+    if (!(await conversations.delete(user.id, request.params.id))) {
+      throw notFound("Conversation", request.params.id);
+    }
+    return { ok: true };
+  });
+
+  app.put<WithId>("/conversations/:id/current", async (request) => {
+    const user = context.user(request);
+    const { messageId } = parseSetCurrent(request.body);
+    const updated = await conversations.setCurrent(user.id, request.params.id, messageId);
+    if (!updated) throw notFound("Message", messageId);
+    return conversationView(updated);
+  });
+
+  app.get("/search", async (request) => {
+    const user = context.user(request);
+    const { q, limit } = parseSearchQuery(request.query);
+    return { data: await conversations.search(user.id, q, { limit }) };
+  });
+
+  app.get("/export", async (request, reply) => {
+    const user = context.user(request);
+    const document = writeQiusuoExport(await conversations.exportAll(user.id));
+    const day = new Date().toISOString().slice(0, 10);
+    return reply
+      .header("content-disposition", `attachment; filename="qiusuo-export-${day}.json"`)
+      .send(document);
+  });
+
+  app.post("/import", async (request) => {
+    const user = context.user(request);
+    const parsed = parseImport(request.body);
+    const imported = await conversations.importConversations(user.id, parsed.conversations);
+    return { imported, format: parsed.format };
+  });
+}
+
+/** A conversation as the API sends it: without the owner's id. */
+export function conversationView(conversation: Conversation) {
+  return {
+    id: conversation.id,
+    title: conversation.title,
+    settings: conversation.settings,
+    currentLeafId: conversation.currentLeafId,
+    createdAt: conversation.createdAt,
+    updatedAt: conversation.updatedAt,
+  };
+}
+
+/** Drops the keys whose value is undefined (zod's optional fields), as the store's types want. */
+function definedFields<T extends object>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as {
+    [K in keyof T]: Exclude<T[K], undefined>;
+  };
+}

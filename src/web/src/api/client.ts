@@ -1,0 +1,167 @@
+// The App API client: JSON requests with the CSRF header on writes, and the message streams.
+import { readSseEvents } from "./sse.ts";
+import type {
+  ApiKey,
+  AppModel,
+  AttachedFile,
+  Conversation,
+  ConversationDetail,
+  ConversationSettings,
+  GenerationOptions,
+  Message,
+  Page,
+  SearchHit,
+  Session,
+  UsageSummaryRow,
+  User,
+} from "./types.ts";
+
+/** An error answered by the server (DeepSeek's envelope) or a failed connection (status 0). */
+export class ApiError extends Error {
+  override readonly name = "ApiError";
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+let csrfToken: string | null = null;
+
+/** The token from GET /api/session, /api/login or /api/setup, sent on every write. */
+export function setCsrfToken(token: string | null): void {
+  csrfToken = token;
+}
+
+function headers(method: string): Record<string, string> {
+  const result: Record<string, string> = { "content-type": "application/json" };
+  if (method !== "GET" && csrfToken) result["x-csrf-token"] = csrfToken;
+  return result;
+}
+
+async function errorFrom(response: Response): Promise<ApiError> {
+  const text = await response.text().catch(() => "");
+  try {
+    const body = JSON.parse(text) as { error?: { message?: string; code?: string } };
+    if (body.error?.message)
+      return new ApiError(response.status, body.error.code ?? "error", body.error.message);
+  } catch {
+    // Not JSON: a proxy's page, or the server is gone.
+  }
+  return new ApiError(response.status, "http_error", `${response.status} ${response.statusText}`.trim());
+}
+
+async function send(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
+  let response: Response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers: headers(method),
+      credentials: "same-origin",
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      ...(signal ? { signal } : {}),
+    });
+  } catch (error) {
+    if ((error as Error).name === "AbortError") throw error;
+    throw new ApiError(0, "network_error", (error as Error).message);
+  }
+  if (!response.ok) throw await errorFrom(response);
+  return response;
+}
+
+async function json<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const response = await send(method, path, body);
+  return (await response.json()) as T;
+}
+
+/** Events of a message stream, as docs/api.md names them. */
+export type MessageStreamEvent =
+  | { type: "user"; message: Message }
+  | { type: "assistant"; message: Message }
+  | { type: "delta"; reasoning?: string; content?: string }
+  | { type: "done"; message: Message }
+  | { type: "error"; message: string };
+
+async function* messageStream(path: string, body: unknown, signal: AbortSignal) {
+  const response = await send("POST", path, body, signal);
+  if (!response.body) throw new ApiError(0, "network_error", "The server sent no stream.");
+  for await (const { event, data } of readSseEvents(response.body)) {
+    const payload = JSON.parse(data) as Record<string, unknown>;
+    if (event === "delta") yield { type: "delta", ...payload } as MessageStreamEvent;
+    else if (event === "user" || event === "assistant" || event === "done")
+      yield { type: event, message: payload as unknown as Message } as MessageStreamEvent;
+    else if (event === "error") {
+      const error = payload.error as { message?: string } | string | undefined;
+      yield {
+        type: "error",
+        message: typeof error === "string" ? error : (error?.message ?? "The reply failed."),
+      } as MessageStreamEvent;
+    }
+  }
+}
+
+function withoutEmpty(options: GenerationOptions): GenerationOptions {
+  const result: GenerationOptions = {};
+  if (options.model) result.model = options.model;
+  if (options.thinking !== undefined) result.thinking = options.thinking;
+  if (options.temperature !== undefined) result.temperature = options.temperature;
+  return result;
+}
+
+export const api = {
+  session: () => json<Session>("GET", "/api/session"),
+  setup: (token: string, name: string, password: string) =>
+    json<{ user: User; csrfToken: string }>("POST", "/api/setup", { token, name, password }),
+  login: (name: string, password: string) =>
+    json<{ user: User; csrfToken: string }>("POST", "/api/login", { name, password }),
+  logout: () => json<{ ok: true }>("POST", "/api/logout"),
+
+  conversations: (cursor?: string | null) =>
+    json<Page<Conversation>>(
+      "GET",
+      `/api/conversations?limit=50${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`,
+    ),
+  createConversation: (settings: ConversationSettings) =>
+    json<Conversation>("POST", "/api/conversations", { settings }),
+  conversation: (id: string) =>
+    json<ConversationDetail>("GET", `/api/conversations/${encodeURIComponent(id)}`),
+  updateConversation: (id: string, changes: { title?: string; settings?: ConversationSettings }) =>
+    json<Conversation>("PATCH", `/api/conversations/${encodeURIComponent(id)}`, changes),
+  deleteConversation: (id: string) =>
+    json<{ ok: true }>("DELETE", `/api/conversations/${encodeURIComponent(id)}`),
+  setCurrent: (id: string, messageId: string) =>
+    json<Conversation>("PUT", `/api/conversations/${encodeURIComponent(id)}/current`, { messageId }),
+  sendMessage: (
+    id: string,
+    request: { parentId: string | null; content: string; files?: AttachedFile[] } & GenerationOptions,
+    signal: AbortSignal,
+  ) =>
+    messageStream(
+      `/api/conversations/${encodeURIComponent(id)}/messages`,
+      {
+        parentId: request.parentId,
+        content: request.content,
+        ...(request.files?.length ? { files: request.files } : {}),
+        ...withoutEmpty(request),
+      },
+      signal,
+    ),
+  regenerate: (id: string, messageId: string, options: GenerationOptions, signal: AbortSignal) =>
+    messageStream(
+      `/api/conversations/${encodeURIComponent(id)}/messages/${encodeURIComponent(messageId)}/regenerate`,
+      withoutEmpty(options),
+      signal,
+    ),
+  search: (query: string) =>
+    json<{ data: SearchHit[] }>("GET", `/api/search?q=${encodeURIComponent(query)}&limit=20`),
+
+  keys: () => json<{ data: ApiKey[] }>("GET", "/api/keys"),
+  createKey: (name: string) => json<{ key: ApiKey; plaintext: string }>("POST", "/api/keys", { name }),
+  revokeKey: (id: string) => json<unknown>("DELETE", `/api/keys/${encodeURIComponent(id)}`),
+  usage: (groupBy: "day" | "model" | "key") =>
+    json<{ data: UsageSummaryRow[] }>("GET", `/api/usage?groupBy=${groupBy}`),
+
+  models: () => json<{ data: AppModel[] }>("GET", "/api/models"),
+};

@@ -1,0 +1,118 @@
+// The App API's shapes, as docs/api.md ("App API (/api)") specifies them.
+
+export type Mode = "local" | "accounts";
+
+export interface User {
+  id: string;
+  name: string;
+  role: "admin" | "user" | string;
+}
+
+export interface Session {
+  mode: Mode;
+  user: User | null;
+  setupRequired: boolean;
+  csrfToken: string | null;
+}
+
+export interface ConversationSettings {
+  model?: string;
+  systemPrompt?: string;
+  temperature?: number;
+}
+
+export interface Conversation {
+  id: string;
+  title: string;
+  settings: ConversationSettings;
+  currentLeafId: string | null;
+  /** Milliseconds since the epoch. */
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** Usage as DeepSeek reports it, plus how long the model reasoned. */
+export interface Usage {
+  prompt_tokens?: number;
+  prompt_cache_hit_tokens?: number;
+  prompt_cache_miss_tokens?: number;
+  completion_tokens?: number;
+  total_tokens?: number;
+  completion_tokens_details?: { reasoning_tokens?: number };
+  reasoningMs?: number;
+}
+
+export type MessageStatus = "complete" | "streaming" | "interrupted";
+
+export interface Message {
+  id: string;
+  parentId: string | null;
+  role: "user" | "assistant" | "system" | "tool";
+  content: string;
+  reasoning: string | null;
+  toolCalls?: unknown;
+  model: string | null;
+  settings?: unknown;
+  usage: Usage | null;
+  provenance?: unknown;
+  status: MessageStatus;
+  createdAt: number;
+}
+
+export interface ConversationDetail {
+  conversation: Conversation;
+  messages: Message[];
+}
+
+export interface Page<T> {
+  data: T[];
+  nextCursor?: string | null;
+}
+
+export interface SearchHit {
+  conversationId: string;
+  title: string;
+  messageId: string;
+  snippet: string;
+}
+
+export interface ApiKey {
+  id: string;
+  name: string;
+  prefix?: string;
+  createdAt?: number;
+  lastUsedAt?: number | null;
+  revokedAt?: number | null;
+  rpm?: number | null;
+  tpm?: number | null;
+  maxConcurrent?: number | null;
+  quotaTokens?: number | null;
+  quotaRequests?: number | null;
+}
+
+export type UsageSummaryRow = Record<string, string | number | null>;
+
+export interface AppModel {
+  id: string;
+  aliases: string[];
+  state: string;
+  file?: string | null;
+  sizeBytes?: number | null;
+  quantization?: string | null;
+  contextLength?: number | null;
+  architecture?: string | null;
+  parameters?: number | null;
+  reasoning?: boolean;
+}
+
+export interface AttachedFile {
+  name: string;
+  text: string;
+}
+
+/** Fields a message or regenerate request may set; empty ones are left out of the body. */
+export interface GenerationOptions {
+  model?: string;
+  thinking?: boolean;
+  temperature?: number;
+}

@@ -1,0 +1,209 @@
+// The app's frame: sidebar, header with language / script / theme switches, and the routed screen.
+import { useSignal } from "@preact/signals";
+import { useEffect } from "preact/hooks";
+import { displayChinese, LANGUAGES, language, setLanguage, t, type Language } from "../i18n/i18n.ts";
+import {
+  busy,
+  chatLoading,
+  loadConversations,
+  notice,
+  openChat,
+  openConversation,
+  stop,
+} from "../state/chat.ts";
+import { effectiveTheme, theme } from "../state/prefs.ts";
+import { navigate, route } from "../state/router.ts";
+import { logout, session, sessionError } from "../state/session.ts";
+import { LoginPage, SetupPage } from "./auth-pages.tsx";
+import { ChatSettingsButton } from "./chat-settings.tsx";
+import { Composer, loadModels } from "./composer.tsx";
+import { KeysPage, ModelsPage, UsagePage } from "./settings-pages.tsx";
+import { Sidebar } from "./sidebar.tsx";
+import { Thread } from "./thread.tsx";
+
+function Controls() {
+  const accounts = session.value?.mode === "accounts";
+  const link = (path: string, label: string) => (
+    <a
+      href={path}
+      class="nav-link"
+      aria-current={location.pathname === path ? "page" : undefined}
+      onClick={(event) => {
+        event.preventDefault();
+        navigate(path);
+      }}
+    >
+      {label}
+    </a>
+  );
+  return (
+    <div class="controls">
+      <select
+        aria-label={t("language")}
+        value={language.value}
+        onChange={(event) => setLanguage(event.currentTarget.value as Language)}
+      >
+        {LANGUAGES.map((option) => (
+          <option key={option.id} value={option.id}>
+            {option.label}
+          </option>
+        ))}
+      </select>
+      <button
+        type="button"
+        class="secondary script-switch"
+        aria-label={t("scriptSwitchLabel")}
+        title={t("scriptSwitchLabel")}
+        onClick={() => setLanguage(language.value === "zh-Hant" ? "zh-Hans" : "zh-Hant")}
+      >
+        {language.value === "zh-Hant" ? "正→简" : "简→正"}
+      </button>
+      <button
+        type="button"
+        class="secondary"
+        aria-label={t("toggleTheme")}
+        title={t("toggleTheme")}
+        onClick={() => (theme.value = effectiveTheme() === "dark" ? "light" : "dark")}
+      >
+        {effectiveTheme() === "dark" ? "☀" : "☾"}
+      </button>
+      {link("/settings/models", t("models"))}
+      {accounts && link("/settings/keys", t("apiKeys"))}
+      {accounts && link("/settings/usage", t("usagePage"))}
+      {accounts && session.value?.user && (
+        <button type="button" class="secondary" onClick={() => void logout()}>
+          {t("logout")}
+        </button>
+      )}
+    </div>
+  );
+}
+
+function ChatScreen() {
+  const chat = openChat.value;
+  return (
+    <>
+      {chat ? (
+        <Thread />
+      ) : (
+        <div class="empty-chat">
+          <h1>{chatLoading.value ? t("loading") : t("emptyTitle")}</h1>
+        </div>
+      )}
+      <div class="composer-wrap">
+        <Composer />
+      </div>
+    </>
+  );
+}
+
+export function App() {
+  const sidebarOpen = useSignal(false);
+  const current = route.value;
+  const ready = session.value !== null;
+  const signedOut =
+    session.value?.mode === "accounts" && (session.value.setupRequired || session.value.user === null);
+
+  useEffect(() => {
+    if (ready && !signedOut) {
+      void loadConversations();
+      loadModels();
+    }
+  }, [ready, signedOut]);
+
+  useEffect(() => {
+    if (ready && !signedOut && current.name === "chat") void openConversation(current.id);
+  }, [ready, signedOut, current]);
+
+  useEffect(() => {
+    const onKey = (event: KeyboardEvent) => {
+      if (event.key === "Escape" && busy.value) {
+        event.preventDefault();
+        stop();
+      }
+    };
+    addEventListener("keydown", onKey);
+    return () => removeEventListener("keydown", onKey);
+  }, []);
+
+  useEffect(() => {
+    const title = openChat.value?.conversation.title;
+    document.title = title && current.name === "chat" ? `${title} · ${t("appName")}` : t("appName");
+  });
+
+  if (sessionError.value)
+    return (
+      <p class="fatal" role="alert">
+        {t("errorGeneric", { message: sessionError.value })}
+      </p>
+    );
+  if (!ready) return <p class="fatal">{t("loading")}</p>;
+  if (current.name === "setup") return <SetupPage />;
+  if (current.name === "login" || signedOut) return <LoginPage />;
+
+  const title =
+    current.name === "chat" ? (openChat.value?.conversation.title ?? t("newChat")) : t("settings");
+  return (
+    <div class={`layout ${sidebarOpen.value ? "sidebar-open" : ""}`}>
+      <a class="skip-link" href="#composer-input">
+        {t("skipToComposer")}
+      </a>
+      <aside class="sidebar" id="sidebar">
+        <div class="brand">
+          <span class="logo" aria-hidden="true">
+            求
+          </span>
+          {t("appName")}
+        </div>
+        <Sidebar onNavigate={() => (sidebarOpen.value = false)} />
+      </aside>
+      <div class="scrim" hidden={!sidebarOpen.value} onClick={() => (sidebarOpen.value = false)} />
+      <main class="main">
+        <header class="header">
+          <button
+            type="button"
+            class="icon-button menu-button"
+            aria-label={t("menu")}
+            aria-expanded={sidebarOpen.value}
+            aria-controls="sidebar"
+            onClick={() => (sidebarOpen.value = !sidebarOpen.value)}
+          >
+            ☰
+          </button>
+          <h1 class="title">{displayChinese(title)}</h1>
+          {current.name === "chat" && <ChatSettingsButton />}
+          {current.name !== "chat" && (
+            <a
+              href="/"
+              class="nav-link"
+              onClick={(event) => {
+                event.preventDefault();
+                navigate(openChat.value ? `/c/${encodeURIComponent(openChat.value.conversation.id)}` : "/");
+              }}
+            >
+              {t("back")}
+            </a>
+          )}
+          <Controls />
+        </header>
+        {notice.value && (
+          <div class="notice" role="alert">
+            <span>{notice.value}</span>
+            <button
+              type="button"
+              class="icon-button"
+              aria-label={t("close")}
+              onClick={() => (notice.value = null)}
+            >
+              ×
+            </button>
+          </div>
+        )}
+        {current.name === "chat" && <ChatScreen />}
+        {current.name === "settings" && current.page === "models" && <ModelsPage />}
+        {current.name === "settings" && current.page === "keys" && <KeysPage />}
+        {current.name === "settings" && current.page === "usage" && <UsagePage />}
+      </main>
+    </div>
+  );
+}

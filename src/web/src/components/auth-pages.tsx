@@ -1,0 +1,127 @@
+// Accounts mode: first-run setup and login.
+import { useSignal } from "@preact/signals";
+import { api, ApiError } from "../api/client.ts";
+import { t } from "../i18n/i18n.ts";
+import { signedIn } from "../state/session.ts";
+
+function errorText(error: unknown): string {
+  if (error instanceof ApiError && (error.code === "invalid_credentials" || error.status === 401))
+    return t("invalidCredentials");
+  return t("errorGeneric", { message: (error as Error).message });
+}
+
+export function LoginPage() {
+  const name = useSignal("");
+  const password = useSignal("");
+  const error = useSignal<string | null>(null);
+  const pending = useSignal(false);
+  return (
+    <main class="auth-page">
+      <form
+        class="auth-card"
+        onSubmit={(event) => {
+          event.preventDefault();
+          pending.value = true;
+          error.value = null;
+          api.login(name.value, password.value).then(
+            (answer) => signedIn(answer.user, answer.csrfToken),
+            (failure) => {
+              error.value = errorText(failure);
+              pending.value = false;
+            },
+          );
+        }}
+      >
+        <h1>{t("loginTitle")}</h1>
+        <label>
+          {t("username")}
+          <input
+            autoComplete="username"
+            required
+            value={name.value}
+            onInput={(event) => (name.value = event.currentTarget.value)}
+          />
+        </label>
+        <label>
+          {t("password")}
+          <input
+            type="password"
+            autoComplete="current-password"
+            required
+            value={password.value}
+            onInput={(event) => (password.value = event.currentTarget.value)}
+          />
+        </label>
+        {error.value && (
+          <p class="form-error" role="alert">
+            {error.value}
+          </p>
+        )}
+        <button type="submit" class="primary" disabled={pending.value}>
+          {t("login")}
+        </button>
+      </form>
+    </main>
+  );
+}
+
+export function SetupPage() {
+  const token = useSignal("");
+  const name = useSignal("");
+  const password = useSignal("");
+  const error = useSignal<string | null>(null);
+  return (
+    <main class="auth-page">
+      <form
+        class="auth-card"
+        onSubmit={(event) => {
+          event.preventDefault();
+          error.value = null;
+          api.setup(token.value.trim(), name.value, password.value).then(
+            (answer) => signedIn(answer.user, answer.csrfToken),
+            (failure) => (error.value = errorText(failure)),
+          );
+        }}
+      >
+        <h1>{t("setupTitle")}</h1>
+        <p>{t("setupHelp")}</p>
+        <label>
+          {t("setupToken")}
+          <input
+            required
+            autoComplete="off"
+            value={token.value}
+            onInput={(event) => (token.value = event.currentTarget.value)}
+          />
+        </label>
+        <label>
+          {t("username")}
+          <input
+            autoComplete="username"
+            required
+            value={name.value}
+            onInput={(event) => (name.value = event.currentTarget.value)}
+          />
+        </label>
+        <label>
+          {t("password")}
+          <input
+            type="password"
+            autoComplete="new-password"
+            required
+            value={password.value}
+            onInput={(event) => (password.value = event.currentTarget.value)}
+          />
+        </label>
+        {error.value && (
+          <p class="form-error" role="alert">
+            {error.value}
+          </p>
+        )}
+        <button type="submit" class="primary">
+          {t("createAdmin")}
+        </button>
+      </form>
+    </main>
+  );
+}

@@ -1,0 +1,69 @@
+// After sanitized HTML is in the DOM: TeX through KaTeX, code through highlight.js, labels on copy
+// buttons. KaTeX and highlight.js load on first need, so the initial bundle carries neither.
+import { highlighterFor, languageFor } from "./highlight.ts";
+import { sanitize } from "./markdown.ts";
+
+type Katex = typeof import("katex").default;
+let katex: Promise<Katex> | null = null;
+
+function loadKatex(): Promise<Katex> {
+  katex ??= Promise.all([import("katex"), import("katex/dist/katex.min.css")]).then(
+    ([module]) => module.default,
+  );
+  return katex;
+}
+
+/** Renders TeX placeholders inside `root`; KaTeX builds DOM nodes, never HTML strings. */
+export async function renderMath(root: HTMLElement): Promise<void> {
+  const pending = root.querySelectorAll<HTMLElement>(
+    ".math-inline:not([data-done]), .math-block:not([data-done])",
+  );
+  if (pending.length === 0) return;
+  const renderer = await loadKatex();
+  for (const element of pending) {
+    if (!element.isConnected || element.dataset.done) continue;
+    const tex = element.textContent ?? "";
+    element.dataset.done = "1";
+    element.dataset.tex = tex;
+    try {
+      renderer.render(tex, element, {
+        displayMode: element.classList.contains("math-block"),
+        throwOnError: false,
+        trust: false,
+        strict: "ignore",
+        maxExpand: 1000,
+      });
+    } catch {
+      element.textContent = tex;
+    }
+  }
+}
+
+/** Highlights fenced code inside `root`; the highlighter's HTML is sanitized like everything else. */
+export async function highlightCode(root: HTMLElement): Promise<void> {
+  const blocks = root.querySelectorAll<HTMLElement>("pre > code[class^='language-']:not([data-done])");
+  for (const code of blocks) {
+    const name = code.className.slice("language-".length);
+    code.dataset.done = "1";
+    if (!languageFor(name)) continue;
+    const hljs = await highlighterFor(name);
+    if (!hljs || !code.isConnected) continue;
+    const source = code.textContent ?? "";
+    code.innerHTML = sanitize(
+      hljs.highlight(source, { language: languageFor(name)!, ignoreIllegals: true }).value,
+    );
+    code.classList.add("hljs");
+  }
+}
+
+/** Gives copy buttons their accessible label (the HTML carries none, to stay language-free). */
+export function labelCopyButtons(root: HTMLElement, label: string): void {
+  for (const button of root.querySelectorAll<HTMLButtonElement>("button.copy-code")) {
+    if (button.textContent !== label) button.textContent = label;
+  }
+}
+
+export async function enhance(root: HTMLElement, copyLabel: string): Promise<void> {
+  labelCopyButtons(root, copyLabel);
+  await Promise.all([renderMath(root), highlightCode(root)]);
+}

@@ -1,0 +1,305 @@
+// The open conversation, the list in the sidebar, and the reply being streamed.
+import { batch, signal } from "@preact/signals";
+import { api, ApiError, type MessageStreamEvent } from "../api/client.ts";
+import type { AttachedFile, Conversation, GenerationOptions, Message } from "../api/types.ts";
+import { t } from "../i18n/i18n.ts";
+import { deepThink, preferredModel } from "./prefs.ts";
+import { navigate } from "./router.ts";
+import { buildTree, defaultLeaf, newestLeaf } from "./tree.ts";
+
+export interface OpenChat {
+  conversation: Conversation;
+  messages: Message[];
+  leafId: string | null;
+}
+
+/** The reply being written: kept apart so each token re-renders one message, not the thread. */
+export interface LiveReply {
+  messageId: string;
+  content: string;
+  reasoning: string;
+  reasoningStartedAt: number | null;
+  reasoningEndedAt: number | null;
+}
+
+export const conversations = signal<Conversation[]>([]);
+export const openChat = signal<OpenChat | null>(null);
+export const chatLoading = signal(false);
+export const live = signal<LiveReply | null>(null);
+export const busy = signal(false);
+export const notice = signal<string | null>(null);
+
+let controller: AbortController | null = null;
+
+export function describeError(error: unknown): string {
+  if (error instanceof ApiError && error.status === 0) return t("errorNetwork");
+  return t("errorGeneric", { message: (error as Error).message });
+}
+
+export async function loadConversations(): Promise<void> {
+  try {
+    const all: Conversation[] = [];
+    let cursor: string | null | undefined = null;
+    // The sidebar shows every chat; pages of 50 keep each answer small.
+    do {
+      const page = await api.conversations(cursor);
+      all.push(...page.data);
+      cursor = page.nextCursor;
+    } while (cursor && all.length < 2000);
+    conversations.value = all;
+  } catch (error) {
+    notice.value = describeError(error);
+  }
+}
+
+export async function openConversation(id: string | null): Promise<void> {
+  if (id === null) {
+    if (!busy.value) openChat.value = null;
+    return;
+  }
+  if (openChat.value?.conversation.id === id) return;
+  stop();
+  chatLoading.value = true;
+  try {
+    const detail = await api.conversation(id);
+    const tree = buildTree(detail.messages);
+    const leafId =
+      detail.conversation.currentLeafId && tree.byId.has(detail.conversation.currentLeafId)
+        ? detail.conversation.currentLeafId
+        : defaultLeaf(tree);
+    openChat.value = { conversation: detail.conversation, messages: detail.messages, leafId };
+  } catch (error) {
+    openChat.value = null;
+    notice.value = error instanceof ApiError && error.status === 404 ? t("notFound") : describeError(error);
+  } finally {
+    chatLoading.value = false;
+  }
+}
+
+export function newChat(): void {
+  stop();
+  openChat.value = null;
+  navigate("/");
+}
+
+function generationOptions(): GenerationOptions {
+  const settings = openChat.value?.conversation.settings ?? {};
+  const options: GenerationOptions = { thinking: deepThink.value === "on" };
+  const model = settings.model || preferredModel.value;
+  if (model) options.model = model;
+  if (typeof settings.temperature === "number") options.temperature = settings.temperature;
+  return options;
+}
+
+function upsert(message: Message, replacing?: string): void {
+  const chat = openChat.value;
+  if (!chat) return;
+  const messages = chat.messages.filter(
+    (existing) => existing.id !== message.id && existing.id !== replacing,
+  );
+  messages.push(message);
+  openChat.value = { ...chat, messages, leafId: message.id };
+}
+
+function touchConversation(conversation: Conversation): void {
+  conversations.value = [
+    conversation,
+    ...conversations.value.filter((existing) => existing.id !== conversation.id),
+  ];
+}
+
+/** Plays one message stream into the open chat. */
+async function play(stream: AsyncGenerator<MessageStreamEvent>, pendingUserId: string | null): Promise<void> {
+  let reply: Message | null = null;
+  try {
+    for await (const event of stream) {
+      if (event.type === "user") upsert(event.message, pendingUserId ?? undefined);
+      else if (event.type === "assistant") {
+        reply = event.message;
+        batch(() => {
+          upsert(event.message);
+          live.value = {
+            messageId: event.message.id,
+            content: event.message.content ?? "",
+            reasoning: event.message.reasoning ?? "",
+            reasoningStartedAt: null,
+            reasoningEndedAt: null,
+          };
+        });
+      } else if (event.type === "delta") {
+        const current = live.value;
+        if (!current) continue;
+        const now = performance.now();
+        live.value = {
+          ...current,
+          reasoning: current.reasoning + (event.reasoning ?? ""),
+          content: current.content + (event.content ?? ""),
+          reasoningStartedAt: current.reasoningStartedAt ?? (event.reasoning ? now : null),
+          reasoningEndedAt:
+            current.reasoningEndedAt ?? (event.content && current.reasoningStartedAt !== null ? now : null),
+        };
+      } else if (event.type === "done") {
+        reply = null;
+        batch(() => {
+          upsert(event.message);
+          live.value = null;
+        });
+      } else if (event.type === "error") {
+        notice.value = t("errorGeneric", { message: event.message });
+      }
+    }
+  } catch (error) {
+    if ((error as Error).name !== "AbortError") notice.value = describeError(error);
+    if (pendingUserId && openChat.value?.messages.some((message) => message.id === pendingUserId)) {
+      // The server never saved the message: drop the optimistic copy and restore the thread.
+      const chat = openChat.value;
+      const pending = chat.messages.find((message) => message.id === pendingUserId)!;
+      openChat.value = {
+        ...chat,
+        messages: chat.messages.filter((message) => message.id !== pendingUserId),
+        leafId: pending.parentId,
+      };
+    }
+  } finally {
+    // Stopped or failed mid-reply: the server keeps the partial reply as interrupted; show the same.
+    const partial = live.value;
+    if (reply && partial && partial.messageId === reply.id)
+      upsert({
+        ...reply,
+        content: partial.content,
+        reasoning: partial.reasoning || null,
+        status: "interrupted",
+      });
+    batch(() => {
+      live.value = null;
+      busy.value = false;
+    });
+    controller = null;
+    const chat = openChat.value;
+    if (chat) {
+      touchConversation({ ...chat.conversation, updatedAt: Date.now() });
+      // The server titles new chats from the first message; pick the title up.
+      if (chat.conversation.title === "New chat" || chat.conversation.title === "")
+        void api.conversation(chat.conversation.id).then(
+          (detail) => {
+            if (openChat.value?.conversation.id === detail.conversation.id)
+              openChat.value = { ...openChat.value, conversation: detail.conversation };
+            touchConversation(detail.conversation);
+          },
+          () => undefined,
+        );
+    }
+  }
+}
+
+/** Sends a user message under `parentId` (the thread's end, or an edited message's parent). */
+export async function sendMessage(
+  content: string,
+  files: AttachedFile[],
+  parentId: string | null | undefined = undefined,
+): Promise<void> {
+  if (busy.value) return;
+  busy.value = true;
+  notice.value = null;
+  try {
+    if (!openChat.value) {
+      const settings = preferredModel.value ? { model: preferredModel.value } : {};
+      const conversation = await api.createConversation(settings);
+      openChat.value = { conversation, messages: [], leafId: null };
+      touchConversation(conversation);
+      navigate(`/c/${encodeURIComponent(conversation.id)}`);
+    }
+  } catch (error) {
+    notice.value = describeError(error);
+    busy.value = false;
+    return;
+  }
+  const chat = openChat.value!;
+  const parent = parentId === undefined ? chat.leafId : parentId;
+  const pendingId = `pending-${Date.now()}`;
+  upsert({
+    id: pendingId,
+    parentId: parent,
+    role: "user",
+    content,
+    reasoning: null,
+    model: null,
+    usage: null,
+    status: "complete",
+    createdAt: Date.now(),
+    ...(files.length > 0 ? { settings: { files } } : {}),
+  });
+  controller = new AbortController();
+  const stream = api.sendMessage(
+    chat.conversation.id,
+    { parentId: parent, content, files, ...generationOptions() },
+    controller.signal,
+  );
+  await play(stream, pendingId);
+}
+
+export async function regenerate(message: Message): Promise<void> {
+  const chat = openChat.value;
+  if (busy.value || !chat) return;
+  busy.value = true;
+  notice.value = null;
+  controller = new AbortController();
+  await play(api.regenerate(chat.conversation.id, message.id, generationOptions(), controller.signal), null);
+}
+
+/** Stops the reply being written (Esc or the stop button). */
+export function stop(): void {
+  controller?.abort();
+}
+
+/** Shows another branch: the newest leaf under `messageId`, here at once and on the server. */
+export async function switchBranch(messageId: string): Promise<void> {
+  const chat = openChat.value;
+  if (!chat || busy.value) return;
+  const leafId = newestLeaf(buildTree(chat.messages), messageId);
+  openChat.value = { ...chat, leafId };
+  try {
+    const conversation = await api.setCurrent(chat.conversation.id, messageId);
+    if (openChat.value?.conversation.id === conversation.id && conversation.currentLeafId)
+      openChat.value = { ...openChat.value, conversation, leafId: conversation.currentLeafId };
+  } catch (error) {
+    notice.value = describeError(error);
+  }
+}
+
+export async function renameConversation(id: string, title: string): Promise<void> {
+  try {
+    const conversation = await api.updateConversation(id, { title });
+    conversations.value = conversations.value.map((existing) =>
+      existing.id === id ? conversation : existing,
+    );
+    if (openChat.value?.conversation.id === id) openChat.value = { ...openChat.value, conversation };
+  } catch (error) {
+    notice.value = describeError(error);
+  }
+}
+
+export async function updateSettings(changes: Conversation["settings"]): Promise<void> {
+  const chat = openChat.value;
+  if (!chat) return;
+  try {
+    const conversation = await api.updateConversation(chat.conversation.id, {
+      settings: { ...chat.conversation.settings, ...changes },
+    });
+    if (openChat.value?.conversation.id === conversation.id)
+      openChat.value = { ...openChat.value, conversation };
+    touchConversation(conversation);
+  } catch (error) {
+    notice.value = describeError(error);
+  }
+}
+
+export async function deleteConversation(id: string): Promise<void> {
+  try {
+    await api.deleteConversation(id);
+    conversations.value = conversations.value.filter((existing) => existing.id !== id);
+    if (openChat.value?.conversation.id === id) newChat();
+  } catch (error) {
+    notice.value = describeError(error);
+  }
+}

@@ -1,0 +1,86 @@
+// Real Chromium for the e2e tests: Debian's /usr/bin/chromium driven by playwright-core (no
+// downloaded browsers). Each page records what must never happen: page errors, CSP violations,
+// dialogs, and calls to the `xssFired` canary that XSS payloads try to reach.
+import { existsSync } from "node:fs";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+
+export const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((path) => existsSync(path));
+
+export async function launchBrowser(): Promise<Browser> {
+  if (!CHROMIUM) throw new Error("Chromium is not installed: apt-get install -y chromium");
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    // Root in containers cannot use Chromium's sandbox; the pages under test are our own.
+    args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
+  });
+}
+
+export interface WatchedPage {
+  context: BrowserContext;
+  page: Page;
+  /** Uncaught errors and console errors, with their text. */
+  errors: string[];
+  /** Content-Security-Policy violations the page reported. */
+  cspViolations: string[];
+  /** alert/confirm/prompt texts (confirms are accepted). */
+  dialogs: string[];
+  /** Arguments of every xssFired() call: any entry means a payload ran. */
+  xss: string[];
+}
+
+export async function openPage(
+  browser: Browser,
+  url: string,
+  options: {
+    viewport?: { width: number; height: number };
+    locale?: string;
+    colorScheme?: "light" | "dark";
+    /** Runs before the first navigation (request interception, storage). */
+    setup?: (page: Page) => Promise<void>;
+  } = {},
+): Promise<WatchedPage> {
+  const context = await browser.newContext({
+    viewport: options.viewport ?? { width: 1280, height: 800 },
+    locale: options.locale ?? "en-US",
+    colorScheme: options.colorScheme ?? "light",
+    permissions: ["clipboard-read", "clipboard-write"],
+  });
+  const watched: WatchedPage = {
+    context,
+    page: await context.newPage(),
+    errors: [],
+    cspViolations: [],
+    dialogs: [],
+    xss: [],
+  };
+  const { page } = watched;
+  await context.exposeFunction("xssFired", (what: unknown) => void watched.xss.push(String(what)));
+  await context.addInitScript(() => {
+    document.addEventListener("securitypolicyviolation", (event) => {
+      console.error(`CSP violation: ${event.violatedDirective} ${event.blockedURI}`);
+    });
+  });
+  page.on("pageerror", (error) => watched.errors.push(`pageerror: ${error.message}`));
+  page.on("console", (message) => {
+    if (message.type() !== "error") return;
+    const text = message.text();
+    if (text.startsWith("CSP violation")) watched.cspViolations.push(text);
+    // Failed requests are recorded with their URL below.
+    else if (text.startsWith("Failed to load resource")) return;
+    else watched.errors.push(text);
+  });
+  page.on("response", (response) => {
+    if (response.status() >= 400)
+      watched.errors.push(`${response.status()} ${response.request().method()} ${response.url()}`);
+  });
+  page.on("dialog", (dialog) => {
+    watched.dialogs.push(`${dialog.type()}: ${dialog.message()}`);
+    void (dialog.type() === "confirm" ? dialog.accept() : dialog.dismiss());
+  });
+  // Links open in new tabs; close them so nothing runs there unobserved.
+  context.on("page", (popup) => void popup.close());
+  await options.setup?.(page);
+  await page.goto(url);
+  return watched;
+}
