@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 import { Command } from "commander";
 import { ConfigError } from "../config/config.js";
+import { registerKeysCommand } from "./keys.js";
 import { registerLsCommand } from "./ls.js";
 import { registerPullCommand } from "./pull.js";
 import { registerRunCommand } from "./run.js";
 import { registerServeCommand } from "./serve.js";
+import { registerUsersCommand } from "./users.js";
 
 const program = new Command()
   .name("qiusuo")
@@ -15,6 +17,8 @@ registerServeCommand(program);
 registerPullCommand(program);
 registerRunCommand(program);
 registerLsCommand(program);
+registerUsersCommand(program);
+registerKeysCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   console.error(

@@ -3,8 +3,7 @@ import readline from "node:readline/promises";
 import type { Command } from "commander";
 import { PLAIN_TEXT_OPTIONS, type ChatMessage } from "../core/chat.js";
 import { effectiveThreads, loadServeConfig, type ServeFlags } from "../config/config.js";
-import { disposeRuntime } from "../engines/local/llama-runtime.js";
-import { LocalEngine } from "../engines/local/local-engine.js";
+import type { LocalEngine } from "../engines/local/local-engine.js";
 import { pullModel } from "../engines/local/model-pull.js";
 import { resolveModelSource } from "./model-sources.js";
 import { createProgressBar } from "./progress-bar.js";
@@ -34,6 +33,9 @@ export function registerRunCommand(program: Command): void {
         });
         bar.done("downloaded");
       }
+      // Loaded here, not at the top, so other commands start without llama.cpp.
+      const { LocalEngine } = await import("../engines/local/local-engine.js");
+      const { disposeRuntime } = await import("../engines/local/llama-runtime.js");
       const engine = new LocalEngine({ ...config, parallel: 1, threads: effectiveThreads(config) });
       process.stderr.write(`loading ${source.path}...\n`);
       const info = await engine.addModelFile(source.path, source.aliases, { preload: true });

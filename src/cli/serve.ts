@@ -7,14 +7,10 @@ import {
   type ServeConfig,
   type ServeFlags,
 } from "../config/config.js";
-import { LocalEngine, modelIdForFile } from "../engines/local/local-engine.js";
-import { disposeRuntime } from "../engines/local/llama-runtime.js";
+// The engine, server and store load inside serve(), so other commands start without them.
+import type { LocalEngine } from "../engines/local/local-engine.js";
+import { modelIdForFile } from "../engines/local/model-paths.js";
 import { pullModel } from "../engines/local/model-pull.js";
-import { prepareAuth } from "../auth/auth-mode.js";
-import { Authenticator } from "../auth/authenticator.js";
-import { buildApp } from "../server/app.js";
-import { openStore } from "../store/store.js";
-import { createMetrics } from "../server/metrics.js";
 import { localModelFiles, resolveModelSource, type ModelSource } from "./model-sources.js";
 import { createProgressBar } from "./progress-bar.js";
 
@@ -59,12 +55,31 @@ function collect(value: string, previous: string[]): string[] {
 }
 
 export async function serve(config: ServeConfig): Promise<void> {
+  const [
+    { LocalModelManager },
+    { LocalEngine },
+    { disposeRuntime },
+    { prepareAuth },
+    { Authenticator },
+    { buildApp },
+    { openStore },
+    { createMetrics },
+  ] = await Promise.all([
+    import("../engines/local/model-manager.js"),
+    import("../engines/local/local-engine.js"),
+    import("../engines/local/llama-runtime.js"),
+    import("../auth/auth-mode.js"),
+    import("../auth/authenticator.js"),
+    import("../server/app.js"),
+    import("../store/store.js"),
+    import("../server/metrics.js"),
+  ]);
   const store = await openStore(
     config.databaseUrl
       ? { dataDir: config.dataDir, databaseUrl: config.databaseUrl }
       : { dataDir: config.dataDir },
   );
-  let auth: Authenticator;
+  let auth: InstanceType<typeof Authenticator>;
   try {
     auth = new Authenticator(store, await prepareAuth(store, { host: config.host, auth: config.auth }));
   } catch (error) {
@@ -105,6 +120,12 @@ export async function serve(config: ServeConfig): Promise<void> {
     engine,
     store,
     auth,
+    models: new LocalModelManager(engine, {
+      dataDir: config.dataDir,
+      huggingFaceEndpoint: config.huggingFaceEndpoint,
+      ...(config.huggingFaceToken ? { huggingFaceToken: config.huggingFaceToken } : {}),
+      log: (message) => console.log(message),
+    }),
     health: engine,
     metrics,
     host: config.host,

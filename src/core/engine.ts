@@ -65,6 +65,22 @@ export interface ModelProvenance {
   templateSha256: string | null;
 }
 
+/** Download progress of a model pull. */
+export interface ModelPullProgress {
+  downloadedBytes: number;
+  totalBytes: number | undefined;
+}
+
+/** What an admin can do to an engine's models from the app. */
+export interface ModelManager {
+  /** Downloads a model (a pull already running for it is joined) and registers it. */
+  pull(reference: string, onProgress?: (progress: ModelPullProgress) => void): Promise<ModelDetails>;
+  /** Loads a model now. */
+  load(model: string): Promise<ModelDetails>;
+  /** Unloads a model once its requests finish; it reloads on the next one. */
+  unload(model: string): Promise<ModelDetails>;
+}
+
 /**
  * An engine runs chats. The local engine (llama.cpp), remote upstreams and test doubles all
  * implement this; protocols only ever see this interface.

@@ -1,6 +1,6 @@
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from "fastify";
 import type { Authenticator } from "../auth/authenticator.js";
-import type { Engine } from "../core/engine.js";
+import type { Engine, ModelManager } from "../core/engine.js";
 import { InvalidRequestError, QiusuoError } from "../core/errors.js";
 import { toWireError } from "../protocol/errors.js";
 import type { Store } from "../store/store.js";
@@ -21,6 +21,8 @@ export interface AppOptions {
   store: Store;
   /** The auth mode and its state (made by prepareAuth at start). */
   auth: Authenticator;
+  /** Pulls, loads and unloads from the app's models page. */
+  models?: ModelManager;
   health: HealthSource;
   /** The series `GET /metrics` serves (made with createMetrics()); no /metrics route without it. */
   metrics?: Metrics;
@@ -91,7 +93,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const keepAliveMs = (options.keepAliveSeconds ?? 5) * 1000;
   registerDeepSeekRoutes(app, { engine: options.engine, gate, store: options.store, keepAliveMs });
   registerAnthropicRoutes(app, options.engine, gate, keepAliveMs);
-  registerAppApi(app, { engine: options.engine, store: options.store, auth: options.auth, keepAliveMs });
+  registerAppApi(app, {
+    engine: options.engine,
+    store: options.store,
+    auth: options.auth,
+    keepAliveMs,
+    models: options.models,
+  });
   registerWebRoutes(app);
   return app;
 }

@@ -8,6 +8,7 @@ import { Authenticator } from "../../src/auth/authenticator.js";
 import { openStore, type Store } from "../../src/store/store.js";
 import { ensureFixtureModels, type FixtureModelPaths } from "../fixtures/models.js";
 import { LocalEngine, type LocalEngineOptions } from "../../src/engines/local/local-engine.js";
+import { LocalModelManager } from "../../src/engines/local/model-manager.js";
 import { buildApp, type AppOptions } from "../../src/server/app.js";
 import { createMetrics } from "../../src/server/metrics.js";
 
@@ -40,6 +41,8 @@ export async function startTestServer(
   } = {},
 ): Promise<TestServer> {
   const ownStore = options.store === undefined;
+  // Where pulls from the app's models page go (nothing can be downloaded in tests).
+  const modelDir = mkdtempSync(join(tmpdir(), "qiusuo-models-"));
   const dataDir = ownStore ? mkdtempSync(join(tmpdir(), "qiusuo-server-")) : undefined;
   const store = options.store ?? (await openStore({ dataDir: dataDir! }));
   const auth = new Authenticator(
@@ -67,6 +70,7 @@ export async function startTestServer(
     engine,
     store,
     auth,
+    models: new LocalModelManager(engine, { dataDir: modelDir }),
     health: engine,
     metrics,
     host: "127.0.0.1",
@@ -85,6 +89,7 @@ export async function startTestServer(
     async close() {
       await app.close();
       await engine.dispose();
+      rmSync(modelDir, { recursive: true, force: true });
       if (ownStore) {
         await store.close();
         rmSync(dataDir!, { recursive: true, force: true });

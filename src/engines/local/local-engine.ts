@@ -15,6 +15,7 @@ import { aliasThinking, MODEL_ALIASES } from "../../core/model-aliases.js";
 import { silentObserver, type EngineObserver } from "../../core/observer.js";
 import { AUTO_CONTEXT_CAP, fitContextSize } from "./context-fit.js";
 import { fileSha256 } from "./file-digest.js";
+import { modelIdForFile } from "./model-paths.js";
 import { inspectGgufFile, type GgufFileSummary } from "./gguf-file.js";
 import { getRuntime, type RuntimeOptions } from "./llama-runtime.js";
 import { LoadedModel, type LoadOptions } from "./loaded-model.js";
@@ -548,24 +549,59 @@ export class LocalEngine implements Engine {
   }
 
   modelDetails(): ModelDetails[] {
-    return this.entries.map((entry) => {
-      const summary = entry.summary;
-      return {
-        ...this.describe(entry),
-        aliases: [...entry.aliases],
-        ...(summary
-          ? {
-              file: summary.fileName,
-              sizeBytes: summary.fileSize,
-              quantization: summary.quantization,
-              parameters: summary.parameterCount,
-              reasoning: summary.chatTemplate?.includes("<think>") ?? false,
-              ...(summary.contextLength === undefined ? {} : { contextLength: summary.contextLength }),
-              ...(summary.architecture === undefined ? {} : { architecture: summary.architecture }),
-            }
-          : {}),
-      };
-    });
+    return this.entries.map((entry) => this.detailsOf(entry));
+  }
+
+  private detailsOf(entry: ModelEntry): ModelDetails {
+    const summary = entry.summary;
+    return {
+      ...this.describe(entry),
+      aliases: [...entry.aliases],
+      ...(summary
+        ? {
+            file: summary.fileName,
+            sizeBytes: summary.fileSize,
+            quantization: summary.quantization,
+            parameters: summary.parameterCount,
+            reasoning: summary.chatTemplate?.includes("<think>") ?? false,
+            ...(summary.contextLength === undefined ? {} : { contextLength: summary.contextLength }),
+            ...(summary.architecture === undefined ? {} : { architecture: summary.architecture }),
+          }
+        : {}),
+    };
+  }
+
+  /** Loads a model now (an admin's request) and returns it ready. */
+  async loadModel(model: string): Promise<ModelDetails> {
+    const entry = this.resolve(model);
+    this.hold(entry);
+    try {
+      await this.loadedModel(entry);
+    } finally {
+      this.release(entry);
+    }
+    return this.detailsOf(entry);
+  }
+
+  /**
+   * Unloads a model now (an admin's request). Requests it is serving finish first; it loads again
+   * on its next request.
+   */
+  async unloadModel(model: string, options: { timeoutMs?: number } = {}): Promise<ModelDetails> {
+    const entry = this.resolve(model);
+    const deadline = performance.now() + (options.timeoutMs ?? 60_000);
+    while (entry.loading || (entry.loaded && !this.isIdle(entry))) {
+      if (performance.now() > deadline) {
+        throw new ModelUnavailableError(
+          "model_busy",
+          `The model '${entry.id}' is still serving requests; try unloading it again shortly.`,
+          5,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, ROOM_POLL_MS));
+    }
+    await this.unload(entry, "unloaded on request");
+    return this.detailsOf(entry);
   }
 
   async provenance(model: string): Promise<ModelProvenance> {
@@ -592,11 +628,6 @@ export class LocalEngine implements Engine {
         : {}),
     };
   }
-}
-
-/** A model's id is its file name without `.gguf`. */
-export function modelIdForFile(filePath: string): string {
-  return path.basename(filePath).replace(/\.gguf$/i, "");
 }
 
 function messageOf(error: unknown): string {

@@ -66,3 +66,8 @@ export function modelPathInDataDir(dataDir: string, fileName: string): string {
   }
   return target;
 }
+
+/** A model's id is its file name without `.gguf`. */
+export function modelIdForFile(filePath: string): string {
+  return path.basename(filePath).replace(/\.gguf$/i, "");
+}

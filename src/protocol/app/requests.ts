@@ -132,3 +132,6 @@ export function withFiles(content: string, files: ReadonlyArray<{ name: string; 
   );
   return `${blocks.join("\n")}\n${content}`;
 }
+
+export const parseModelPull = (body: unknown) =>
+  parseWith(z.object({ model: z.string().trim().min(1).max(500) }), body);

@@ -1,13 +1,14 @@
 import cookie from "@fastify/cookie";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { csrfToken, csrfTokenMatches, type Authenticator } from "../../auth/authenticator.js";
-import type { Engine } from "../../core/engine.js";
+import type { Engine, ModelManager } from "../../core/engine.js";
 import { QiusuoError } from "../../core/errors.js";
 import type { SessionUser } from "../../store/sessions.js";
 import type { Store } from "../../store/store.js";
 import { registerAccountRoutes } from "./app-account.js";
 import { registerChatRoutes } from "./app-chat.js";
 import { registerConversationRoutes } from "./app-conversations.js";
+import { registerModelRoutes } from "./app-models.js";
 
 export const SESSION_COOKIE = "qiusuo_session";
 
@@ -16,6 +17,8 @@ export interface AppApiContext {
   store: Store;
   auth: Authenticator;
   keepAliveMs: number;
+  /** Pulls, loads and unloads from the models page; absent when the engine cannot. */
+  models?: ModelManager | undefined;
   /** The user a request acts for; throws 401 when there is none (only on public routes). */
   user(request: FastifyRequest): SessionUser;
   /** Starts a session in the browser: the cookie, and the CSRF token the app sends back. */
@@ -33,7 +36,13 @@ const WRITE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
  */
 export function registerAppApi(
   app: FastifyInstance,
-  options: { engine: Engine; store: Store; auth: Authenticator; keepAliveMs: number },
+  options: {
+    engine: Engine;
+    store: Store;
+    auth: Authenticator;
+    keepAliveMs: number;
+    models?: ModelManager | undefined;
+  },
 ): void {
   void app.register(
     async (scope) => {
@@ -77,9 +86,7 @@ export function registerAppApi(
         }
       });
 
-      scope.get("/models", async () => ({
-        data: options.engine.modelDetails?.() ?? options.engine.listModels(),
-      }));
+      registerModelRoutes(scope, context);
       registerAccountRoutes(scope, context);
       registerConversationRoutes(scope, context);
       registerChatRoutes(scope, context);

@@ -47,7 +47,7 @@ export function registerChatRoutes(app: FastifyInstance, context: AppApiContext)
       settings: files.length > 0 ? { files } : null,
     });
     if (!userMessage) throw notFound("Conversation", conversation.id);
-    return answer(context, request, reply, conversation, userMessage, body);
+    return answer(context, request, reply, conversation, userMessage, body, true);
   });
 
   app.post<WithMessage>("/conversations/:id/messages/:messageId/regenerate", async (request, reply) => {
@@ -73,6 +73,7 @@ async function answer(
   conversation: Conversation,
   parent: Message,
   generation: Generation,
+  parentIsNew = false,
 ): Promise<FastifyReply> {
   const { engine, store } = context;
   const user = context.user(request);
@@ -122,20 +123,28 @@ async function answer(
   return sendEventStream(
     request,
     reply,
-    replyStream(context, parent, started, withKeepAlive(meter.watch(model, events), context.keepAliveMs)),
+    replyStream(
+      context,
+      parentIsNew ? parent : undefined,
+      started,
+      withKeepAlive(meter.watch(model, events), context.keepAliveMs),
+    ),
     signal,
   );
 }
 
-/** The SSE events of one reply, saving it as it grows and marking how it ended. */
+/**
+ * The SSE events of one reply (after the user message it answers, when that is new), saving the
+ * reply as it grows and marking how it ended.
+ */
 async function* replyStream(
   context: AppApiContext,
-  parent: Message,
+  userMessage: Message | undefined,
   started: Message,
   events: AsyncIterable<ChatEvent | typeof KEEP_ALIVE>,
 ): AsyncIterable<string> {
   const conversations = context.store.conversations;
-  if (parent.role === "user") yield event("user", parent);
+  if (userMessage) yield event("user", userMessage);
   yield event("assistant", started);
   let content = "";
   let reasoning = "";

@@ -1,0 +1,131 @@
+/**
+ * Model pulls, loads and unloads asked for from the app. A pull shows in /health and the model
+ * list while it runs and in the terminal; several requests for one model share one download.
+ */
+import type { ModelDetails, ModelManager, ModelPullProgress } from "../../core/engine.js";
+import { QiusuoError } from "../../core/errors.js";
+import type { LocalEngine } from "./local-engine.js";
+import { resolveModelReference, type ModelReference } from "./model-catalog.js";
+import { modelIdForFile, modelPathInDataDir } from "./model-paths.js";
+import { pullModel } from "./model-pull.js";
+
+export interface LocalModelManagerOptions {
+  dataDir: string;
+  huggingFaceEndpoint?: string;
+  huggingFaceToken?: string;
+  log?: (message: string) => void;
+}
+
+interface RunningPull {
+  done: Promise<ModelDetails>;
+  listeners: Set<(progress: ModelPullProgress) => void>;
+}
+
+/** The terminal hears of a running pull at most this often. */
+const LOG_INTERVAL_MS = 5_000;
+
+export class LocalModelManager implements ModelManager {
+  private readonly pulls = new Map<string, RunningPull>();
+
+  constructor(
+    private readonly engine: LocalEngine,
+    private readonly options: LocalModelManagerOptions,
+  ) {}
+
+  pull(name: string, onProgress?: (progress: ModelPullProgress) => void): Promise<ModelDetails> {
+    const reference = this.reference(name);
+    let running = this.pulls.get(reference.localFileName);
+    if (!running) {
+      const listeners = new Set<(progress: ModelPullProgress) => void>();
+      const done = this.download(name, reference, listeners).finally(() =>
+        this.pulls.delete(reference.localFileName),
+      );
+      running = { done, listeners };
+      this.pulls.set(reference.localFileName, running);
+    }
+    if (onProgress) running.listeners.add(onProgress);
+    return running.done;
+  }
+
+  load(model: string): Promise<ModelDetails> {
+    return this.engine.loadModel(model);
+  }
+
+  unload(model: string): Promise<ModelDetails> {
+    return this.engine.unloadModel(model);
+  }
+
+  private reference(name: string): ModelReference {
+    try {
+      return resolveModelReference(
+        name,
+        this.options.huggingFaceEndpoint === undefined
+          ? {}
+          : { huggingFaceEndpoint: this.options.huggingFaceEndpoint },
+      );
+    } catch (error) {
+      throw new QiusuoError("invalid_parameter", "unknown_model_reference", messageOf(error), {
+        param: "model",
+        cause: error,
+      });
+    }
+  }
+
+  private async download(
+    name: string,
+    reference: ModelReference,
+    listeners: Set<(progress: ModelPullProgress) => void>,
+  ): Promise<ModelDetails> {
+    const path = modelPathInDataDir(this.options.dataDir, reference.localFileName);
+    const id = modelIdForFile(path);
+    const aliases = [name, ...(reference.alias && reference.alias !== name ? [reference.alias] : [])];
+    const log = this.options.log ?? (() => {});
+    this.engine.setPending(id, "loading", `downloading ${name}`, aliases);
+    log(`pulling ${name} (asked for in the app)`);
+    let lastLog = performance.now();
+    try {
+      await pullModel({
+        reference: name,
+        dataDir: this.options.dataDir,
+        ...(this.options.huggingFaceEndpoint === undefined
+          ? {}
+          : { huggingFaceEndpoint: this.options.huggingFaceEndpoint }),
+        ...(this.options.huggingFaceToken
+          ? { headers: { authorization: `Bearer ${this.options.huggingFaceToken}` } }
+          : {}),
+        onProgress: (progress) => {
+          const percent = progress.totalBytes
+            ? Math.floor((100 * progress.downloadedBytes) / progress.totalBytes)
+            : undefined;
+          this.engine.setPending(
+            id,
+            "loading",
+            `downloading ${name}${percent === undefined ? "" : `: ${percent}%`}`,
+          );
+          if (performance.now() - lastLog >= LOG_INTERVAL_MS && percent !== undefined) {
+            lastLog = performance.now();
+            log(`pulling ${name}: ${percent}%`);
+          }
+          for (const listener of listeners) {
+            listener({ downloadedBytes: progress.downloadedBytes, totalBytes: progress.totalBytes });
+          }
+        },
+      });
+    } catch (error) {
+      const reason = `The model ${name} could not be downloaded: ${messageOf(error).replace(/\.?$/, ".")}`;
+      this.engine.setPending(id, "missing", reason);
+      log(reason);
+      throw new QiusuoError("unavailable", "pull_failed", reason, { cause: error });
+    }
+    log(`pulled ${name}`);
+    await this.engine.addModelFile(path, aliases);
+    const details = this.engine.modelDetails().find((model) => model.id === id);
+    if (!details)
+      throw new QiusuoError("internal", "internal_error", `The model ${id} vanished after its pull.`);
+    return details;
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
