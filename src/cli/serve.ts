@@ -86,6 +86,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     await store.close();
     throw error;
   }
+  await store.sessions.prune();
   const interrupted = await store.conversations.markInterrupted();
   if (interrupted > 0)
     console.log(`${interrupted} reply(s) cut off by the last shutdown are marked interrupted.`);
