@@ -24,7 +24,8 @@ function qiusuo(args: string[], input?: string) {
   return result.stdout;
 }
 
-async function startServe(args: string[]) {
+/** Starts `qiusuo serve`; waits for its URL, and for /health to answer 200 unless `ready` is false. */
+async function startServe(args: string[], options: { ready?: boolean } = {}) {
   const child = spawn(
     process.execPath,
     [cli, "serve", "--port", "0", "--threads", "1", "--gpu", "off", ...args],
@@ -39,7 +40,7 @@ async function startServe(args: string[]) {
   for (let attempt = 0; attempt < 600; attempt++) {
     const match = /listening on (http:\/\/[^\s]+)/.exec(output);
     if (match) {
-      await waitForReady(match[1]!);
+      if (options.ready !== false) await waitForReady(match[1]!);
       return { child, url: match[1]!, output: () => output };
     }
     if (child.exitCode !== null) break;
@@ -131,6 +132,44 @@ describe("qiusuo serve with accounts", () => {
       assert.equal(revoked.json.error.code, "api_key_revoked");
     } finally {
       await stop(server.child);
+    }
+  });
+});
+
+describe("qiusuo serve: first run in accounts mode", () => {
+  it("prints a one-time setup link with --auth, and refuses a public address without an admin", async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), "qiusuo-first-run-"));
+    try {
+      const refused = spawnSync(
+        process.execPath,
+        [cli, "serve", "--host", "0.0.0.0", "--port", "0", "--data-dir", dataDir],
+        {
+          encoding: "utf8",
+          env: { ...process.env, DATABASE_URL: "", QIUSUO_NO_PULL: "1" },
+          timeout: 60_000,
+        },
+      );
+      assert.equal(refused.status, 1);
+      assert.match(refused.stderr, /Refusing to serve on 0\.0\.0\.0 without an admin account/);
+
+      const server = await startServe(["--auth", "--data-dir", dataDir], { ready: false });
+      try {
+        const link = /(http:\/\/\S+\/setup\?token=[A-Za-z0-9_-]+)/.exec(server.output())?.[1];
+        assert.ok(link, server.output());
+        const session = await (await fetch(`${server.url}/api/session`)).json();
+        assert.deepEqual(session, { mode: "accounts", user: null, setupRequired: true, csrfToken: null });
+        const token = new URL(link).searchParams.get("token");
+        const setup = await postJson(`${server.url}/api/setup`, {
+          token,
+          name: "admin",
+          password: "a long password",
+        });
+        assert.equal(setup.status, 200, setup.text);
+      } finally {
+        await stop(server.child);
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });
