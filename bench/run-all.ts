@@ -4,7 +4,8 @@
  *
  * Builds dist/, then measures on the generated ~0.5B Q8_0 bench model (and the tiny fixture model
  * for per-token HTTP cost), each phase bounded, and prints a table of metric | measured | target.
- * Phases: bandwidth, rss, overhead, ttft, chat, concurrency. Servers are `serve` child processes
+ * Phases: bandwidth, rss, overhead, ttft, chat, concurrency, web (the chat app in Chromium,
+ * bench/web.ts). Servers are `serve` child processes
  * on 127.0.0.1 with fresh temp data dirs (removed at the end unless --keep).
  */
 import { spawnSync } from "node:child_process";
@@ -35,7 +36,7 @@ import {
   type PromptCacheTtftResult,
 } from "./ttft.js";
 
-const PHASES = ["bandwidth", "rss", "overhead", "ttft", "chat", "concurrency"] as const;
+const PHASES = ["bandwidth", "rss", "overhead", "ttft", "chat", "concurrency", "web"] as const;
 type Phase = (typeof PHASES)[number];
 
 const { values } = parseArgs({
@@ -243,6 +244,25 @@ const concurrency: ConcurrencyResult | undefined = await phase(
     }),
 );
 
+// The chat app runs in its own process: bench/web.ts drives Chromium and type-checks with the DOM.
+const webRows: Row[] | undefined = await phase(
+  "web",
+  "chat app in Chromium: open a 1,000-message chat, long tasks while streaming at 50 tok/s, bundle size",
+  async () => {
+    const repo = fileURLToPath(new URL("..", import.meta.url));
+    const args = ["tsx", "bench/web.ts", "--skip-build", "--json", "--runs", quick ? "3" : "5"];
+    const child = spawnSync("npx", args, {
+      cwd: repo,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    if (child.status !== 0) throw new Error(`bench/web.ts exited with ${child.status}`);
+    const { rows } = JSON.parse(child.stdout.trim().split("\n").at(-1)!) as { rows: Row[] };
+    for (const row of rows) console.log(`  ${row[0]}: ${row[1]}`);
+    return rows;
+  },
+);
+
 // Decode vs bandwidth needs an in-process decode figure; measure one if the overhead phase did not run.
 let decodeTokPerSec = overhead?.directBest;
 if (bandwidth && decodeTokPerSec === undefined) {
@@ -349,6 +369,9 @@ if (bandwidth && decodeTokPerSec !== undefined) {
 if (rss) {
   rows.push(["server RSS without a model", mb(rss.rss), "< 150 MB", yes(rss.rss < 150e6)]);
 } else failed("rss", "server RSS without a model", "< 150 MB");
+
+if (webRows) rows.push(...webRows);
+else failed("web", "web: the chat app in Chromium", "see bench/web.ts");
 
 const header: Row = ["metric", "measured", "target", "met?"];
 const widths = header.map((_, column) => Math.max(...[header, ...rows].map((row) => row[column]!.length)));

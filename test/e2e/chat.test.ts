@@ -66,7 +66,7 @@ test("send, stream with DeepThink, regenerate, switch branches, edit, search", a
 });
 
 // The scripted model answers in a few milliseconds, so this checks that Esc and the stop button
-// end the request and leave the app usable; a slow fixture is needed to see a partial reply.
+// end the request and leave the app usable; keyboard.test.ts stops a long reply mid-way.
 test("Esc stops a reply and the app stays usable", async () => {
   const watched = await openPage(browser, server.url);
   const { page } = watched;

@@ -164,4 +164,33 @@ export const api = {
     json<{ data: UsageSummaryRow[] }>("GET", `/api/usage?groupBy=${groupBy}`),
 
   models: () => json<{ data: AppModel[] }>("GET", "/api/models"),
+  loadModel: (id: string) => json<{ model: AppModel }>("POST", `/api/models/${encodeURIComponent(id)}/load`),
+  unloadModel: (id: string) =>
+    json<{ model: AppModel }>("POST", `/api/models/${encodeURIComponent(id)}/unload`),
+  pullModel: (model: string, signal: AbortSignal) => pullStream(model, signal),
 };
+
+/** Events of a pull stream: progress (bytes so far), then the pulled model or an error. */
+export type PullEvent =
+  | { type: "progress"; downloadedBytes: number; totalBytes: number | null }
+  | { type: "done"; model: AppModel }
+  | { type: "error"; message: string };
+
+async function* pullStream(model: string, signal: AbortSignal): AsyncGenerator<PullEvent> {
+  const response = await send("POST", "/api/models/pull", { model }, signal);
+  if (!response.body) throw new ApiError(0, "network_error", "The server sent no stream.");
+  for await (const { event, data } of readSseEvents(response.body)) {
+    const payload = JSON.parse(data) as Record<string, unknown>;
+    if (event === "progress")
+      yield {
+        type: "progress",
+        downloadedBytes: Number(payload.downloadedBytes ?? 0),
+        totalBytes: typeof payload.totalBytes === "number" ? payload.totalBytes : null,
+      };
+    else if (event === "done") yield { type: "done", model: payload.model as AppModel };
+    else if (event === "error") {
+      const error = payload.error as { message?: string } | undefined;
+      yield { type: "error", message: error?.message ?? "The pull failed." };
+    }
+  }
+}

@@ -95,7 +95,9 @@ export type UsageSummaryRow = Record<string, string | number | null>;
 export interface AppModel {
   id: string;
   aliases: string[];
-  state: string;
+  state: "available" | "loading" | "ready" | "missing" | "failed";
+  /** Why the model is not ready, in words a user can act on. */
+  reason?: string;
   file?: string | null;
   sizeBytes?: number | null;
   quantization?: string | null;
@@ -103,6 +105,8 @@ export interface AppModel {
   architecture?: string | null;
   parameters?: number | null;
   reasoning?: boolean;
+  /** Tokens per sequence, once loaded. */
+  contextSize?: number;
 }
 
 export interface AttachedFile {

@@ -17,12 +17,14 @@ import { logout, session, sessionError } from "../state/session.ts";
 import { LoginPage, SetupPage } from "./auth-pages.tsx";
 import { ChatSettingsButton } from "./chat-settings.tsx";
 import { Composer, loadModels } from "./composer.tsx";
-import { KeysPage, ModelsPage, UsagePage } from "./settings-pages.tsx";
+import { ModelsPage } from "./models-page.tsx";
+import { KeysPage, UsagePage } from "./settings-pages.tsx";
 import { Sidebar } from "./sidebar.tsx";
 import { Thread } from "./thread.tsx";
 
 function Controls() {
   const accounts = session.value?.mode === "accounts";
+  const scriptSwitch = language.value === "zh-Hant" ? "正→简" : "简→正";
   const link = (path: string, label: string) => (
     <a
       href={path}
@@ -52,11 +54,12 @@ function Controls() {
       <button
         type="button"
         class="secondary script-switch"
-        aria-label={t("scriptSwitchLabel")}
+        // The accessible name starts with the visible text, as WCAG's "label in name" asks.
+        aria-label={`${scriptSwitch} ${t("scriptSwitchLabel")}`}
         title={t("scriptSwitchLabel")}
         onClick={() => setLanguage(language.value === "zh-Hant" ? "zh-Hans" : "zh-Hant")}
       >
-        {language.value === "zh-Hant" ? "正→简" : "简→正"}
+        {scriptSwitch}
       </button>
       <button
         type="button"
@@ -145,9 +148,21 @@ export function App() {
     current.name === "chat" ? (openChat.value?.conversation.title ?? t("newChat")) : t("settings");
   return (
     <div class={`layout ${sidebarOpen.value ? "sidebar-open" : ""}`}>
-      <a class="skip-link" href="#composer-input">
-        {t("skipToComposer")}
-      </a>
+      {current.name === "chat" && (
+        <a
+          class="skip-link"
+          href="#composer-input"
+          onClick={(event) => {
+            // Focus the box without a #fragment in the URL (the router owns the path).
+            const composer = document.getElementById("composer-input");
+            if (!composer) return;
+            event.preventDefault();
+            composer.focus();
+          }}
+        >
+          {t("skipToComposer")}
+        </a>
+      )}
       <aside class="sidebar" id="sidebar">
         <div class="brand">
           <span class="logo" aria-hidden="true">

@@ -5,8 +5,9 @@ import { t } from "../i18n/i18n.ts";
 import { signedIn } from "../state/session.ts";
 
 function errorText(error: unknown): string {
-  if (error instanceof ApiError && (error.code === "invalid_credentials" || error.status === 401))
-    return t("invalidCredentials");
+  if (error instanceof ApiError && error.code === "invalid_credentials") return t("invalidCredentials");
+  // The server's own words say what to do (a wrong setup token, a name taken).
+  if (error instanceof ApiError && error.status >= 400) return error.message;
   return t("errorGeneric", { message: (error as Error).message });
 }
 
@@ -66,7 +67,9 @@ export function LoginPage() {
 }
 
 export function SetupPage() {
-  const token = useSignal("");
+  // The terminal prints the setup link as /setup?token=...; the field is for a token pasted by hand.
+  const linked = new URLSearchParams(location.search).get("token") ?? "";
+  const token = useSignal(linked);
   const name = useSignal("");
   const password = useSignal("");
   const error = useSignal<string | null>(null);

@@ -1,57 +1,14 @@
-// Models (read-only for now), API keys (create, copy once, revoke) and usage.
+// API keys (create, copy once, revoke) and usage.
 import { useSignal } from "@preact/signals";
 import { useEffect } from "preact/hooks";
 import { api } from "../api/client.ts";
 import type { ApiKey, UsageSummaryRow } from "../api/types.ts";
-import { formatBytes } from "../files.ts";
 import { t } from "../i18n/i18n.ts";
+import type { MessageKey } from "../i18n/strings.ts";
 import { describeError } from "../state/chat.ts";
-import { loadModels, models } from "./composer.tsx";
 
 function date(ms: number | null | undefined): string {
   return ms ? new Date(ms).toLocaleString() : "—";
-}
-
-export function ModelsPage() {
-  useEffect(() => loadModels(true), []);
-  return (
-    <section class="page" aria-labelledby="models-title">
-      <h1 id="models-title">{t("models")}</h1>
-      <p class="hint">{t("modelsHelp")}</p>
-      {models.value.length === 0 ? (
-        <p class="empty">{t("noModels")}</p>
-      ) : (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">{t("modelId")}</th>
-                <th scope="col">{t("size")}</th>
-                <th scope="col">{t("quantization")}</th>
-                <th scope="col">{t("context")}</th>
-                <th scope="col">{t("state")}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {models.value.map((model) => (
-                <tr key={model.id}>
-                  <td>
-                    <strong>{model.id}</strong>
-                    {model.aliases.length > 0 && <div class="meta">{model.aliases.join(", ")}</div>}
-                    {model.reasoning && <span class="badge">{t("reasoningModel")}</span>}
-                  </td>
-                  <td>{model.sizeBytes ? formatBytes(model.sizeBytes) : "—"}</td>
-                  <td>{model.quantization ?? "—"}</td>
-                  <td>{model.contextLength ?? "—"}</td>
-                  <td>{model.state}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-    </section>
-  );
 }
 
 export function KeysPage() {
@@ -171,17 +128,38 @@ export function KeysPage() {
   );
 }
 
+const USAGE_COLUMNS: Array<{ field: string; label: MessageKey }> = [
+  { field: "requests", label: "requests" },
+  { field: "promptTokens", label: "promptTokens" },
+  { field: "promptCacheHitTokens", label: "cacheHitTokens" },
+  { field: "completionTokens", label: "completionTokens" },
+  { field: "reasoningTokens", label: "reasoningTokens" },
+  { field: "totalTokens", label: "totalTokens" },
+];
+
+type UsageGrouping = "day" | "model" | "key";
+
 export function UsagePage() {
-  const groupBy = useSignal<"day" | "model" | "key">("day");
+  const groupBy = useSignal<UsageGrouping>("day");
   const rows = useSignal<UsageSummaryRow[]>([]);
+  const keyNames = useSignal<Map<string, string>>(new Map());
   const error = useSignal<string | null>(null);
   useEffect(() => {
     api.usage(groupBy.value).then(
       (answer) => (rows.value = answer.data),
       (failure) => (error.value = describeError(failure)),
     );
+    // Rows grouped by key name the key by id; show the names the keys page shows.
+    if (groupBy.value === "key")
+      api.keys().then(
+        (answer) => (keyNames.value = new Map(answer.data.map((key) => [key.id, key.name]))),
+        () => undefined,
+      );
   }, [groupBy.value]);
-  const columns = rows.value.length > 0 ? Object.keys(rows.value[0]!) : [];
+  const groupLabel = (group: UsageSummaryRow[string] | undefined) => {
+    if (group === null || group === undefined) return groupBy.value === "key" ? t("noKeyUsage") : "—";
+    return groupBy.value === "key" ? (keyNames.value.get(String(group)) ?? String(group)) : String(group);
+  };
   return (
     <section class="page" aria-labelledby="usage-title">
       <h1 id="usage-title">{t("usagePage")}</h1>
@@ -189,7 +167,7 @@ export function UsagePage() {
         {t("groupBy")}
         <select
           value={groupBy.value}
-          onChange={(event) => (groupBy.value = event.currentTarget.value as "day")}
+          onChange={(event) => (groupBy.value = event.currentTarget.value as UsageGrouping)}
         >
           <option value="day">{t("byDay")}</option>
           <option value="model">{t("byModel")}</option>
@@ -208,9 +186,10 @@ export function UsagePage() {
           <table>
             <thead>
               <tr>
-                {columns.map((column) => (
-                  <th scope="col" key={column}>
-                    {column}
+                <th scope="col">{t("usageGroup")}</th>
+                {USAGE_COLUMNS.map((column) => (
+                  <th scope="col" key={column.field} class="number">
+                    {t(column.label)}
                   </th>
                 ))}
               </tr>
@@ -218,8 +197,13 @@ export function UsagePage() {
             <tbody>
               {rows.value.map((row, index) => (
                 <tr key={index}>
-                  {columns.map((column) => (
-                    <td key={column}>{String(row[column] ?? "—")}</td>
+                  <th scope="row">{groupLabel(row.group)}</th>
+                  {USAGE_COLUMNS.map((column) => (
+                    <td key={column.field} class="number">
+                      {typeof row[column.field] === "number"
+                        ? (row[column.field] as number).toLocaleString()
+                        : "—"}
+                    </td>
                   ))}
                 </tr>
               ))}

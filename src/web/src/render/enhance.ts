@@ -63,7 +63,17 @@ export function labelCopyButtons(root: HTMLElement, label: string): void {
   }
 }
 
+/**
+ * Code, tables and display math scroll sideways on narrow screens; a tab stop on each lets a
+ * keyboard scroll them too (as GitHub does for code).
+ */
+export function focusableScrollers(root: HTMLElement): void {
+  for (const element of root.querySelectorAll<HTMLElement>("pre, table, .math-block"))
+    if (element.tabIndex < 0) element.tabIndex = 0;
+}
+
 export async function enhance(root: HTMLElement, copyLabel: string): Promise<void> {
   labelCopyButtons(root, copyLabel);
+  focusableScrollers(root);
   await Promise.all([renderMath(root), highlightCode(root)]);
 }

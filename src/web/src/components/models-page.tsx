@@ -1,0 +1,221 @@
+// Models on the server: size, quantization and context; load and unload; pull with live progress.
+import { useSignal } from "@preact/signals";
+import { useEffect, useRef } from "preact/hooks";
+import { api } from "../api/client.ts";
+import type { AppModel } from "../api/types.ts";
+import { formatBytes } from "../files.ts";
+import { t } from "../i18n/i18n.ts";
+import type { MessageKey } from "../i18n/strings.ts";
+import { describeError } from "../state/chat.ts";
+import { session } from "../state/session.ts";
+import { loadModels, models } from "./composer.tsx";
+
+const STATE_LABELS: Record<AppModel["state"], MessageKey> = {
+  available: "stateAvailable",
+  loading: "stateLoading",
+  ready: "stateReady",
+  missing: "stateMissing",
+  failed: "stateFailed",
+};
+
+function replaceModel(next: AppModel): void {
+  models.value = models.value.some((model) => model.id === next.id)
+    ? models.value.map((model) => (model.id === next.id ? next : model))
+    : [...models.value, next];
+}
+
+interface PullState {
+  model: string;
+  downloadedBytes: number;
+  totalBytes: number | null;
+}
+
+function PullForm() {
+  const name = useSignal("");
+  const progress = useSignal<PullState | null>(null);
+  const error = useSignal<string | null>(null);
+  const done = useSignal<string | null>(null);
+  const controller = useRef<AbortController | null>(null);
+  // Leaving the page closes the stream; the server keeps pulling (docs/api.md).
+  useEffect(() => () => controller.current?.abort(), []);
+
+  const pull = async (model: string) => {
+    error.value = null;
+    done.value = null;
+    progress.value = { model, downloadedBytes: 0, totalBytes: null };
+    controller.current = new AbortController();
+    try {
+      for await (const event of api.pullModel(model, controller.current.signal)) {
+        if (event.type === "progress") progress.value = { model, ...event };
+        else if (event.type === "error") error.value = event.message;
+        else {
+          replaceModel(event.model);
+          done.value = t("pullDone", { model: event.model.id });
+          name.value = "";
+        }
+      }
+    } catch (failure) {
+      if ((failure as Error).name !== "AbortError") error.value = describeError(failure);
+    } finally {
+      progress.value = null;
+      controller.current = null;
+      loadModels(true);
+    }
+  };
+
+  const current = progress.value;
+  const percent =
+    current?.totalBytes && current.totalBytes > 0
+      ? Math.floor((current.downloadedBytes / current.totalBytes) * 100)
+      : null;
+  return (
+    <section class="pull" aria-labelledby="pull-title">
+      <h2 id="pull-title">{t("pullTitle")}</h2>
+      <form
+        class="inline-form"
+        onSubmit={(event) => {
+          event.preventDefault();
+          const model = name.value.trim();
+          if (model && !progress.value) void pull(model);
+        }}
+      >
+        <label>
+          {t("pullInput")}
+          <input
+            required
+            spellcheck={false}
+            autoComplete="off"
+            value={name.value}
+            onInput={(event) => (name.value = event.currentTarget.value)}
+          />
+        </label>
+        <button type="submit" class="primary" disabled={progress.value !== null}>
+          {t("pull")}
+        </button>
+      </form>
+      {current && (
+        <div class="pull-progress" role="status">
+          <label>
+            {t("pullProgress", { model: current.model })}
+            <progress max={100} value={percent ?? undefined} />
+          </label>
+          <span class="meta">
+            {formatBytes(current.downloadedBytes)}
+            {current.totalBytes ? ` / ${formatBytes(current.totalBytes)} (${percent}%)` : ""}
+          </span>
+        </div>
+      )}
+      {error.value && (
+        <p class="form-error" role="alert">
+          {error.value}
+        </p>
+      )}
+      {done.value && (
+        <p class="hint" role="status">
+          {done.value}
+        </p>
+      )}
+    </section>
+  );
+}
+
+function ModelRow({ model, manage }: { model: AppModel; manage: boolean }) {
+  const pending = useSignal(false);
+  const error = useSignal<string | null>(null);
+  const act = (action: (id: string) => Promise<{ model: AppModel }>, interim: AppModel["state"]) => {
+    pending.value = true;
+    error.value = null;
+    replaceModel({ ...model, state: interim });
+    action(model.id)
+      .then(
+        (answer) => replaceModel(answer.model),
+        (failure) => {
+          error.value = describeError(failure);
+          loadModels(true);
+        },
+      )
+      .finally(() => (pending.value = false));
+  };
+  return (
+    <tr data-model-id={model.id}>
+      <th scope="row">
+        <strong>{model.id}</strong>
+        {model.aliases.length > 0 && <div class="meta">{model.aliases.join(", ")}</div>}
+        {model.reasoning && <span class="badge">{t("reasoningModel")}</span>}
+      </th>
+      <td>{model.sizeBytes ? formatBytes(model.sizeBytes) : "—"}</td>
+      <td>{model.quantization ?? "—"}</td>
+      <td>{model.contextSize ?? model.contextLength ?? "—"}</td>
+      <td class="model-state" data-state={model.state}>
+        {t(STATE_LABELS[model.state] ?? "stateAvailable")}
+        {model.reason && <div class="meta">{model.reason}</div>}
+        {error.value && (
+          <div class="form-error" role="alert">
+            {error.value}
+          </div>
+        )}
+      </td>
+      {manage && (
+        <td>
+          {model.state === "ready" ? (
+            <button
+              type="button"
+              class="secondary"
+              aria-label={`${t("unload")}: ${model.id}`}
+              disabled={pending.value}
+              onClick={() => act(api.unloadModel, "ready")}
+            >
+              {t("unload")}
+            </button>
+          ) : (
+            <button
+              type="button"
+              class="secondary"
+              aria-label={`${t("load")}: ${model.id}`}
+              disabled={pending.value || model.state === "loading" || model.state === "missing"}
+              onClick={() => act(api.loadModel, "loading")}
+            >
+              {t("load")}
+            </button>
+          )}
+        </td>
+      )}
+    </tr>
+  );
+}
+
+export function ModelsPage() {
+  useEffect(() => loadModels(true), []);
+  // Managing models is for admins; the local user is one.
+  const manage = session.value?.mode !== "accounts" || session.value.user?.role === "admin";
+  return (
+    <section class="page" aria-labelledby="models-title">
+      <h1 id="models-title">{t("models")}</h1>
+      <p class="hint">{t("modelsHelp")}</p>
+      {models.value.length === 0 ? (
+        <p class="empty">{t("noModels")}</p>
+      ) : (
+        <div class="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">{t("modelId")}</th>
+                <th scope="col">{t("size")}</th>
+                <th scope="col">{t("quantization")}</th>
+                <th scope="col">{t("context")}</th>
+                <th scope="col">{t("state")}</th>
+                {manage && <th scope="col">{t("actions")}</th>}
+              </tr>
+            </thead>
+            <tbody>
+              {models.value.map((model) => (
+                <ModelRow key={model.id} model={model} manage={manage} />
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {manage && <PullForm />}
+    </section>
+  );
+}
