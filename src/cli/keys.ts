@@ -3,7 +3,7 @@
  * request, so a new or revoked key takes effect at once without a restart.
  */
 import type { Command } from "commander";
-import type { ApiKey, ApiKeyLimits } from "../store/api-keys.js";
+import { shownKeyFields, type ApiKey, type ApiKeyLimits } from "../store/api-keys.js";
 import type { Store } from "../store/store.js";
 import type { User } from "../store/users.js";
 import {
@@ -162,18 +162,9 @@ function formatLimits(key: ApiKey): string {
 
 function keyJson(key: ApiKey, user: User | undefined) {
   return {
-    id: key.id,
-    name: key.name,
+    ...shownKeyFields(key),
     userId: key.userId,
     user: user?.name ?? null,
-    prefix: key.prefix,
-    rpm: key.rpm,
-    tpm: key.tpm,
-    maxConcurrent: key.maxConcurrent,
-    quotaTokens: key.quotaTokens,
-    quotaRequests: key.quotaRequests,
-    usedTokens: key.usedTokens,
-    usedRequests: key.usedRequests,
     status: keyStatus(key, user),
     revokedAt: key.revokedAt?.toISOString() ?? null,
     createdAt: key.createdAt.toISOString(),

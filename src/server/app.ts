@@ -6,7 +6,7 @@ import { toWireError } from "../protocol/errors.js";
 import type { Store } from "../store/store.js";
 import { ApiGate } from "./api-gate.js";
 import { hostGuard } from "./host-guard.js";
-import { fromFastifyError } from "./reply-helpers.js";
+import { fromFastifyError, noRouteBody } from "./reply-helpers.js";
 import type { Metrics } from "./metrics.js";
 import { registerAnthropicRoutes } from "./routes/anthropic.js";
 import { registerAppApi } from "./routes/app-api.js";
@@ -78,14 +78,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return reply.code(wire.status).headers(wire.headers).send(wire.body);
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).send({
-      error: {
-        message: `There is no route ${request.method} ${request.url.split("?")[0]}.`,
-        type: "invalid_request_error",
-        param: null,
-        code: "not_found",
-      },
-    });
+    void reply.code(404).send(noRouteBody(request));
   });
 
   registerHealthRoutes(app, options.health);

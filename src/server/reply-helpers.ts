@@ -94,3 +94,15 @@ function fromStoreError(error: StoreError): QiusuoError {
   } as const satisfies Record<StoreErrorCode, ErrorKind>;
   return new QiusuoError(kind[error.code], error.code, error.message);
 }
+
+/** The body of a 404 for a path no route serves, in DeepSeek's shape. */
+export function noRouteBody(request: FastifyRequest) {
+  return {
+    error: {
+      message: `There is no route ${request.method} ${request.url.split("?")[0]}.`,
+      type: "invalid_request_error",
+      param: null,
+      code: "not_found",
+    },
+  };
+}

@@ -132,6 +132,22 @@ export class ApiKeyRepository {
   }
 }
 
+/** What may be shown of a key anywhere (never its hash); callers add its times in their format. */
+export function shownKeyFields(key: ApiKey) {
+  return {
+    id: key.id,
+    name: key.name,
+    prefix: key.prefix,
+    rpm: key.rpm,
+    tpm: key.tpm,
+    maxConcurrent: key.maxConcurrent,
+    quotaTokens: key.quotaTokens,
+    quotaRequests: key.quotaRequests,
+    usedTokens: key.usedTokens,
+    usedRequests: key.usedRequests,
+  };
+}
+
 function toApiKey(row: Selectable<ApiKeysTable>): ApiKey {
   return {
     id: row.id,

@@ -151,19 +151,11 @@ export interface ConversationImport {
   messages: MessageImport[];
 }
 
-export interface MessageImport {
+/** A message to import: a new message with its source id (shaping the tree) and its time. */
+export interface MessageImport extends NewMessage {
   id: string;
+  /** The source id of the parent. `status` `streaming` is stored as `interrupted`. */
   parentId: string | null;
-  role: MessageRole;
-  content: string;
-  reasoning?: string | null;
-  toolCalls?: ToolCallRecord[] | null;
-  model?: string | null;
-  settings?: JsonObject | null;
-  usage?: JsonObject | null;
-  provenance?: JsonObject | null;
-  /** Default `complete`; `streaming` is stored as `interrupted`. */
-  status?: MessageStatus;
   createdAt: number;
 }
 

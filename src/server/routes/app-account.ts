@@ -2,7 +2,7 @@ import type { FastifyInstance } from "fastify";
 import { csrfToken } from "../../auth/authenticator.js";
 import { QiusuoError } from "../../core/errors.js";
 import { parseLogin, parseNewKey, parseSetup, parseUsageQuery } from "../../protocol/app/requests.js";
-import type { ApiKey } from "../../store/api-keys.js";
+import { shownKeyFields, type ApiKey } from "../../store/api-keys.js";
 import { StoreError } from "../../store/store-error.js";
 import type { UsageFilter } from "../../store/usage.js";
 import { notFound, requireAdmin, SESSION_COOKIE, type AppApiContext } from "./app-api.js";
@@ -117,16 +117,7 @@ function filterOf(query: { since?: number | undefined; until?: number | undefine
 /** A key as the app shows it: never its hash or plaintext. */
 function keyView(key: ApiKey) {
   return {
-    id: key.id,
-    name: key.name,
-    prefix: key.prefix,
-    rpm: key.rpm,
-    tpm: key.tpm,
-    maxConcurrent: key.maxConcurrent,
-    quotaTokens: key.quotaTokens,
-    quotaRequests: key.quotaRequests,
-    usedTokens: key.usedTokens,
-    usedRequests: key.usedRequests,
+    ...shownKeyFields(key),
     revokedAt: key.revokedAt?.getTime() ?? null,
     createdAt: key.createdAt.getTime(),
   };

@@ -5,6 +5,7 @@ import type { Engine, ModelManager } from "../../core/engine.js";
 import { QiusuoError } from "../../core/errors.js";
 import type { SessionUser } from "../../store/sessions.js";
 import type { Store } from "../../store/store.js";
+import { noRouteBody } from "../reply-helpers.js";
 import { registerAccountRoutes } from "./app-account.js";
 import { registerChatRoutes } from "./app-chat.js";
 import { registerConversationRoutes } from "./app-conversations.js";
@@ -91,14 +92,7 @@ export function registerAppApi(
       registerConversationRoutes(scope, context);
       registerChatRoutes(scope, context);
       scope.setNotFoundHandler((request, reply) => {
-        void reply.code(404).send({
-          error: {
-            message: `There is no route ${request.method} ${request.url.split("?")[0]}.`,
-            type: "invalid_request_error",
-            param: null,
-            code: "not_found",
-          },
-        });
+        void reply.code(404).send(noRouteBody(request));
       });
     },
     { prefix: "/api" },
