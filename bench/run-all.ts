@@ -5,7 +5,7 @@
  * Builds dist/, then measures on the generated ~0.5B Q8_0 bench model (and the tiny fixture model
  * for per-token HTTP cost), each phase bounded, and prints a table of metric | measured | target.
  * Phases: bandwidth, rss, overhead, ttft, chat, concurrency, web (the chat app in Chromium,
- * bench/web.ts). Servers are `serve` child processes
+ * bench/web.ts), store (key admission, search, and what keys add to a request: bench/store.ts). Servers are `serve` child processes
  * on 127.0.0.1 with fresh temp data dirs (removed at the end unless --keep).
  */
 import { spawnSync } from "node:child_process";
@@ -36,7 +36,7 @@ import {
   type PromptCacheTtftResult,
 } from "./ttft.js";
 
-const PHASES = ["bandwidth", "rss", "overhead", "ttft", "chat", "concurrency", "web"] as const;
+const PHASES = ["bandwidth", "rss", "overhead", "ttft", "chat", "concurrency", "web", "store"] as const;
 type Phase = (typeof PHASES)[number];
 
 const { values } = parseArgs({
@@ -263,6 +263,25 @@ const webRows: Row[] | undefined = await phase(
   },
 );
 
+// The store's figures come from bench/store.ts, run as its own process like the web phase.
+const storeRows: Row[] | undefined = await phase(
+  "store",
+  "key admission, search over 20,000 messages, what keys and the ledger add to a request",
+  async () => {
+    const repo = fileURLToPath(new URL("..", import.meta.url));
+    const args = ["tsx", "bench/store.ts", "--json", ...(quick ? ["--conversations", "500"] : [])];
+    const child = spawnSync("npx", args, {
+      cwd: repo,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    if (child.status !== 0) throw new Error(`bench/store.ts exited with ${child.status}`);
+    const { rows } = JSON.parse(child.stdout.trim().split("\n").at(-1)!) as { rows: Row[] };
+    for (const row of rows) console.log(`  ${row[0]}: ${row[1]}`);
+    return rows;
+  },
+);
+
 // Decode vs bandwidth needs an in-process decode figure; measure one if the overhead phase did not run.
 let decodeTokPerSec = overhead?.directBest;
 if (bandwidth && decodeTokPerSec === undefined) {
@@ -372,6 +391,8 @@ if (rss) {
 
 if (webRows) rows.push(...webRows);
 else failed("web", "web: the chat app in Chromium", "see bench/web.ts");
+if (storeRows) rows.push(...storeRows);
+else failed("store", "store: key admission, search", "-");
 
 const header: Row = ["metric", "measured", "target", "met?"];
 const widths = header.map((_, column) => Math.max(...[header, ...rows].map((row) => row[column]!.length)));
