@@ -84,3 +84,42 @@ export async function openPage(
   await page.goto(url);
   return watched;
 }
+
+/**
+ * Everything under `selector` (default the thread) that could run script or leave the page: such
+ * elements, `on*` and `style` attributes, and links or sources that are not plain web addresses.
+ */
+export async function dangerousNodes(page: Page, selector = ".thread"): Promise<string[]> {
+  return page.evaluate((selector) => {
+    const found: string[] = [];
+    const root = document.querySelector(selector) ?? document.body;
+    for (const element of root.querySelectorAll("*")) {
+      const tag = element.tagName.toLowerCase();
+      if (
+        [
+          "script",
+          "iframe",
+          "object",
+          "embed",
+          "style",
+          "form",
+          "svg",
+          "foreignobject",
+          "base",
+          "meta",
+          "link",
+        ].includes(tag)
+      )
+        found.push(`<${tag}>`);
+      for (const attribute of element.getAttributeNames()) {
+        if (attribute.startsWith("on")) found.push(`${tag}[${attribute}]`);
+        if (attribute === "style" && !element.closest(".katex")) found.push(`${tag}[style]`);
+      }
+      const href = element.getAttribute("href");
+      if (href !== null && !/^(https?:|mailto:)/i.test(href)) found.push(`${tag}[href=${href}]`);
+      const src = element.getAttribute("src");
+      if (src !== null && !/^data:image\/(png|jpe?g|gif|webp);/i.test(src)) found.push(`${tag}[src=${src}]`);
+    }
+    return found;
+  }, selector);
+}

@@ -1,11 +1,11 @@
 // The renderer against the XSS corpus, in real Chromium, with the app served by the real server
-// and the reply scripted at the API boundary. chat.test.ts sends the same corpus through the
-// scripted fixture model once the conversation API is there.
+// and the reply scripted at the API boundary. xss-model.test.ts has the real engine write the
+// corpus through a scripted fixture model.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import type { Browser, Page } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { startTestServer, type TestServer } from "../integration/harness.js";
-import { launchBrowser, openPage } from "./e2e-harness.js";
+import { dangerousNodes, launchBrowser, openPage } from "./e2e-harness.js";
 import { scriptApi } from "./scripted-api.js";
 import { XSS_PAYLOADS, XSS_REPLY } from "./xss-corpus.js";
 
@@ -20,42 +20,6 @@ after(async () => {
   await browser?.close();
   await server?.close();
 });
-
-/** Everything in the thread that could run script or leave the page. */
-export async function dangerousNodes(page: Page): Promise<string[]> {
-  return page.evaluate(() => {
-    const found: string[] = [];
-    const root = document.querySelector(".thread") ?? document.body;
-    for (const element of root.querySelectorAll("*")) {
-      const tag = element.tagName.toLowerCase();
-      if (
-        [
-          "script",
-          "iframe",
-          "object",
-          "embed",
-          "style",
-          "form",
-          "svg",
-          "foreignobject",
-          "base",
-          "meta",
-          "link",
-        ].includes(tag)
-      )
-        found.push(`<${tag}>`);
-      for (const attribute of element.getAttributeNames()) {
-        if (attribute.startsWith("on")) found.push(`${tag}[${attribute}]`);
-        if (attribute === "style" && !element.closest(".katex")) found.push(`${tag}[style]`);
-      }
-      const href = element.getAttribute("href");
-      if (href !== null && !/^(https?:|mailto:)/i.test(href)) found.push(`${tag}[href=${href}]`);
-      const src = element.getAttribute("src");
-      if (src !== null && !/^data:image\/(png|jpe?g|gif|webp);/i.test(src)) found.push(`${tag}[src=${src}]`);
-    }
-    return found;
-  });
-}
 
 test("the XSS corpus, streamed as a reply and typed as a message, never runs", async () => {
   const reply = { reasoning: `<img src=x onerror="xssFired('reasoning')">`, content: XSS_REPLY, chunk: 7 };

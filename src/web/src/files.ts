@@ -18,7 +18,8 @@ const TEXT_EXTENSIONS = new Set(
 
 export type FileProblem =
   | { kind: "unsupported"; name: string }
-  | { kind: "too-large"; name: string; size: number }
+  /** `limit` applies to the file itself (a PDF's raw size) or to the text read from it. */
+  | { kind: "too-large"; name: string; size: number; limit: number; of: "pdf" | "text" }
   | { kind: "unreadable"; name: string; reason: string };
 
 function extension(name: string): string {
@@ -45,13 +46,16 @@ export function isTextLike(file: File): boolean {
 export async function readAttachment(file: File): Promise<AttachedFile | FileProblem> {
   const pdf = isPdf(file);
   if (!pdf && !isTextLike(file)) return { kind: "unsupported", name: file.name };
-  if (file.size > (pdf ? MAX_PDF_BYTES : MAX_FILE_TEXT_BYTES))
-    return { kind: "too-large", name: file.name, size: file.size };
+  if (pdf && file.size > MAX_PDF_BYTES)
+    return { kind: "too-large", name: file.name, size: file.size, limit: MAX_PDF_BYTES, of: "pdf" };
+  if (!pdf && file.size > MAX_FILE_TEXT_BYTES)
+    return { kind: "too-large", name: file.name, size: file.size, limit: MAX_FILE_TEXT_BYTES, of: "text" };
   try {
     const text = pdf ? await pdfText(file) : await file.text();
     if (!pdf && text.includes("\u0000")) return { kind: "unsupported", name: file.name };
     const bytes = new TextEncoder().encode(text).length;
-    if (bytes > MAX_FILE_TEXT_BYTES) return { kind: "too-large", name: file.name, size: bytes };
+    if (bytes > MAX_FILE_TEXT_BYTES)
+      return { kind: "too-large", name: file.name, size: bytes, limit: MAX_FILE_TEXT_BYTES, of: "text" };
     return { name: file.name, text };
   } catch (error) {
     return { kind: "unreadable", name: file.name, reason: (error as Error).message };

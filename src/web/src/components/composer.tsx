@@ -3,7 +3,7 @@ import { signal, useSignal } from "@preact/signals";
 import { useRef } from "preact/hooks";
 import { api } from "../api/client.ts";
 import type { AppModel, AttachedFile } from "../api/types.ts";
-import { formatBytes, MAX_FILE_TEXT_BYTES, MAX_FILES, readAttachment } from "../files.ts";
+import { formatBytes, MAX_FILES, readAttachment } from "../files.ts";
 import { t } from "../i18n/i18n.ts";
 import { busy, notice, openChat, sendMessage, stop, updateSettings } from "../state/chat.ts";
 import { deepThink, preferredModel } from "../state/prefs.ts";
@@ -79,10 +79,10 @@ export function Composer() {
         result.kind === "unsupported"
           ? t("fileUnsupported", { name: result.name })
           : result.kind === "too-large"
-            ? t("fileTooLarge", {
+            ? t(result.of === "pdf" ? "pdfTooLarge" : "fileTooLarge", {
                 name: result.name,
                 size: formatBytes(result.size),
-                limit: formatBytes(MAX_FILE_TEXT_BYTES),
+                limit: formatBytes(result.limit),
               })
             : t("fileUnreadable", { name: result.name, reason: result.reason });
     }
