@@ -9,6 +9,7 @@ import type { Refusal } from "../store/key-admissions.js";
 import type { Session, SessionUser } from "../store/sessions.js";
 import type { Store } from "../store/store.js";
 import type { AuthMode, AuthSetup } from "./auth-mode.js";
+import { LoginThrottle } from "./login-throttle.js";
 
 export interface Principal {
   user: SessionUser;
@@ -23,6 +24,7 @@ export class Authenticator {
   readonly mode: AuthMode;
   private readonly localUser: SessionUser | undefined;
   private pendingSetupToken: string | undefined;
+  private readonly loginThrottle = new LoginThrottle();
 
   constructor(
     private readonly store: Store,
@@ -98,11 +100,23 @@ export class Authenticator {
     return this.store.sessions.find(sessionToken);
   }
 
-  async login(name: string, password: string): Promise<Session> {
+  /** Logs in by password; `address` is the client's, for the throttle on guessing. */
+  async login(name: string, password: string, address: string): Promise<Session> {
+    const wait = this.loginThrottle.retryAfterSeconds(name, address);
+    if (wait > 0) {
+      throw new QiusuoError(
+        "rate_limit",
+        "too_many_login_attempts",
+        `Too many failed logins; try again in ${Math.ceil(wait / 60)} minute(s).`,
+        { retryAfterSeconds: wait },
+      );
+    }
     const user = await this.store.users.verifyPassword(name, password);
     if (!user) {
+      this.loginThrottle.recordFailure(name, address);
       throw new QiusuoError("authentication", "invalid_credentials", "Wrong user name or password.");
     }
+    this.loginThrottle.recordSuccess(name, address);
     return this.store.sessions.create({ id: user.id, name: user.name, role: user.role });
   }
 

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { AuthStartError, prepareAuth } from "../../src/auth/auth-mode.js";
+import { MAX_FAILURES } from "../../src/auth/login-throttle.js";
 import { openStore } from "../../src/store/store.js";
 import { AppClient, startTestServer, type TestServer } from "./harness.js";
 
@@ -106,6 +107,23 @@ describe("accounts mode: setup, login, sessions, CSRF", () => {
     assert.equal((await browser.request("GET", "/api/conversations")).status, 401);
   });
 
+  it("holds back password guessing with 429 and Retry-After", async () => {
+    await server.store.users.create({ name: "erin", password: "erin's password" });
+    const browser = new AppClient(server.url);
+    for (let attempt = 0; attempt < MAX_FAILURES; attempt++) {
+      const wrong = await browser.request("POST", "/api/login", {
+        name: "erin",
+        password: `guess ${attempt}`,
+      });
+      assert.equal(wrong.status, 401);
+    }
+    // Even the right password waits now: the guesser cannot tell it was right.
+    const held = await browser.request("POST", "/api/login", { name: "erin", password: "erin's password" });
+    assert.equal(held.status, 429);
+    assert.equal(held.json.error.code, "too_many_login_attempts");
+    assert.ok(Number(held.headers.get("retry-after")) > 0);
+  });
+
   it("ends a disabled user's sessions", async () => {
     await server.store.users.create({ name: "dave", password: "dave's password" });
     const browser = new AppClient(server.url);
@@ -126,7 +144,7 @@ describe("accounts mode: setup, login, sessions, CSRF", () => {
     assert.equal(byUser.status, 200);
     assert.ok(Array.isArray(byUser.json.data));
     const users = await admin.request("GET", "/api/admin/users");
-    assert.deepEqual(users.json.data.map((user: any) => user.name).sort(), ["carol", "dave", "root"]);
+    assert.deepEqual(users.json.data.map((user: any) => user.name).sort(), ["carol", "dave", "erin", "root"]);
     assert.equal((await admin.request("GET", "/api/admin/usage?groupBy=planet")).status, 422);
   });
 });

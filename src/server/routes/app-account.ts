@@ -46,7 +46,7 @@ export function registerAccountRoutes(app: FastifyInstance, context: AppApiConte
       );
     }
     const { name, password } = parseLogin(request.body);
-    const session = await auth.login(name, password);
+    const session = await auth.login(name, password, request.ip);
     const csrf = context.startSession(reply, request, session.token, session.expiresAt);
     return { user: session.user, csrfToken: csrf };
   });
