@@ -39,6 +39,8 @@ function ConversationItem({ conversation, onOpen }: { conversation: Conversation
 
   if (renaming.value) {
     const save = () => {
+      // Enter and Escape end the edit; the input's blur as it goes must not save (again).
+      if (!renaming.value) return;
       renaming.value = false;
       const next = title.value.trim();
       if (next && next !== conversation.title) void renameConversation(conversation.id, next);

@@ -28,13 +28,17 @@ export async function renderMath(root: HTMLElement): Promise<void> {
     try {
       renderer.render(tex, element, {
         displayMode: element.classList.contains("math-block"),
-        throwOnError: false,
+        // KaTeX's own error node sets a style attribute, which the CSP blocks (and reports):
+        // show the source instead, marked by a class, with KaTeX's message as its tooltip.
+        throwOnError: true,
         trust: false,
         strict: "ignore",
         maxExpand: 1000,
       });
-    } catch {
+    } catch (error) {
       element.textContent = tex;
+      element.classList.add("math-error");
+      element.title = error instanceof Error ? error.message : String(error);
     }
   }
 }
