@@ -22,17 +22,29 @@ const GENERATOR_SOURCES = ["models", "gguf-writer", "fixture-tokenizer"].map(
   (name) => new URL(`../fixtures/${name}.ts`, import.meta.url),
 );
 
-/** The path of the long scripted model, generating it unless an up-to-date copy is cached. */
-export function ensureLongReplyModel(dir: string = DEFAULT_FIXTURE_DIR): string {
-  const path = join(dir, "scripted-long.gguf");
-  const script = longReplyScript();
+/**
+ * The path of a scripted model for `script`, generating it unless a copy made from this very
+ * script and fixture writer is cached under `fileName` (a stamp file holds their hash).
+ */
+export function ensureScriptedFixture(
+  fileName: string,
+  script: readonly string[],
+  name: string,
+  dir: string = DEFAULT_FIXTURE_DIR,
+): string {
+  const path = join(dir, fileName);
   const hash = createHash("sha256").update(JSON.stringify(script));
   for (const source of GENERATOR_SOURCES) if (existsSync(source)) hash.update(readFileSync(source));
   const stamp = hash.digest("hex");
   const stampPath = `${path}.stamp`;
   if (existsSync(path) && existsSync(stampPath) && readFileSync(stampPath, "utf8") === stamp) return path;
   mkdirSync(dir, { recursive: true });
-  makeScriptedModel(path, { script, name: "qiusuo-fixture-long" });
+  makeScriptedModel(path, { script, name });
   writeFileSync(stampPath, stamp);
   return path;
+}
+
+/** The path of the long scripted model, generating it unless an up-to-date copy is cached. */
+export function ensureLongReplyModel(dir: string = DEFAULT_FIXTURE_DIR): string {
+  return ensureScriptedFixture("scripted-long.gguf", longReplyScript(), "qiusuo-fixture-long", dir);
 }

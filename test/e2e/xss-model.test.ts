@@ -3,40 +3,21 @@
 // Chromium. Nothing may run when the reply streams in, when the conversation is reloaded from the
 // server, when OpenCC rewrites it to Traditional Chinese, nor in search snippets.
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
-import { DEFAULT_FIXTURE_DIR, makeScriptedModel } from "../fixtures/models.js";
 import { AppClient, startTestServer, type TestServer } from "../integration/harness.js";
 import { dangerousNodes, launchBrowser, openPage, type WatchedPage } from "./e2e-harness.js";
+import { ensureScriptedFixture } from "./long-reply-model.js";
 import { XSS_MODEL_REPLY, XSS_REASONING, xssModelScript } from "./xss-corpus.js";
-
-const GENERATOR_SOURCES = ["models", "gguf-writer", "fixture-tokenizer"].map(
-  (name) => new URL(`../fixtures/${name}.ts`, import.meta.url),
-);
-
-/** The path of the XSS scripted model, generating it unless a copy for this very script is cached. */
-function ensureXssModel(dir: string = DEFAULT_FIXTURE_DIR): string {
-  const path = join(dir, "scripted-xss.gguf");
-  const script = xssModelScript();
-  const hash = createHash("sha256").update(JSON.stringify(script));
-  for (const source of GENERATOR_SOURCES) if (existsSync(source)) hash.update(readFileSync(source));
-  const stamp = hash.digest("hex");
-  const stampPath = `${path}.stamp`;
-  if (existsSync(path) && existsSync(stampPath) && readFileSync(stampPath, "utf8") === stamp) return path;
-  mkdirSync(dir, { recursive: true });
-  makeScriptedModel(path, { script, name: "qiusuo-fixture-xss" });
-  writeFileSync(stampPath, stamp);
-  return path;
-}
 
 let server: TestServer;
 let browser: Browser;
 
 before(async () => {
-  server = await startTestServer({ models: [{ file: ensureXssModel() }], engine: { contextSize: 4096 } });
+  server = await startTestServer({
+    models: [{ file: ensureScriptedFixture("scripted-xss.gguf", xssModelScript(), "qiusuo-fixture-xss") }],
+    engine: { contextSize: 4096 },
+  });
   browser = await launchBrowser();
 });
 after(async () => {

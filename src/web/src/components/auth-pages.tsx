@@ -1,5 +1,5 @@
 // Accounts mode: first-run setup and login.
-import { useSignal } from "@preact/signals";
+import { useSignal, type Signal } from "@preact/signals";
 import { api, ApiError } from "../api/client.ts";
 import { t } from "../i18n/i18n.ts";
 import { signedIn } from "../state/session.ts";
@@ -9,6 +9,44 @@ function errorText(error: unknown): string {
   // The server's own words say what to do (a wrong setup token, a name taken).
   if (error instanceof ApiError && error.status >= 400) return error.message;
   return t("errorGeneric", { message: (error as Error).message });
+}
+
+/** The name and password fields of both forms, and the form's error. */
+function CredentialFields(props: {
+  name: Signal<string>;
+  password: Signal<string>;
+  error: Signal<string | null>;
+  passwordAutoComplete: "current-password" | "new-password";
+}) {
+  const { name, password, error } = props;
+  return (
+    <>
+      <label>
+        {t("username")}
+        <input
+          autoComplete="username"
+          required
+          value={name.value}
+          onInput={(event) => (name.value = event.currentTarget.value)}
+        />
+      </label>
+      <label>
+        {t("password")}
+        <input
+          type="password"
+          autoComplete={props.passwordAutoComplete}
+          required
+          value={password.value}
+          onInput={(event) => (password.value = event.currentTarget.value)}
+        />
+      </label>
+      {error.value && (
+        <p class="form-error" role="alert">
+          {error.value}
+        </p>
+      )}
+    </>
+  );
 }
 
 export function LoginPage() {
@@ -34,30 +72,12 @@ export function LoginPage() {
         }}
       >
         <h1>{t("loginTitle")}</h1>
-        <label>
-          {t("username")}
-          <input
-            autoComplete="username"
-            required
-            value={name.value}
-            onInput={(event) => (name.value = event.currentTarget.value)}
-          />
-        </label>
-        <label>
-          {t("password")}
-          <input
-            type="password"
-            autoComplete="current-password"
-            required
-            value={password.value}
-            onInput={(event) => (password.value = event.currentTarget.value)}
-          />
-        </label>
-        {error.value && (
-          <p class="form-error" role="alert">
-            {error.value}
-          </p>
-        )}
+        <CredentialFields
+          name={name}
+          password={password}
+          error={error}
+          passwordAutoComplete="current-password"
+        />
         <button type="submit" class="primary" disabled={pending.value}>
           {t("login")}
         </button>
@@ -97,30 +117,7 @@ export function SetupPage() {
             onInput={(event) => (token.value = event.currentTarget.value)}
           />
         </label>
-        <label>
-          {t("username")}
-          <input
-            autoComplete="username"
-            required
-            value={name.value}
-            onInput={(event) => (name.value = event.currentTarget.value)}
-          />
-        </label>
-        <label>
-          {t("password")}
-          <input
-            type="password"
-            autoComplete="new-password"
-            required
-            value={password.value}
-            onInput={(event) => (password.value = event.currentTarget.value)}
-          />
-        </label>
-        {error.value && (
-          <p class="form-error" role="alert">
-            {error.value}
-          </p>
-        )}
+        <CredentialFields name={name} password={password} error={error} passwordAutoComplete="new-password" />
         <button type="submit" class="primary">
           {t("createAdmin")}
         </button>
