@@ -136,7 +136,7 @@ export async function serve(config: ServeConfig): Promise<void> {
   const address = await app.listen({ host: config.host, port: config.port });
   const url = address.replace("://[::1]", "://localhost");
   console.log(
-    `qiusuo is listening on ${url}  (API: ${url}/v1, health: ${url}/health, metrics: ${url}/metrics)`,
+    `qiusuo is listening on ${url}  (chat app: ${url}/, API: ${url}/v1, health: ${url}/health, metrics: ${url}/metrics)`,
   );
   console.log(
     auth.mode === "local"
