@@ -11,6 +11,7 @@ import {
 import type { LocalEngine } from "../engines/local/local-engine.js";
 import { modelIdForFile } from "../engines/local/model-paths.js";
 import { pullModel } from "../engines/local/model-pull.js";
+import { INSTANCE_HEARTBEAT_MS } from "../store/instances.js";
 import { localModelFiles, resolveModelSource, type ModelSource } from "./model-sources.js";
 import { createProgressBar } from "./progress-bar.js";
 
@@ -87,9 +88,21 @@ export async function serve(config: ServeConfig): Promise<void> {
     throw error;
   }
   await store.sessions.prune();
-  const interrupted = await store.conversations.markInterrupted();
+  // Replies left streaming by an instance that is gone (a crash, kill -9) become interrupted, at
+  // start and at every heartbeat; those of other live instances sharing the database are theirs.
+  const instanceId = await store.instances.register();
+  const sweep = async () =>
+    store.conversations.markInterrupted({ liveOwners: await store.instances.liveIds() });
+  const interrupted = await sweep();
   if (interrupted > 0)
     console.log(`${interrupted} reply(s) cut off by the last shutdown are marked interrupted.`);
+  const heartbeat = setInterval(() => {
+    store.instances
+      .heartbeat(instanceId)
+      .then(sweep)
+      .catch((error: unknown) => console.error(`instance heartbeat failed: ${String(error)}`));
+  }, INSTANCE_HEARTBEAT_MS);
+  heartbeat.unref();
   const metrics = createMetrics();
   const engine = new LocalEngine({
     contextSize: config.contextSize,
@@ -121,6 +134,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     engine,
     store,
     auth,
+    instanceId,
     models: new LocalModelManager(engine, {
       dataDir: config.dataDir,
       huggingFaceEndpoint: config.huggingFaceEndpoint,
@@ -160,6 +174,8 @@ export async function serve(config: ServeConfig): Promise<void> {
     await app.close();
     await engine.dispose();
     await disposeRuntime();
+    clearInterval(heartbeat);
+    await store.instances.remove(instanceId).catch(() => {});
     await store.close();
     process.exit(0);
   };

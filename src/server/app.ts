@@ -23,6 +23,8 @@ export interface AppOptions {
   auth: Authenticator;
   /** Pulls, loads and unloads from the app's models page. */
   models?: ModelManager;
+  /** This server's id among the instances sharing the store (it owns the replies it streams). */
+  instanceId?: string;
   health: HealthSource;
   /** The series `GET /metrics` serves (made with createMetrics()); no /metrics route without it. */
   metrics?: Metrics;
@@ -92,6 +94,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     auth: options.auth,
     keepAliveMs,
     models: options.models,
+    instanceId: options.instanceId,
   });
   registerWebRoutes(app);
   return app;

@@ -97,10 +97,14 @@ export interface NewMessage {
   provenance?: JsonObject | null;
   /** Default `complete`. */
   status?: MessageStatus;
+  /** The instance writing a `streaming` message (see InstanceRepository). */
+  streamOwner?: string | null;
 }
 
 export interface NewReply {
   model: string;
+  /** The id of the server instance that writes it, so others know it is alive. */
+  owner?: string;
   settings?: JsonObject | null;
   provenance?: JsonObject | null;
 }
@@ -160,7 +164,7 @@ export interface MessageImport extends NewMessage {
 }
 
 type Executor = Kysely<Database> | Transaction<Database>;
-type MessageRow = Omit<Selectable<MessagesTable>, "search_terms">;
+type MessageRow = Omit<Selectable<MessagesTable>, "search_terms" | "stream_owner">;
 const messageColumns = [
   "id",
   "conversation_id",
@@ -327,7 +331,11 @@ export class ConversationRepository {
       };
       await transaction
         .insertInto("messages")
-        .values({ ...row, search_terms: status === "streaming" ? "" : indexText(row.content) })
+        .values({
+          ...row,
+          search_terms: status === "streaming" ? "" : indexText(row.content),
+          stream_owner: status === "streaming" ? (message.streamOwner ?? null) : null,
+        })
         .execute();
       const title =
         conversation.title === DEFAULT_TITLE && message.role === "user"
@@ -361,6 +369,7 @@ export class ConversationRepository {
       settings: reply.settings ?? null,
       provenance: reply.provenance ?? null,
       status: "streaming",
+      ...(reply.owner === undefined ? {} : { streamOwner: reply.owner }),
     });
   }
 
@@ -408,15 +417,19 @@ export class ConversationRepository {
   }
 
   /**
-   * Marks every reply still `streaming` as `interrupted`: run at startup, after a crash or kill
-   * left rows mid-stream. Returns how many it marked.
+   * Marks replies still `streaming` as `interrupted`: run at startup and now and then, after a
+   * crash or kill left rows mid-stream. Replies written by one of `liveOwners` (instances still
+   * running) are left alone. Returns how many it marked.
    */
-  async markInterrupted(): Promise<number> {
-    const rows = await this.db
-      .selectFrom("messages")
-      .select(["id", "content"])
-      .where("status", "=", "streaming")
-      .execute();
+  async markInterrupted(options: { liveOwners?: readonly string[] } = {}): Promise<number> {
+    const live = options.liveOwners ?? [];
+    let query = this.db.selectFrom("messages").select(["id", "content"]).where("status", "=", "streaming");
+    if (live.length > 0) {
+      query = query.where((eb) =>
+        eb.or([eb("stream_owner", "is", null), eb("stream_owner", "not in", live)]),
+      );
+    }
+    const rows = await query.execute();
     let marked = 0;
     for (const row of rows) {
       const result = await this.db

@@ -170,12 +170,31 @@ function sqlIn(column: string, values: readonly string[]) {
   return sql.raw(`${column} in (${values.map((value) => `'${value}'`).join(", ")})`);
 }
 
+/**
+ * Which server instance writes each streaming reply, and the instances themselves, so an instance
+ * that starts marks as interrupted only the replies of instances that are gone.
+ */
+const replyOwners: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable("instances")
+      .addColumn("id", "text", (column) => column.primaryKey())
+      .addColumn("hostname", "text", (column) => column.notNull())
+      .addColumn("pid", "bigint", (column) => column.notNull())
+      .addColumn("started_at", "bigint", (column) => column.notNull())
+      .addColumn("last_seen_at", "bigint", (column) => column.notNull())
+      .execute();
+    await db.schema.alterTable("messages").addColumn("stream_owner", "text").execute();
+  },
+};
+
 /** Every migration, by name; names sort in the order they apply. Some build DDL the dialect's way. */
 export function migrations(dialect: Pick<StoreDialect, "createSearchIndex">): Record<string, Migration> {
   return {
     "0001-initial": initial,
     "0002-key-requests": keyRequests,
     "0003-conversations": conversations(dialect),
+    "0004-reply-owners": replyOwners,
   };
 }
 

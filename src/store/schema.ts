@@ -104,7 +104,18 @@ export interface MessagesTable {
   status: "complete" | "streaming" | "interrupted";
   /** The content's terms for search (search-text.ts); empty while the message streams. */
   search_terms: Generated<string>;
+  /** The instance writing a `streaming` reply (instances.id); null for other messages. */
+  stream_owner: Generated<string | null>;
   created_at: CreatedAt;
+}
+
+/** Running servers, for telling a live streaming reply from one whose server died. */
+export interface InstancesTable {
+  id: string;
+  hostname: string;
+  pid: number;
+  started_at: CreatedAt;
+  last_seen_at: number;
 }
 
 export interface Database {
@@ -115,4 +126,5 @@ export interface Database {
   key_requests: KeyRequestsTable;
   conversations: ConversationsTable;
   messages: MessagesTable;
+  instances: InstancesTable;
 }

@@ -6,6 +6,7 @@ import { Kysely, Migrator } from "kysely";
 import { ApiKeyRepository } from "./api-keys.js";
 import { ConversationRepository } from "./conversations.js";
 import { postgresDialect, sqliteDialect, type StoreDialect } from "./dialects.js";
+import { InstanceRepository } from "./instances.js";
 import { KeyAdmissionRepository } from "./key-admissions.js";
 import { InCodeMigrationProvider } from "./migrations.js";
 import type { Database } from "./schema.js";
@@ -29,6 +30,7 @@ export interface Store {
   readonly conversations: ConversationRepository;
   readonly keyAdmissions: KeyAdmissionRepository;
   readonly sessions: SessionRepository;
+  readonly instances: InstanceRepository;
   readonly usage: UsageRepository;
   /** Closes the database; the store cannot be used afterwards. */
   close(): Promise<void>;
@@ -52,6 +54,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     conversations: new ConversationRepository(db, dialect),
     keyAdmissions: new KeyAdmissionRepository(db),
     sessions: new SessionRepository(db),
+    instances: new InstanceRepository(db),
     usage: new UsageRepository(db, dialect),
     close: () => db.destroy(),
   };

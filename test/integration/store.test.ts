@@ -43,7 +43,7 @@ for (const engine of engines) {
         );
         assert.deepEqual(
           applied.rows.map((row) => row.name),
-          ["0001-initial", "0002-key-requests", "0003-conversations"],
+          ["0001-initial", "0002-key-requests", "0003-conversations", "0004-reply-owners"],
         );
       } finally {
         await second.close();

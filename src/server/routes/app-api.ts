@@ -20,6 +20,8 @@ export interface AppApiContext {
   keepAliveMs: number;
   /** Pulls, loads and unloads from the models page; absent when the engine cannot. */
   models?: ModelManager | undefined;
+  /** This server's instance id, recorded on the replies it streams. */
+  instanceId?: string | undefined;
   /** The user a request acts for; throws 401 when there is none (only on public routes). */
   user(request: FastifyRequest): SessionUser;
   /** Starts a session in the browser: the cookie, and the CSRF token the app sends back. */
@@ -43,6 +45,7 @@ export function registerAppApi(
     auth: Authenticator;
     keepAliveMs: number;
     models?: ModelManager | undefined;
+    instanceId?: string | undefined;
   },
 ): void {
   void app.register(

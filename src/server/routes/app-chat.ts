@@ -113,6 +113,7 @@ async function answer(
     topP: chatRequest.sampling.topP,
   };
   const started = await store.conversations.startReply(user.id, conversation.id, parent.id, {
+    ...(context.instanceId === undefined ? {} : { owner: context.instanceId }),
     model: provenance?.model ?? model,
     settings,
     provenance: provenance
