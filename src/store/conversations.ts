@@ -314,21 +314,7 @@ export class ConversationRepository {
         createdAt = Math.max(createdAt, Number(parent.created_at) + 1);
       }
       const status = message.status ?? "complete";
-      const row: MessageRow = {
-        id: randomUUID(),
-        conversation_id: conversationId,
-        parent_id: message.parentId,
-        role: message.role,
-        content: message.content,
-        reasoning: message.reasoning ?? null,
-        tool_calls: jsonOrNull(message.toolCalls),
-        model: message.model ?? null,
-        settings: jsonOrNull(message.settings),
-        usage: jsonOrNull(message.usage),
-        provenance: jsonOrNull(message.provenance),
-        status,
-        created_at: createdAt,
-      };
+      const row = messageRow(randomUUID(), conversationId, message.parentId, message, status, createdAt);
       await transaction
         .insertInto("messages")
         .values({
@@ -598,21 +584,10 @@ export class ConversationRepository {
       );
       const id = randomUUID();
       newIds.set(message.id, { id, createdAt });
+      const status = message.status === "streaming" ? "interrupted" : (message.status ?? "complete");
       rows.push({
-        id,
-        conversation_id: conversationId,
-        parent_id: parent?.id ?? null,
-        role: message.role,
-        content: message.content,
-        reasoning: message.reasoning ?? null,
-        tool_calls: jsonOrNull(message.toolCalls),
-        model: message.model ?? null,
-        settings: jsonOrNull(message.settings),
-        usage: jsonOrNull(message.usage),
-        provenance: jsonOrNull(message.provenance),
-        status: message.status === "streaming" ? "interrupted" : (message.status ?? "complete"),
+        ...messageRow(id, conversationId, parent?.id ?? null, message, status, createdAt),
         search_terms: indexText(message.content),
-        created_at: createdAt,
       });
     }
     const newest = rows.reduce<(typeof rows)[number] | undefined>(
@@ -664,6 +639,32 @@ export class ConversationRepository {
 }
 
 /** The first line of the content, trimmed to 60 characters; undefined when it is blank. */
+/** The stored row of a message, its JSON fields serialised. */
+function messageRow(
+  id: string,
+  conversationId: string,
+  parentId: string | null,
+  message: NewMessage,
+  status: MessageStatus,
+  createdAt: number,
+): MessageRow {
+  return {
+    id,
+    conversation_id: conversationId,
+    parent_id: parentId,
+    role: message.role,
+    content: message.content,
+    reasoning: message.reasoning ?? null,
+    tool_calls: jsonOrNull(message.toolCalls),
+    model: message.model ?? null,
+    settings: jsonOrNull(message.settings),
+    usage: jsonOrNull(message.usage),
+    provenance: jsonOrNull(message.provenance),
+    status,
+    created_at: createdAt,
+  };
+}
+
 export function titleFrom(content: string): string | undefined {
   const line = content.trim().split("\n", 1)[0]?.trim() ?? "";
   if (line === "") return undefined;
