@@ -5,6 +5,7 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { QiusuoError } from "../core/errors.js";
+import type { ApiKey } from "../store/api-keys.js";
 import type { Refusal } from "../store/key-admissions.js";
 import type { Session, SessionUser } from "../store/sessions.js";
 import type { Store } from "../store/store.js";
@@ -13,8 +14,8 @@ import { LoginThrottle } from "./login-throttle.js";
 
 export interface Principal {
   user: SessionUser;
-  /** The key the request presented, when it presented a known one. */
-  apiKeyId: string | null;
+  /** The key the request presented, when it presented a known one (as it was when presented). */
+  apiKey: ApiKey | null;
 }
 
 /** The request headers auth reads (lower-case names, as Node gives them). */
@@ -50,7 +51,7 @@ export class Authenticator {
     const presented = presentedKey(headers);
     const key = presented === undefined ? undefined : await this.store.apiKeys.findByPlaintext(presented);
     if (!key) {
-      if (this.mode === "local" && this.localUser) return { user: this.localUser, apiKeyId: null };
+      if (this.mode === "local" && this.localUser) return { user: this.localUser, apiKey: null };
       throw presented === undefined
         ? new QiusuoError(
             "authentication",
@@ -79,7 +80,7 @@ export class Authenticator {
         "Authentication Fails: the account that owns this API key is disabled.",
       );
     }
-    return { user: { id: user.id, name: user.name, role: user.role }, apiKeyId: key.id };
+    return { user: { id: user.id, name: user.name, role: user.role }, apiKey: key };
   }
 
   /**
@@ -87,8 +88,8 @@ export class Authenticator {
    * not. Returns the admission id to hand to `settle`; keyless principals need no admission.
    */
   async admit(principal: Principal): Promise<string | undefined> {
-    if (principal.apiKeyId === null) return undefined;
-    const admission = await this.store.keyAdmissions.admit(principal.apiKeyId);
+    if (principal.apiKey === null) return undefined;
+    const admission = await this.store.keyAdmissions.admit(principal.apiKey.id);
     if (admission.admitted) return admission.requestId;
     throw refusalError(admission);
   }

@@ -54,7 +54,7 @@ export class RequestMeter {
     await this.store.usage
       .record({
         userId: this.principal.user.id,
-        apiKeyId: this.principal.apiKeyId,
+        apiKeyId: this.principal.apiKey?.id ?? null,
         model: model || "(none)",
         promptTokens: usage.promptTokens,
         promptCacheHitTokens: usage.promptCacheHitTokens,

@@ -86,7 +86,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   registerHealthRoutes(app, options.health);
   if (options.metrics) registerMetricsRoutes(app, options.metrics.registry);
   const keepAliveMs = (options.keepAliveSeconds ?? 5) * 1000;
-  registerDeepSeekRoutes(app, { engine: options.engine, gate, store: options.store, keepAliveMs });
+  registerDeepSeekRoutes(app, { engine: options.engine, gate, keepAliveMs });
   registerAnthropicRoutes(app, options.engine, gate, keepAliveMs);
   registerAppApi(app, {
     engine: options.engine,

@@ -13,7 +13,7 @@ import { registerModelRoutes } from "./app-models.js";
 
 export const SESSION_COOKIE = "qiusuo_session";
 
-export interface AppApiContext {
+export interface AppApiOptions {
   engine: Engine;
   store: Store;
   auth: Authenticator;
@@ -22,6 +22,9 @@ export interface AppApiContext {
   models?: ModelManager | undefined;
   /** This server's instance id, recorded on the replies it streams. */
   instanceId?: string | undefined;
+}
+
+export interface AppApiContext extends AppApiOptions {
   /** The user a request acts for; throws 401 when there is none (only on public routes). */
   user(request: FastifyRequest): SessionUser;
   /** Starts a session in the browser: the cookie, and the CSRF token the app sends back. */
@@ -37,17 +40,7 @@ const WRITE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
  * user in local mode, the session's user in accounts mode. Cookie-authenticated writes must echo
  * the session's CSRF token in `X-CSRF-Token`.
  */
-export function registerAppApi(
-  app: FastifyInstance,
-  options: {
-    engine: Engine;
-    store: Store;
-    auth: Authenticator;
-    keepAliveMs: number;
-    models?: ModelManager | undefined;
-    instanceId?: string | undefined;
-  },
-): void {
+export function registerAppApi(app: FastifyInstance, options: AppApiOptions): void {
   void app.register(
     async (scope) => {
       await scope.register(cookie);

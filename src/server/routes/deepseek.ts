@@ -12,7 +12,6 @@ import { toWireError } from "../../protocol/errors.js";
 import { withKeepAlive } from "../../protocol/keep-alive.js";
 import type { ApiGate } from "../api-gate.js";
 import { disconnectSignal, sendEventStream, sendJsonWithBlankLines } from "../reply-helpers.js";
-import type { Store } from "../../store/store.js";
 
 /**
  * DeepSeek's (OpenAI-compatible) routes, at the root, under /v1 and under /beta as DeepSeek
@@ -21,7 +20,6 @@ import type { Store } from "../../store/store.js";
 export interface DeepSeekRouteOptions {
   engine: Engine;
   gate: ApiGate;
-  store: Store;
   keepAliveMs: number;
 }
 
@@ -33,10 +31,8 @@ export function registerDeepSeekRoutes(app: FastifyInstance, options: DeepSeekRo
       return listModels(engine.listModels());
     });
     app.get(`${prefix}/user/balance`, async (request) => {
-      const principal = await gate.principal(request);
-      const key =
-        principal.apiKeyId === null ? undefined : await options.store.apiKeys.findById(principal.apiKeyId);
-      return balance(key);
+      const { apiKey } = await gate.principal(request);
+      return balance(apiKey ?? undefined);
     });
     app.post(`${prefix}/chat/completions`, async (request, reply) =>
       chatCompletions(engine, keepAliveMs, request, reply, (await gate.admit(request, reply)).meter),
