@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { ChatEvent, FinishReason, TokenLogprob, Usage } from "../../core/chat.js";
 import { ModelUnavailableError } from "../../core/errors.js";
+import { ReplyParts, wireToolCall } from "../../core/reply-parts.js";
 import { toWireError } from "../errors.js";
 import { KEEP_ALIVE } from "../keep-alive.js";
 import { SSE_DONE, SSE_KEEP_ALIVE, sseData } from "../sse.js";
@@ -62,11 +63,7 @@ export async function collectChatCompletion(
   events: AsyncIterable<ChatEvent | typeof KEEP_ALIVE>,
   onKeepAlive: () => void = () => {},
 ) {
-  let content = "";
-  let reasoning = "";
-  let finish: { finishReason: FinishReason; usage: Usage } | undefined;
-  const toolCalls: Array<{ id: string; type: "function"; function: { name: string; arguments: string } }> =
-    [];
+  const parts = new ReplyParts();
   const contentLogprobs: TokenLogprob[] = [];
   const reasoningLogprobs: TokenLogprob[] = [];
   let wantsLogprobs = false;
@@ -75,31 +72,13 @@ export async function collectChatCompletion(
       onKeepAlive();
       continue;
     }
-    switch (event.type) {
-      case "text-delta":
-        content += event.text;
-        if (event.logprobs) contentLogprobs.push(...event.logprobs);
-        wantsLogprobs ||= event.logprobs !== undefined;
-        break;
-      case "reasoning-delta":
-        reasoning += event.text;
-        if (event.logprobs) reasoningLogprobs.push(...event.logprobs);
-        wantsLogprobs ||= event.logprobs !== undefined;
-        break;
-      case "tool-call-start":
-        toolCalls[event.index] = {
-          id: event.id,
-          type: "function",
-          function: { name: event.name, arguments: "" },
-        };
-        break;
-      case "tool-call-delta":
-        toolCalls[event.index]!.function.arguments += event.argumentsDelta;
-        break;
-      case "finish":
-        finish = event;
-    }
+    parts.add(event);
+    if (event.type !== "text-delta" && event.type !== "reasoning-delta") continue;
+    if (event.logprobs)
+      (event.type === "text-delta" ? contentLogprobs : reasoningLogprobs).push(...event.logprobs);
+    wantsLogprobs ||= event.logprobs !== undefined;
   }
+  const { content, reasoning, toolCalls, finish } = parts;
   // Only an aborted request ends without a finish; its client is gone and reads no reply.
   if (!finish) throw new ModelUnavailableError("request_aborted", "The request was cancelled.");
   return {
@@ -112,7 +91,7 @@ export async function collectChatCompletion(
           role: "assistant" as const,
           content,
           ...(reasoning.length > 0 ? { reasoning_content: reasoning } : {}),
-          ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}),
+          ...(toolCalls.length > 0 ? { tool_calls: toolCalls.map(wireToolCall) } : {}),
         },
         logprobs: wantsLogprobs
           ? {

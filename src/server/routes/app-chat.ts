@@ -2,11 +2,12 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { RequestMeter } from "../../auth/request-meter.js";
 import type { ChatEvent, Usage } from "../../core/chat.js";
 import { QiusuoError } from "../../core/errors.js";
+import { ReplyParts, wireToolCall } from "../../core/reply-parts.js";
 import { parseNewMessage, parseRegenerate, withFiles } from "../../protocol/app/requests.js";
 import { parseChatCompletion } from "../../protocol/deepseek/chat-request.js";
 import { KEEP_ALIVE, withKeepAlive } from "../../protocol/keep-alive.js";
 import { SSE_KEEP_ALIVE } from "../../protocol/sse.js";
-import type { Conversation, Message, ToolCallRecord } from "../../store/conversations.js";
+import type { Conversation, Message } from "../../store/conversations.js";
 import { disconnectSignal, sendEventStream } from "../reply-helpers.js";
 import { notFound, type AppApiContext } from "./app-api.js";
 
@@ -46,8 +47,9 @@ export function registerChatRoutes(app: FastifyInstance, context: AppApiContext)
       content: body.content,
       settings: files.length > 0 ? { files } : null,
     });
-    if (!userMessage) throw notFound("Conversation", conversation.id);
-    return answer(context, request, reply, conversation, userMessage, body, true);
+    const messages = userMessage && (await conversations.messages(user.id, conversation.id));
+    if (!userMessage || !messages) throw notFound("Conversation", conversation.id);
+    return answer(context, request, reply, conversation, branchOf(messages, userMessage), body, userMessage);
   });
 
   app.post<WithMessage>("/conversations/:id/messages/:messageId/regenerate", async (request, reply) => {
@@ -61,23 +63,26 @@ export function registerChatRoutes(app: FastifyInstance, context: AppApiContext)
     if (!replaced || replaced.role !== "assistant" || !parent) {
       throw notFound("Reply", request.params.messageId);
     }
-    return answer(context, request, reply, conversation, parent, body);
+    return answer(context, request, reply, conversation, branchOf(messages, parent), body);
   });
 }
 
-/** Generates the reply to `parent` (the last message of the branch) and streams it. */
+/**
+ * Generates the reply to the last message of `branch` (the messages from the root down) and
+ * streams it, after `newUserMessage` when the request just added it.
+ */
 async function answer(
   context: AppApiContext,
   request: FastifyRequest,
   reply: FastifyReply,
   conversation: Conversation,
-  parent: Message,
+  branch: Message[],
   generation: Generation,
-  parentIsNew = false,
+  newUserMessage?: Message,
 ): Promise<FastifyReply> {
   const { engine, store } = context;
   const user = context.user(request);
-  const messages = (await store.conversations.messages(user.id, conversation.id)) ?? [];
+  const parent = branch.at(-1)!;
   const model =
     generation.model ?? conversation.settings.model ?? engine.listModels()[0]?.id ?? "deepseek-chat";
   const temperature = generation.temperature ?? conversation.settings.temperature;
@@ -88,7 +93,7 @@ async function answer(
       ...(conversation.settings.systemPrompt
         ? [{ role: "system", content: conversation.settings.systemPrompt }]
         : []),
-      ...branchOf(messages, parent).map(promptMessage),
+      ...branch.map(promptMessage),
     ],
     ...(temperature === undefined ? {} : { temperature }),
     ...(generation.thinking === undefined
@@ -96,7 +101,7 @@ async function answer(
       : { thinking: { type: generation.thinking ? "enabled" : "disabled" } }),
   });
   const signal = disconnectSignal(reply);
-  const meter = new RequestMeter(store, { user, apiKeyId: null }, undefined, (error) =>
+  const meter = new RequestMeter(store, { user, apiKey: null }, undefined, (error) =>
     request.log.error({ err: error }, "usage was not recorded"),
   );
   let events: AsyncIterable<ChatEvent>;
@@ -126,7 +131,7 @@ async function answer(
     reply,
     replyStream(
       context,
-      parentIsNew ? parent : undefined,
+      newUserMessage,
       started,
       withKeepAlive(meter.watch(model, events), context.keepAliveMs),
     ),
@@ -147,68 +152,46 @@ async function* replyStream(
   const conversations = context.store.conversations;
   if (userMessage) yield event("user", userMessage);
   yield event("assistant", started);
-  let content = "";
-  let reasoning = "";
-  const toolCalls: ToolCallRecord[] = [];
-  let usage: Usage | undefined;
+  const parts = new ReplyParts();
   const startedAt = performance.now();
   let reasoningMs: number | undefined;
   let lastSave = performance.now();
   let finished = false;
+  const progress = () => ({ content: parts.content, reasoning: parts.reasoning || null });
+  // What was written stays, marked interrupted (an error, or the client went away: stop).
+  const interrupt = async () => {
+    finished = true;
+    await conversations.finishReply(started.id, { status: "interrupted", ...progress() });
+  };
   try {
     for await (const part of events) {
       if (part === KEEP_ALIVE) {
         yield SSE_KEEP_ALIVE;
         continue;
       }
-      switch (part.type) {
-        case "reasoning-delta":
-          reasoning += part.text;
-          yield event("delta", { reasoning: part.text });
-          break;
-        case "text-delta":
-          if (reasoning && reasoningMs === undefined) reasoningMs = performance.now() - startedAt;
-          content += part.text;
-          yield event("delta", { content: part.text });
-          break;
-        case "tool-call-start":
-          toolCalls[part.index] = {
-            id: part.id,
-            type: "function",
-            function: { name: part.name, arguments: "" },
-          };
-          break;
-        case "tool-call-delta": {
-          const call = toolCalls[part.index];
-          if (call) call.function.arguments += part.argumentsDelta;
-          break;
-        }
-        case "finish":
-          usage = part.usage;
-          break;
+      parts.add(part);
+      if (part.type === "reasoning-delta") yield event("delta", { reasoning: part.text });
+      if (part.type === "text-delta") {
+        if (parts.reasoning && reasoningMs === undefined) reasoningMs = performance.now() - startedAt;
+        yield event("delta", { content: part.text });
       }
       if (performance.now() - lastSave >= SAVE_INTERVAL_MS) {
         lastSave = performance.now();
-        await conversations.saveReplyProgress(started.id, { content, reasoning: reasoning || null });
+        await conversations.saveReplyProgress(started.id, progress());
       }
     }
-    if (reasoning && reasoningMs === undefined) reasoningMs = performance.now() - startedAt;
+    if (parts.reasoning && reasoningMs === undefined) reasoningMs = performance.now() - startedAt;
+    const usage = parts.finish?.usage;
     const done = await conversations.finishReply(started.id, {
       status: "complete",
-      content,
-      reasoning: reasoning || null,
-      toolCalls: toolCalls.length > 0 ? toolCalls : null,
+      ...progress(),
+      toolCalls: parts.toolCalls.length > 0 ? parts.toolCalls.map(wireToolCall) : null,
       usage: usage ? usageRecord(usage, reasoningMs) : null,
     });
     finished = true;
     yield event("done", done ?? started);
   } catch (error) {
-    await conversations.finishReply(started.id, {
-      status: "interrupted",
-      content,
-      reasoning: reasoning || null,
-    });
-    finished = true;
+    await interrupt();
     const wire = error instanceof QiusuoError ? error : undefined;
     yield event("error", {
       error: {
@@ -217,14 +200,7 @@ async function* replyStream(
       },
     });
   } finally {
-    // The client went away (stop): what was written stays, marked interrupted.
-    if (!finished) {
-      await conversations.finishReply(started.id, {
-        status: "interrupted",
-        content,
-        reasoning: reasoning || null,
-      });
-    }
+    if (!finished) await interrupt();
   }
 }
 
