@@ -50,6 +50,16 @@ async function startServe(args: string[], options: { ready?: boolean } = {}) {
   throw new Error(`serve did not start:\n${output}`);
 }
 
+/** Waits for the server's output to match `pattern`, and returns its first group. */
+async function waitForOutput(server: { output: () => string }, pattern: RegExp): Promise<string> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const match = pattern.exec(server.output());
+    if (match) return match[1]!;
+    await sleep(50);
+  }
+  throw new Error(`the output never matched ${pattern}:\n${server.output()}`);
+}
+
 async function waitForReady(url: string): Promise<void> {
   for (let attempt = 0; attempt < 600; attempt++) {
     if ((await fetch(`${url}/health`)).status === 200) return;
@@ -105,7 +115,7 @@ describe("qiusuo serve with accounts", () => {
     assert.match(key, /^sk-[0-9a-f]{64}$/);
     const server = await startServe(["--model", fixtures.scripted, "--data-dir", dataDir]);
     try {
-      assert.match(server.output(), /Accounts mode/);
+      await waitForOutput(server, /(Accounts mode)/);
       const chat = (apiKey?: string) =>
         postJson(
           `${server.url}/v1/chat/completions`,
@@ -154,8 +164,8 @@ describe("qiusuo serve: first run in accounts mode", () => {
 
       const server = await startServe(["--auth", "--data-dir", dataDir], { ready: false });
       try {
-        const link = /(http:\/\/\S+\/setup\?token=[A-Za-z0-9_-]+)/.exec(server.output())?.[1];
-        assert.ok(link, server.output());
+        // The link is printed after the listening line, possibly in a later chunk of the pipe.
+        const link = await waitForOutput(server, /(http:\/\/\S+\/setup\?token=[A-Za-z0-9_-]+)\n/);
         const session = await (await fetch(`${server.url}/api/session`)).json();
         assert.deepEqual(session, { mode: "accounts", user: null, setupRequired: true, csrfToken: null });
         const token = new URL(link).searchParams.get("token");
