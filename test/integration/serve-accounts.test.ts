@@ -187,8 +187,8 @@ describe("qiusuo serve: first run in accounts mode", () => {
 describe("durability", () => {
   it("keeps every finished message after kill -9 mid-reply, and marks the cut-off reply interrupted", async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), "qiusuo-durability-"));
-    // A 1,000-token reply, so the kill lands mid-stream.
-    const script = Array.from({ length: 1000 }, (_, index) => ` w${index}`);
+    // A 3,000-token reply, so the kill lands mid-stream.
+    const script = Array.from({ length: 3000 }, (_, index) => ` w${index}`);
     const model = path.join(dataDir, "long.gguf");
     makeScriptedModel(model, { script });
     let server = await startServe(["--model", model, "--data-dir", dataDir, "--ctx-size", "4096"]);
@@ -223,13 +223,20 @@ describe("durability", () => {
         if (done) break;
         text += new TextDecoder().decode(value);
       }
-      // Give the streaming save one chance to land, then kill.
-      await sleep(700);
-      await stop(server.child, "SIGKILL");
-      await reader.cancel().catch(() => {});
       const events = parseNamedEvents(text);
       const question = events.find((event) => event.event === "user")!.data;
       const cutOff = events.find((event) => event.event === "assistant")!.data;
+      // Kill once a streaming save has landed (they come every 500 ms), while the reply goes on.
+      for (let attempt = 0; ; attempt++) {
+        const saved = await client.request("GET", `/api/conversations/${conversation.id}`);
+        const reply = saved.json.messages.find((message: any) => message.id === cutOff.id);
+        assert.equal(reply.status, "streaming", "the reply must still be streaming when killed");
+        if (reply.content.length > 0) break;
+        assert.ok(attempt < 200, "no streaming save landed within 10 s");
+        await sleep(50);
+      }
+      await stop(server.child, "SIGKILL");
+      await reader.cancel().catch(() => {});
 
       server = await startServe(["--model", model, "--data-dir", dataDir, "--ctx-size", "4096"]);
       const client2 = new AppClient(server.url);
