@@ -6,6 +6,7 @@ import type { AttachedFile, Message } from "../api/types.ts";
 import { splitFileTemplate } from "../files.ts";
 import { displayChinese, t } from "../i18n/i18n.ts";
 import { busy, live, regenerate, sendMessage, switchBranch } from "../state/chat.ts";
+import { CopyButton } from "./copy-button.tsx";
 import { MarkdownView } from "./markdown-view.tsx";
 
 export interface Branches {
@@ -45,27 +46,6 @@ function BranchSwitcher({ branches }: { branches: Branches }) {
         ›
       </button>
     </span>
-  );
-}
-
-function CopyButton({ text }: { text: string }) {
-  const copied = useSignal(false);
-  return (
-    <button
-      type="button"
-      class="action"
-      onClick={() =>
-        void navigator.clipboard.writeText(text).then(
-          () => {
-            copied.value = true;
-            setTimeout(() => (copied.value = false), 1500);
-          },
-          () => undefined,
-        )
-      }
-    >
-      {copied.value ? t("copied") : t("copy")}
-    </button>
   );
 }
 
@@ -131,7 +111,7 @@ function UserMessage({ message, branches }: { message: Message; branches: Branch
       {!editing.value && (
         <div class="actions">
           <BranchSwitcher branches={branches} />
-          <CopyButton text={question} />
+          <CopyButton text={question} class="action" />
           <button
             type="button"
             class="action"
@@ -211,7 +191,7 @@ function AssistantMessage({
       {!current && (
         <div class="actions">
           <BranchSwitcher branches={branches} />
-          <CopyButton text={content} />
+          <CopyButton text={content} class="action" />
           <button type="button" class="action" disabled={busy.value} onClick={() => void regenerate(message)}>
             {t("regenerate")}
           </button>

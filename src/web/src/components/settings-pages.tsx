@@ -6,6 +6,7 @@ import type { ApiKey, UsageSummaryRow } from "../api/types.ts";
 import { t } from "../i18n/i18n.ts";
 import type { MessageKey } from "../i18n/strings.ts";
 import { describeError } from "../state/chat.ts";
+import { CopyButton } from "./copy-button.tsx";
 
 function date(ms: number | null | undefined): string {
   return ms ? new Date(ms).toLocaleString() : "—";
@@ -16,7 +17,6 @@ export function KeysPage() {
   const name = useSignal("");
   const created = useSignal<string | null>(null);
   const error = useSignal<string | null>(null);
-  const copied = useSignal(false);
   const refresh = () =>
     api.keys().then(
       (answer) => (keys.value = answer.data),
@@ -35,7 +35,6 @@ export function KeysPage() {
           api.createKey(name.value.trim()).then(
             (answer) => {
               created.value = answer.plaintext;
-              copied.value = false;
               name.value = "";
               void refresh();
             },
@@ -60,18 +59,7 @@ export function KeysPage() {
         <div class="new-key" role="status">
           <p>{t("keyCreated")}</p>
           <code class="plaintext-key">{created.value}</code>
-          <button
-            type="button"
-            class="secondary"
-            onClick={() =>
-              void navigator.clipboard.writeText(created.value ?? "").then(
-                () => (copied.value = true),
-                () => undefined,
-              )
-            }
-          >
-            {copied.value ? t("copied") : t("copy")}
-          </button>
+          <CopyButton text={created.value} class="secondary" />
           <button type="button" class="secondary" onClick={() => (created.value = null)}>
             {t("close")}
           </button>
