@@ -1,6 +1,7 @@
 // Accounts mode: first-run setup and login.
 import { useSignal, type Signal } from "@preact/signals";
 import { api, ApiError } from "../api/client.ts";
+import type { User } from "../api/types.ts";
 import { t } from "../i18n/i18n.ts";
 import { signedIn } from "../state/session.ts";
 
@@ -11,14 +12,48 @@ function errorText(error: unknown): string {
   return t("errorGeneric", { message: (error as Error).message });
 }
 
-/** The name and password fields of both forms, and the form's error. */
-function CredentialFields(props: {
+interface CredentialsForm {
   name: Signal<string>;
   password: Signal<string>;
   error: Signal<string | null>;
+  pending: Signal<boolean>;
+  /** The form's submit handler: sends `request`, then signs in or shows the error. */
+  onSubmit: (request: () => Promise<{ user: User; csrfToken: string }>) => (event: Event) => void;
+}
+
+/** The state both forms share, and their submission. */
+function useCredentialsForm(): CredentialsForm {
+  const name = useSignal("");
+  const password = useSignal("");
+  const error = useSignal<string | null>(null);
+  const pending = useSignal(false);
+  return {
+    name,
+    password,
+    error,
+    pending,
+    onSubmit: (request) => (event) => {
+      event.preventDefault();
+      pending.value = true;
+      error.value = null;
+      request().then(
+        (answer) => signedIn(answer.user, answer.csrfToken),
+        (failure) => {
+          error.value = errorText(failure);
+          pending.value = false;
+        },
+      );
+    },
+  };
+}
+
+/** The name and password fields of both forms, the form's error and its submit button. */
+function CredentialFields(props: {
+  form: CredentialsForm;
   passwordAutoComplete: "current-password" | "new-password";
+  submitLabel: string;
 }) {
-  const { name, password, error } = props;
+  const { name, password, error, pending } = props.form;
   return (
     <>
       <label>
@@ -45,42 +80,20 @@ function CredentialFields(props: {
           {error.value}
         </p>
       )}
+      <button type="submit" class="primary" disabled={pending.value}>
+        {props.submitLabel}
+      </button>
     </>
   );
 }
 
 export function LoginPage() {
-  const name = useSignal("");
-  const password = useSignal("");
-  const error = useSignal<string | null>(null);
-  const pending = useSignal(false);
+  const form = useCredentialsForm();
   return (
     <main class="auth-page">
-      <form
-        class="auth-card"
-        onSubmit={(event) => {
-          event.preventDefault();
-          pending.value = true;
-          error.value = null;
-          api.login(name.value, password.value).then(
-            (answer) => signedIn(answer.user, answer.csrfToken),
-            (failure) => {
-              error.value = errorText(failure);
-              pending.value = false;
-            },
-          );
-        }}
-      >
+      <form class="auth-card" onSubmit={form.onSubmit(() => api.login(form.name.value, form.password.value))}>
         <h1>{t("loginTitle")}</h1>
-        <CredentialFields
-          name={name}
-          password={password}
-          error={error}
-          passwordAutoComplete="current-password"
-        />
-        <button type="submit" class="primary" disabled={pending.value}>
-          {t("login")}
-        </button>
+        <CredentialFields form={form} passwordAutoComplete="current-password" submitLabel={t("login")} />
       </form>
     </main>
   );
@@ -90,21 +103,12 @@ export function SetupPage() {
   // The terminal prints the setup link as /setup?token=...; the field is for a token pasted by hand.
   const linked = new URLSearchParams(location.search).get("token") ?? "";
   const token = useSignal(linked);
-  const name = useSignal("");
-  const password = useSignal("");
-  const error = useSignal<string | null>(null);
+  const form = useCredentialsForm();
   return (
     <main class="auth-page">
       <form
         class="auth-card"
-        onSubmit={(event) => {
-          event.preventDefault();
-          error.value = null;
-          api.setup(token.value.trim(), name.value, password.value).then(
-            (answer) => signedIn(answer.user, answer.csrfToken),
-            (failure) => (error.value = errorText(failure)),
-          );
-        }}
+        onSubmit={form.onSubmit(() => api.setup(token.value.trim(), form.name.value, form.password.value))}
       >
         <h1>{t("setupTitle")}</h1>
         <p>{t("setupHelp")}</p>
@@ -117,10 +121,7 @@ export function SetupPage() {
             onInput={(event) => (token.value = event.currentTarget.value)}
           />
         </label>
-        <CredentialFields name={name} password={password} error={error} passwordAutoComplete="new-password" />
-        <button type="submit" class="primary">
-          {t("createAdmin")}
-        </button>
+        <CredentialFields form={form} passwordAutoComplete="new-password" submitLabel={t("createAdmin")} />
       </form>
     </main>
   );
