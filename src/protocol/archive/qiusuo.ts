@@ -4,6 +4,7 @@
  * it with zod and rebuilds the tree.
  */
 import { z } from "zod";
+import { conversationView, type ConversationView } from "../app/conversation-view.js";
 import { ArchiveError } from "./archive-error.js";
 import {
   MAX_CONVERSATIONS,
@@ -61,13 +62,7 @@ const exportSchema = z.object({
 });
 
 /** What the writer needs of a conversation: the store's export has these fields and more. */
-export interface ExportableConversation {
-  id: string;
-  title: string;
-  settings: { model?: string; systemPrompt?: string; temperature?: number };
-  currentLeafId: string | null;
-  createdAt: number;
-  updatedAt: number;
+export interface ExportableConversation extends ConversationView {
   messages: ReadonlyArray<{
     id: string;
     parentId: string | null;
@@ -104,12 +99,7 @@ export function writeQiusuoExport(
     version: 1,
     exportedAt,
     conversations: conversations.map((conversation) => ({
-      id: conversation.id,
-      title: conversation.title,
-      settings: conversation.settings,
-      currentLeafId: conversation.currentLeafId,
-      createdAt: conversation.createdAt,
-      updatedAt: conversation.updatedAt,
+      ...conversationView(conversation),
       messages: conversation.messages.map((message) => ({
         id: message.id,
         parentId: message.parentId,

@@ -7,7 +7,7 @@ import {
   parseSearchQuery,
   parseSetCurrent,
 } from "../../protocol/app/requests.js";
-import type { Conversation } from "../../store/conversations.js";
+import { conversationView } from "../../protocol/app/conversation-view.js";
 import { notFound, type AppApiContext } from "./app-api.js";
 
 type WithId = { Params: { id: string } };
@@ -89,18 +89,6 @@ export function registerConversationRoutes(app: FastifyInstance, context: AppApi
     const imported = await conversations.importConversations(user.id, parsed.conversations);
     return { imported, format: parsed.format };
   });
-}
-
-/** A conversation as the API sends it: without the owner's id. */
-export function conversationView(conversation: Conversation) {
-  return {
-    id: conversation.id,
-    title: conversation.title,
-    settings: conversation.settings,
-    currentLeafId: conversation.currentLeafId,
-    createdAt: conversation.createdAt,
-    updatedAt: conversation.updatedAt,
-  };
 }
 
 /** Drops the keys whose value is undefined (zod's optional fields), as the store's types want. */
