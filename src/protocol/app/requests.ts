@@ -50,16 +50,8 @@ export const conversationSettings = z
   })
   .strict();
 
-export const parseNewConversation = (body: unknown) =>
-  parseWith(
-    z.object({
-      title: optional(z.string().trim().min(1).max(200)),
-      settings: optional(conversationSettings),
-    }),
-    body ?? {},
-  );
-
-export const parseConversationPatch = (body: unknown) =>
+/** A new conversation's title and settings, or a change to them (PATCH): both optional. */
+export const parseConversationFields = (body: unknown) =>
   parseWith(
     z.object({
       title: optional(z.string().trim().min(1).max(200)),

@@ -1,9 +1,8 @@
 import type { FastifyInstance } from "fastify";
 import { parseImport, writeQiusuoExport } from "../../protocol/archive/index.js";
 import {
-  parseConversationPatch,
+  parseConversationFields,
   parseListQuery,
-  parseNewConversation,
   parseSearchQuery,
   parseSetCurrent,
 } from "../../protocol/app/requests.js";
@@ -25,7 +24,7 @@ export function registerConversationRoutes(app: FastifyInstance, context: AppApi
 
   app.post("/conversations", async (request, reply) => {
     const user = context.user(request);
-    const { title, settings } = parseNewConversation(request.body);
+    const { title, settings } = parseConversationFields(request.body);
     const created = await conversations.create(user.id, {
       ...(title === undefined ? {} : { title }),
       ...(settings === undefined ? {} : { settings: definedFields(settings) }),
@@ -43,7 +42,7 @@ export function registerConversationRoutes(app: FastifyInstance, context: AppApi
 
   app.patch<WithId>("/conversations/:id", async (request) => {
     const user = context.user(request);
-    const { title, settings } = parseConversationPatch(request.body);
+    const { title, settings } = parseConversationFields(request.body);
     const updated = await conversations.update(user.id, request.params.id, {
       ...(title === undefined ? {} : { title }),
       ...(settings === undefined ? {} : { settings: definedFields(settings) }),
