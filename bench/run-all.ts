@@ -244,42 +244,32 @@ const concurrency: ConcurrencyResult | undefined = await phase(
     }),
 );
 
+/** Runs a bench script as its own process with --json; prints and returns the rows it reports. */
+function benchProcess(script: string, args: string[]): Row[] {
+  const repo = fileURLToPath(new URL("..", import.meta.url));
+  const child = spawnSync("npx", ["tsx", script, "--json", ...args], {
+    cwd: repo,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  if (child.status !== 0) throw new Error(`${script} exited with ${child.status}`);
+  const { rows } = JSON.parse(child.stdout.trim().split("\n").at(-1)!) as { rows: Row[] };
+  for (const row of rows) console.log(`  ${row[0]}: ${row[1]}`);
+  return rows;
+}
+
 // The chat app runs in its own process: bench/web.ts drives Chromium and type-checks with the DOM.
 const webRows: Row[] | undefined = await phase(
   "web",
   "chat app in Chromium: open a 1,000-message chat, long tasks while streaming at 50 tok/s, bundle size",
-  async () => {
-    const repo = fileURLToPath(new URL("..", import.meta.url));
-    const args = ["tsx", "bench/web.ts", "--skip-build", "--json", "--runs", quick ? "3" : "5"];
-    const child = spawnSync("npx", args, {
-      cwd: repo,
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    if (child.status !== 0) throw new Error(`bench/web.ts exited with ${child.status}`);
-    const { rows } = JSON.parse(child.stdout.trim().split("\n").at(-1)!) as { rows: Row[] };
-    for (const row of rows) console.log(`  ${row[0]}: ${row[1]}`);
-    return rows;
-  },
+  async () => benchProcess("bench/web.ts", ["--skip-build", "--runs", quick ? "3" : "5"]),
 );
 
 // The store's figures come from bench/store.ts, run as its own process like the web phase.
 const storeRows: Row[] | undefined = await phase(
   "store",
   "key admission, search over 20,000 messages, what keys and the ledger add to a request",
-  async () => {
-    const repo = fileURLToPath(new URL("..", import.meta.url));
-    const args = ["tsx", "bench/store.ts", "--json", ...(quick ? ["--conversations", "500"] : [])];
-    const child = spawnSync("npx", args, {
-      cwd: repo,
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    if (child.status !== 0) throw new Error(`bench/store.ts exited with ${child.status}`);
-    const { rows } = JSON.parse(child.stdout.trim().split("\n").at(-1)!) as { rows: Row[] };
-    for (const row of rows) console.log(`  ${row[0]}: ${row[1]}`);
-    return rows;
-  },
+  async () => benchProcess("bench/store.ts", quick ? ["--conversations", "500"] : []),
 );
 
 // Decode vs bandwidth needs an in-process decode figure; measure one if the overhead phase did not run.
