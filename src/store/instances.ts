@@ -8,6 +8,7 @@ import { randomUUID } from "node:crypto";
 import os from "node:os";
 import type { Kysely } from "kysely";
 import type { Database } from "./schema.js";
+import { isProcessAlive } from "../core/process-alive.js";
 
 /** An instance elsewhere that has not refreshed its row for this long is taken for dead. */
 export const STALE_INSTANCE_MS = 60_000;
@@ -45,21 +46,11 @@ export class InstanceRepository {
     for (const row of rows) {
       const alive =
         row.hostname === host
-          ? processExists(Number(row.pid))
+          ? isProcessAlive(Number(row.pid))
           : Number(row.last_seen_at) > now - STALE_INSTANCE_MS;
       (alive ? live : dead).push(row.id);
     }
     if (dead.length > 0) await this.db.deleteFrom("instances").where("id", "in", dead).execute();
     return live;
-  }
-}
-
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists but belongs to another user.
-    return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }

@@ -17,6 +17,7 @@ import { readChecksumFile, writeChecksumFile } from "./file-digest.js";
 import { resolveModelReference } from "./model-catalog.js";
 import type { ModelReference } from "./model-catalog.js";
 import { modelPathInDataDir, modelsDir } from "./model-paths.js";
+import { isProcessAlive } from "../../core/process-alive.js";
 
 export type ModelPullErrorCode =
   | "model_pull_failed"
@@ -217,15 +218,6 @@ async function lockDownload(lockPath: string, reference: ModelReference): Promis
     }
   }
   throw new ModelPullError("model_pull_busy", `Could not lock the download of ${displayName(reference)}.`);
-}
-
-function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 async function downloadToPartial(
