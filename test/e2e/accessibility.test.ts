@@ -87,6 +87,14 @@ for (const colorScheme of ["light", "dark"] as const) {
   });
 }
 
+test("chat made dark by the theme switch on a light system: no axe violations", async () => {
+  const watched = await openRichChat({ colorScheme: "light" });
+  await watched.page.getByRole("button", { name: "Switch light / dark" }).click();
+  assert.equal(await watched.page.evaluate(() => document.documentElement.dataset.theme), "dark");
+  await assertAccessible(watched.page, "chat (dark by the switch)");
+  await watched.context.close();
+});
+
 test("models page, light and dark: no axe violations", async () => {
   for (const colorScheme of ["light", "dark"] as const) {
     const watched = await openPage(browser, `${local.url}/settings/models`, { colorScheme });
