@@ -8,7 +8,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { makeScriptedModel } from "../fixtures/models.js";
-import { AppClient, parseNamedEvents, startTestServer, type TestServer } from "./harness.js";
+import {
+  AppClient,
+  parseNamedEvents,
+  readUntil,
+  startTestServer,
+  waitFor,
+  type TestServer,
+} from "./harness.js";
 
 describe("chat app API", () => {
   let server: TestServer;
@@ -308,21 +315,18 @@ describe("chat app API: stopping a reply", () => {
       });
       // Read until some of the reply has arrived, then leave, as the stop button does.
       const reader = response.body!.getReader();
-      let text = "";
-      while (parseNamedEvents(text).filter((event) => event.event === "delta").length < 5) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        text += new TextDecoder().decode(value);
-      }
+      const text = await readUntil(
+        reader,
+        (text) => parseNamedEvents(text).filter((event) => event.event === "delta").length >= 5,
+      );
       controller.abort();
       const replyId = parseNamedEvents(text).find((event) => event.event === "assistant")!.data.id;
       let reply: any;
-      const deadline = Date.now() + 10_000;
-      do {
-        await new Promise((resolve) => setTimeout(resolve, 20));
+      await waitFor(async () => {
         const stored = await client.request("GET", `/api/conversations/${conversation.id}`);
         reply = stored.json.messages.find((message: any) => message.id === replyId);
-      } while (reply.status === "streaming" && Date.now() < deadline);
+        return reply.status !== "streaming";
+      }, "the stopped reply is saved as no longer streaming");
       assert.equal(reply.status, "interrupted");
       const full = script.join("").trimStart(); // a reply starts without the leading space
       assert.ok(reply.content.length >= "w0 w1 w2 w3 w4".length, reply.content);

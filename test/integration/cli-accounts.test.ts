@@ -2,41 +2,17 @@
 // checked by opening the same store. One test runs them on PostgreSQL through DATABASE_URL when
 // QIUSUO_TEST_DATABASE_URL names a database (.ci/run starts one).
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { openStore, type Store, type StoreOptions } from "../../src/store/store.js";
+import { cli, runQiusuo, type CliResult } from "./cli-process.js";
 import { postgresEngine, postgresUrl } from "./store-engines.js";
 
-const cli = path.resolve("dist/cli/main.js");
-
-/** The environment without the variables that would point the commands at another store. */
-const cleanEnv = Object.fromEntries(
-  Object.entries(process.env).filter(([name]) => name !== "DATABASE_URL" && name !== "QIUSUO_DATA_DIR"),
-);
-
-interface Result {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `qiusuo ARGS...` to the end; a command that does not close its store times out. */
-function qiusuo(args: string[], options: { input?: string; env?: Record<string, string> } = {}): Result {
-  const result = spawnSync(process.execPath, [cli, ...args], {
-    input: options.input ?? "",
-    env: { ...cleanEnv, ...options.env },
-    encoding: "utf8",
-    timeout: 30_000,
-  });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-}
-
 /** Exit code 1, a message matching `message`, and no stack trace. */
-function assertFails(result: Result, message: RegExp): void {
+function assertFails(result: CliResult, message: RegExp): void {
   assert.equal(result.status, 1, `expected exit 1:\n${result.stdout}\n${result.stderr}`);
   assert.match(result.stderr, message);
   assert.doesNotMatch(result.stderr, /^\s+at /m, "no stack trace");
@@ -55,7 +31,7 @@ async function withStore<T>(options: StoreOptions, work: (store: Store) => Promi
 describe("qiusuo users and keys", () => {
   let dataDir: string;
   /** Runs a command against the test's data dir. */
-  const run = (args: string[], input?: string) => qiusuo([...args, "--data-dir", dataDir], { input });
+  const run = (args: string[], input?: string) => runQiusuo([...args, "--data-dir", dataDir], { input });
   const inStore = <T>(work: (store: Store) => Promise<T>) => withStore({ dataDir }, work);
   /** Creates a key through the CLI and returns its plaintext. */
   const createKey = (args: string[]) => {
@@ -280,9 +256,9 @@ describe("qiusuo users and keys", () => {
     try {
       const { databaseUrl } = await engine.fresh();
       const env = { DATABASE_URL: databaseUrl! };
-      const added = qiusuo(["users", "add", "pat", "--data-dir", emptyDir], { env });
+      const added = runQiusuo(["users", "add", "pat", "--data-dir", emptyDir], { env });
       assert.equal(added.status, 0, added.stderr);
-      const created = qiusuo(["keys", "create", "--user", "pat", "--rpm", "5", "--data-dir", emptyDir], {
+      const created = runQiusuo(["keys", "create", "--user", "pat", "--rpm", "5", "--data-dir", emptyDir], {
         env,
       });
       assert.equal(created.status, 0, created.stderr);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { existsSync } from "node:fs";
@@ -9,50 +9,8 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import { ensureFixtureModels } from "../fixtures/models.js";
+import { cli, startServe, stopServe, waitForHealth } from "./cli-process.js";
 import { postJson } from "./harness.js";
-
-const cli = path.resolve("dist/cli/main.js");
-
-/** Runs `qiusuo serve` as users do and waits for the URL it prints. */
-async function startServe(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(
-    process.execPath,
-    [cli, "serve", "--port", "0", "--threads", "1", "--gpu", "off", ...args],
-    {
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  let output = "";
-  child.stdout!.on("data", (chunk) => (output += chunk));
-  child.stderr!.on("data", (chunk) => (output += chunk));
-  for (let attempt = 0; attempt < 300; attempt++) {
-    const match = /listening on (http:\/\/[^\s]+)/.exec(output);
-    if (match) return { child, url: match[1]!, output: () => output };
-    if (child.exitCode !== null) break;
-    await sleep(50);
-  }
-  child.kill("SIGKILL");
-  throw new Error(`serve did not start:\n${output}`);
-}
-
-async function waitForHealth(url: string, status: number): Promise<Record<string, any>> {
-  let last: Record<string, any> = {};
-  for (let attempt = 0; attempt < 300; attempt++) {
-    const response = await fetch(`${url}/health`);
-    last = (await response.json()) as Record<string, any>;
-    if (response.status === status) return last;
-    await sleep(50);
-  }
-  throw new Error(`health never answered ${status}: ${JSON.stringify(last)}`);
-}
-
-async function stop(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null) return child.exitCode;
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  child.kill("SIGTERM");
-  return exited;
-}
 
 describe("the qiusuo command", () => {
   let dataDir: string;
@@ -74,7 +32,7 @@ describe("the qiusuo command", () => {
       assert.equal(json.choices[0].message.content, "The answer is 42");
       assert.equal(json.choices[0].message.reasoning_content, "let me think");
     } finally {
-      assert.equal(await stop(child), 0, "SIGTERM shuts down cleanly");
+      assert.equal(await stopServe(child), 0, "SIGTERM shuts down cleanly");
     }
   });
 
@@ -91,7 +49,7 @@ describe("the qiusuo command", () => {
       const first = await startServe(["--model", fixtures.scripted, "--data-dir", cacheData]);
       await waitForHealth(first.url, 200);
       const cold = (await postJson(`${first.url}/v1/chat/completions`, body)).json;
-      assert.equal(await stop(first.child), 0);
+      assert.equal(await stopServe(first.child), 0);
       assert.equal(cold.usage.prompt_cache_hit_tokens, 0);
 
       const second = await startServe(["--model", fixtures.scripted, "--data-dir", cacheData]);
@@ -104,7 +62,7 @@ describe("the qiusuo command", () => {
         );
         assert.ok(warm.usage.prompt_cache_hit_tokens > 0);
       } finally {
-        await stop(second.child);
+        await stopServe(second.child);
       }
     } finally {
       await fs.rm(cacheData, { recursive: true, force: true });
@@ -115,7 +73,7 @@ describe("the qiusuo command", () => {
     const emptyDir = await fs.mkdtemp(path.join(os.tmpdir(), "qiusuo-offline-"));
     // A closed local port stands in for an unreachable Hugging Face.
     const { child, url, output } = await startServe(["--data-dir", emptyDir], {
-      QIUSUO_HF_ENDPOINT: "http://127.0.0.1:9",
+      env: { QIUSUO_HF_ENDPOINT: "http://127.0.0.1:9" },
     });
     try {
       const health = await waitForHealth(url, 503);
@@ -137,7 +95,7 @@ describe("the qiusuo command", () => {
       assert.match(json.error.message, /could not be downloaded.*--model/s);
       assert.match(output(), /could not be downloaded/);
     } finally {
-      await stop(child);
+      await stopServe(child);
       await fs.rm(emptyDir, { recursive: true, force: true });
     }
   });
@@ -157,7 +115,7 @@ describe("the qiusuo command", () => {
       assert.match(health.reason, /truncated\.gguf/);
       assert.match(health.reason, /truncated or crafted|past the end|file has/);
     } finally {
-      assert.equal(await stop(child), 0);
+      assert.equal(await stopServe(child), 0);
     }
   });
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
-import { type TestServer, postJson, postStream, startTestServer, waitFor } from "./harness.js";
+import { type TestServer, postJson, postStream, readUntil, startTestServer, waitFor } from "./harness.js";
 
 describe("a client that goes away", () => {
   let server: TestServer;
@@ -28,12 +28,7 @@ describe("a client that goes away", () => {
       controller.signal,
     );
     const reader = response.body!.getReader();
-    let received = "";
-    while (!received.includes("reasoning_content") && !received.includes('"content":"')) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      received += new TextDecoder().decode(value);
-    }
+    await readUntil(reader, (text) => text.includes("reasoning_content") || text.includes('"content":"'));
     const before = server.engine.stats();
     assert.equal(before.busySequences, 1, "the stream holds the only sequence");
     controller.abort();

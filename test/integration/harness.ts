@@ -104,14 +104,19 @@ export async function postJson(url: string, body: unknown, headers: Record<strin
     headers: { "content-type": "application/json", ...headers },
     body: typeof body === "string" ? body : JSON.stringify(body),
   });
+  return readResponse(response);
+}
+
+/** A response's status, headers, text, and its JSON when the text is JSON. */
+async function readResponse(response: Response) {
   const text = await response.text();
-  let json: unknown;
+  let json: any;
   try {
     json = JSON.parse(text);
   } catch {
     json = undefined;
   }
-  return { status: response.status, headers: response.headers, text, json: json as Record<string, any> };
+  return { status: response.status, headers: response.headers, text, json };
 }
 
 /** POSTs a JSON body and hands back the raw response, for streams and early aborts. */
@@ -124,17 +129,37 @@ export function postStream(url: string, body: unknown, signal?: AbortSignal): Pr
   });
 }
 
-/** Polls `condition` every 10 ms until it holds, or fails naming `what`. */
+/**
+ * Polls `condition` every 10 ms until it holds, or fails naming `what` (a function when what to
+ * say is known only at the end, like a process's output).
+ */
 export async function waitFor(
   condition: () => boolean | Promise<boolean>,
-  what: string,
+  what: string | (() => string),
   timeoutMs = 10_000,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting until ${typeof what === "string" ? what : what()}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/** Reads a streamed body until `enough(text so far)` holds or the stream ends; returns the text. */
+export async function readUntil(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  enough: (text: string) => boolean,
+): Promise<string> {
+  const decoder = new TextDecoder();
+  let text = "";
+  while (!enough(text)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value, { stream: true });
+  }
+  return text;
 }
 
 /** Reads an SSE body into its `data:` payloads (parsed JSON, or the raw `[DONE]`). */
@@ -173,15 +198,9 @@ export class AppClient {
       const pair = setCookie.split(";")[0]!;
       this.cookie = pair.endsWith("=") ? undefined : pair;
     }
-    const text = await response.text();
-    let json: any;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    if (json && typeof json.csrfToken === "string") this.csrfToken = json.csrfToken;
-    return { status: response.status, headers: response.headers, text, json };
+    const answer = await readResponse(response);
+    if (answer.json && typeof answer.json.csrfToken === "string") this.csrfToken = answer.json.csrfToken;
+    return answer;
   }
 
   /** Logs in (accounts mode) and keeps the session. */

@@ -3,77 +3,24 @@
 // runs; and a server killed with SIGKILL mid-reply restarts with every finished message intact
 // and the cut-off reply marked interrupted.
 import assert from "node:assert/strict";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import { ensureFixtureModels, makeScriptedModel } from "../fixtures/models.js";
-import { AppClient, parseNamedEvents, postJson } from "./harness.js";
+import { runQiusuo, startServe, stopServe, waitForOutput } from "./cli-process.js";
+import { AppClient, parseNamedEvents, postJson, readUntil, waitFor } from "./harness.js";
 
-const cli = path.resolve("dist/cli/main.js");
-
-function qiusuo(args: string[], input?: string) {
-  const result = spawnSync(process.execPath, [cli, ...args], {
-    encoding: "utf8",
-    env: { ...process.env, DATABASE_URL: "" },
-    ...(input === undefined ? {} : { input }),
-  });
+/** Runs a one-shot command that must succeed; returns its stdout. */
+function qiusuo(args: string[], input?: string): string {
+  const result = runQiusuo(args, input === undefined ? {} : { input });
   assert.equal(result.status, 0, `qiusuo ${args.join(" ")}: ${result.stderr}`);
   return result.stdout;
 }
 
-/** Starts `qiusuo serve`; waits for its URL, and for /health to answer 200 unless `ready` is false. */
-async function startServe(args: string[], options: { ready?: boolean } = {}) {
-  const child = spawn(
-    process.execPath,
-    [cli, "serve", "--port", "0", "--threads", "1", "--gpu", "off", ...args],
-    {
-      env: { ...process.env, DATABASE_URL: "", QIUSUO_NO_PULL: "1" },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  let output = "";
-  child.stdout!.on("data", (chunk) => (output += chunk));
-  child.stderr!.on("data", (chunk) => (output += chunk));
-  for (let attempt = 0; attempt < 600; attempt++) {
-    const match = /listening on (http:\/\/[^\s]+)/.exec(output);
-    if (match) {
-      if (options.ready !== false) await waitForReady(match[1]!);
-      return { child, url: match[1]!, output: () => output };
-    }
-    if (child.exitCode !== null) break;
-    await sleep(50);
-  }
-  child.kill("SIGKILL");
-  throw new Error(`serve did not start:\n${output}`);
-}
-
-/** Waits for the server's output to match `pattern`, and returns its first group. */
-async function waitForOutput(server: { output: () => string }, pattern: RegExp): Promise<string> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const match = pattern.exec(server.output());
-    if (match) return match[1]!;
-    await sleep(50);
-  }
-  throw new Error(`the output never matched ${pattern}:\n${server.output()}`);
-}
-
-async function waitForReady(url: string): Promise<void> {
-  for (let attempt = 0; attempt < 600; attempt++) {
-    if ((await fetch(`${url}/health`)).status === 200) return;
-    await sleep(50);
-  }
-  throw new Error("the server never became ready");
-}
-
-async function stop(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill(signal);
-  await exited;
-}
+/** `qiusuo serve` with the store in its data dir and no model download, once /health is ready. */
+const serve = (args: string[], options: { ready?: boolean } = {}) =>
+  startServe(args, { env: { QIUSUO_NO_PULL: "1" }, ready: options.ready ?? true });
 
 describe("qiusuo serve with accounts", () => {
   let dataDir: string;
@@ -113,7 +60,7 @@ describe("qiusuo serve with accounts", () => {
       dataDir,
     ]).trim();
     assert.match(key, /^sk-[0-9a-f]{64}$/);
-    const server = await startServe(["--model", fixtures.scripted, "--data-dir", dataDir]);
+    const server = await serve(["--model", fixtures.scripted, "--data-dir", dataDir]);
     try {
       await waitForOutput(server, /(Accounts mode)/);
       const chat = (apiKey?: string) =>
@@ -141,7 +88,7 @@ describe("qiusuo serve with accounts", () => {
       assert.equal(revoked.status, 401);
       assert.equal(revoked.json.error.code, "api_key_revoked");
     } finally {
-      await stop(server.child);
+      await stopServe(server.child);
     }
   });
 });
@@ -150,19 +97,13 @@ describe("qiusuo serve: first run in accounts mode", () => {
   it("prints a one-time setup link with --auth, and refuses a public address without an admin", async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), "qiusuo-first-run-"));
     try {
-      const refused = spawnSync(
-        process.execPath,
-        [cli, "serve", "--host", "0.0.0.0", "--port", "0", "--data-dir", dataDir],
-        {
-          encoding: "utf8",
-          env: { ...process.env, DATABASE_URL: "", QIUSUO_NO_PULL: "1" },
-          timeout: 60_000,
-        },
-      );
+      const refused = runQiusuo(["serve", "--host", "0.0.0.0", "--port", "0", "--data-dir", dataDir], {
+        env: { QIUSUO_NO_PULL: "1" },
+      });
       assert.equal(refused.status, 1);
       assert.match(refused.stderr, /Refusing to serve on 0\.0\.0\.0 without an admin account/);
 
-      const server = await startServe(["--auth", "--data-dir", dataDir], { ready: false });
+      const server = await serve(["--auth", "--data-dir", dataDir], { ready: false });
       try {
         // The link is printed after the listening line, possibly in a later chunk of the pipe.
         const link = await waitForOutput(server, /(http:\/\/\S+\/setup\?token=[A-Za-z0-9_-]+)\n/);
@@ -176,7 +117,7 @@ describe("qiusuo serve: first run in accounts mode", () => {
         });
         assert.equal(setup.status, 200, setup.text);
       } finally {
-        await stop(server.child);
+        await stopServe(server.child);
       }
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
@@ -191,7 +132,7 @@ describe("durability", () => {
     const script = Array.from({ length: 3000 }, (_, index) => ` w${index}`);
     const model = path.join(dataDir, "long.gguf");
     makeScriptedModel(model, { script });
-    let server = await startServe(["--model", model, "--data-dir", dataDir, "--ctx-size", "4096"]);
+    let server = await serve(["--model", model, "--data-dir", dataDir, "--ctx-size", "4096"]);
     try {
       const client = new AppClient(server.url);
       const conversation = (await client.request("POST", "/api/conversations", {})).json;
@@ -217,28 +158,24 @@ describe("durability", () => {
         body: JSON.stringify({ parentId, content: "third question" }),
       });
       const reader = response.body!.getReader();
-      let text = "";
-      while (parseNamedEvents(text).filter((event) => event.event === "delta").length < 3) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        text += new TextDecoder().decode(value);
-      }
+      const text = await readUntil(
+        reader,
+        (text) => parseNamedEvents(text).filter((event) => event.event === "delta").length >= 3,
+      );
       const events = parseNamedEvents(text);
       const question = events.find((event) => event.event === "user")!.data;
       const cutOff = events.find((event) => event.event === "assistant")!.data;
       // Kill once a streaming save has landed (they come every 500 ms), while the reply goes on.
-      for (let attempt = 0; ; attempt++) {
+      await waitFor(async () => {
         const saved = await client.request("GET", `/api/conversations/${conversation.id}`);
         const reply = saved.json.messages.find((message: any) => message.id === cutOff.id);
         assert.equal(reply.status, "streaming", "the reply must still be streaming when killed");
-        if (reply.content.length > 0) break;
-        assert.ok(attempt < 200, "no streaming save landed within 10 s");
-        await sleep(50);
-      }
-      await stop(server.child, "SIGKILL");
+        return reply.content.length > 0;
+      }, "a streaming save of the reply has landed");
+      await stopServe(server.child, "SIGKILL");
       await reader.cancel().catch(() => {});
 
-      server = await startServe(["--model", model, "--data-dir", dataDir, "--ctx-size", "4096"]);
+      server = await serve(["--model", model, "--data-dir", dataDir, "--ctx-size", "4096"]);
       const client2 = new AppClient(server.url);
       assert.match(server.output(), /1 reply\(s\) cut off by the last shutdown are marked interrupted/);
       const stored = await client2.request("GET", `/api/conversations/${conversation.id}`);
@@ -256,7 +193,7 @@ describe("durability", () => {
       assert.ok(partial.content.length < full.length);
       assert.equal(stored.json.messages.length, 6);
     } finally {
-      await stop(server.child);
+      await stopServe(server.child);
       rmSync(dataDir, { recursive: true, force: true });
     }
   });
