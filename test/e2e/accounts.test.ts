@@ -1,27 +1,16 @@
 // Accounts mode in the browser: first-run setup from the terminal's link, logout and login, API
 // keys (created, shown once, used against the API, revoked in the UI) and the usage page.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import type { Browser } from "playwright-core";
-import { postJson, startTestServer, type TestServer } from "../integration/harness.js";
-import { launchBrowser, openPage } from "./e2e-harness.js";
+import { test } from "node:test";
+import { postJson } from "../integration/harness.js";
+import { appUnderTest, openPage } from "./e2e-harness.js";
 
-let server: TestServer;
-let browser: Browser;
-
-before(async () => {
-  server = await startTestServer({ accounts: true });
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const app = appUnderTest({ accounts: true });
 
 test("setup, logout, login, API keys and usage", async () => {
-  const token = server.auth.setupToken;
+  const token = app.server.auth.setupToken;
   assert.ok(token, "a fresh accounts-mode server waits for setup");
-  const watched = await openPage(browser, `${server.url}/setup?token=${encodeURIComponent(token)}`);
+  const watched = await openPage(app.browser, `${app.server.url}/setup?token=${encodeURIComponent(token)}`);
   const { page } = watched;
 
   // Setup: the link fills the token in; the new admin lands in the app, logged in.
@@ -36,7 +25,7 @@ test("setup, logout, login, API keys and usage", async () => {
   await page.getByRole("button", { name: "Create administrator" }).click();
   await page.getByLabel("Message", { exact: true }).waitFor();
   assert.equal(new URL(page.url()).pathname, "/");
-  assert.equal(server.auth.setupToken, undefined);
+  assert.equal(app.server.auth.setupToken, undefined);
 
   // A chat works behind the session (its writes carry the CSRF token).
   await page.getByLabel("Message", { exact: true }).fill("hello");
@@ -79,7 +68,7 @@ test("setup, logout, login, API keys and usage", async () => {
   // The key works against the DeepSeek API...
   const chat = (authorization: string) =>
     postJson(
-      `${server.url}/v1/chat/completions`,
+      `${app.server.url}/v1/chat/completions`,
       { model: "deepseek-chat", messages: [{ role: "user", content: "hi" }] },
       { authorization },
     );
@@ -116,7 +105,7 @@ test("setup, logout, login, API keys and usage", async () => {
 });
 
 test("once set up, the setup link leads to the login page", async () => {
-  const watched = await openPage(browser, `${server.url}/setup?token=nope`);
+  const watched = await openPage(app.browser, `${app.server.url}/setup?token=nope`);
   await watched.page.getByRole("heading", { name: "Log in to qiusuo" }).waitFor();
   await watched.context.close();
 });

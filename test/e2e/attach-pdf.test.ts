@@ -5,10 +5,9 @@ import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
-import type { Browser } from "playwright-core";
-import { AppClient, startTestServer, type TestServer } from "../integration/harness.js";
-import { launchBrowser, openPage } from "./e2e-harness.js";
+import { before, test } from "node:test";
+import { AppClient } from "../integration/harness.js";
+import { appUnderTest, openPage } from "./e2e-harness.js";
 
 const SENTENCE = "Quarterly revenue grew 42 percent";
 
@@ -40,24 +39,17 @@ function minimalPdf(text: string): Buffer {
   return Buffer.from(pdf, "latin1");
 }
 
-let server: TestServer;
-let browser: Browser;
+const app = appUnderTest();
 let dir: string;
 
-before(async () => {
-  server = await startTestServer();
-  browser = await launchBrowser();
+before(() => {
   dir = mkdtempSync(join(tmpdir(), "qiusuo-e2e-pdf-"));
-});
-after(async () => {
-  await browser?.close();
-  await server?.close();
 });
 
 test("a PDF's text layer is read by pdf.js, sent with the message and saved by the server", async () => {
   const file = join(dir, "q3-report.pdf");
   writeFileSync(file, minimalPdf(SENTENCE));
-  const watched = await openPage(browser, server.url);
+  const watched = await openPage(app.browser, app.server.url);
   const { page } = watched;
   await page.locator("input[type=file]").setInputFiles(file);
   // While pdf.js reads, a "Reading q3-report.pdf…" chip stands in; then the file's own chip.
@@ -70,7 +62,7 @@ test("a PDF's text layer is read by pdf.js, sent with the message and saved by t
   assert.equal(await page.locator(".composer .file-chip").count(), 0, "sending clears the attachments");
 
   const conversationId = /\/c\/([^/]+)$/.exec(page.url())![1]!;
-  const answer = await new AppClient(server.url).request("GET", `/api/conversations/${conversationId}`);
+  const answer = await new AppClient(app.server.url).request("GET", `/api/conversations/${conversationId}`);
   const messages = answer.json.messages as Array<{
     role: string;
     content: string;
@@ -96,7 +88,7 @@ test("files over the size limits are refused with a clear message and not attach
   // Only the size is looked at: a PDF over 20 MB is refused before pdf.js reads it.
   const bigPdf = join(dir, "scan.pdf");
   writeFileSync(bigPdf, Buffer.concat([minimalPdf(SENTENCE), Buffer.alloc(21 * 1024 * 1024)]));
-  const watched = await openPage(browser, server.url);
+  const watched = await openPage(app.browser, app.server.url);
   const { page } = watched;
   const notice = page.locator(".notice[role=alert]");
 

@@ -5,25 +5,13 @@ import assert from "node:assert/strict";
 import { writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
-import type { Browser } from "playwright-core";
-import { startTestServer, type TestServer } from "../integration/harness.js";
-import { launchBrowser, openPage } from "./e2e-harness.js";
+import { test } from "node:test";
+import { appUnderTest, openPage } from "./e2e-harness.js";
 
-let server: TestServer;
-let browser: Browser;
-
-before(async () => {
-  server = await startTestServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const app = appUnderTest();
 
 test("send, stream with DeepThink, regenerate, switch branches, edit, search", async () => {
-  const watched = await openPage(browser, server.url);
+  const watched = await openPage(app.browser, app.server.url);
   const { page } = watched;
   const input = page.getByLabel("Message", { exact: true });
   await page.getByRole("button", { name: "DeepThink" }).click();
@@ -68,7 +56,7 @@ test("send, stream with DeepThink, regenerate, switch branches, edit, search", a
 // The scripted model answers in a few milliseconds, so this checks that Esc and the stop button
 // end the request and leave the app usable; keyboard.test.ts stops a long reply mid-way.
 test("Esc stops a reply and the app stays usable", async () => {
-  const watched = await openPage(browser, server.url);
+  const watched = await openPage(app.browser, app.server.url);
   const { page } = watched;
   await page.getByLabel("Message", { exact: true }).fill("hello");
   await page.keyboard.press("Enter");
@@ -82,7 +70,7 @@ test("Esc stops a reply and the app stays usable", async () => {
 });
 
 test("attach a file; switch language and script", async () => {
-  const watched = await openPage(browser, server.url, { locale: "zh-CN" });
+  const watched = await openPage(app.browser, app.server.url, { locale: "zh-CN" });
   const { page } = watched;
   // The browser's language picks the UI language.
   await page.getByRole("button", { name: "深度思考" }).waitFor();

@@ -4,24 +4,15 @@
 // usage per reply, copy, and the theme switch. Every test also checks that the page logged no
 // errors and broke no CSP rule.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import type { Browser, Page } from "playwright-core";
-import { AppClient, startTestServer, waitFor, type TestServer } from "../integration/harness.js";
-import { launchBrowser, openPage, type WatchedPage } from "./e2e-harness.js";
+import { test } from "node:test";
+import type { Page } from "playwright-core";
+import { AppClient, waitFor } from "../integration/harness.js";
+import { appUnderTest, openPage, type WatchedPage } from "./e2e-harness.js";
 import { importConversations } from "./sample-conversations.js";
 
-let server: TestServer;
-let browser: Browser;
 let client: AppClient;
-
-before(async () => {
-  server = await startTestServer({ models: ["scripted", "tiny"] });
-  browser = await launchBrowser();
+const app = appUnderTest({ models: ["scripted", "tiny"] }, ({ server }) => {
   client = new AppClient(server.url);
-});
-after(async () => {
-  await browser?.close();
-  await server?.close();
 });
 
 interface StoredMessage {
@@ -103,7 +94,7 @@ test("the sidebar groups chats by date: today, yesterday, 7 days, 30 days, older
   assert.equal(imported.status, 200, imported.text);
   assert.equal(imported.json.imported, placed.length);
 
-  const watched = await openPage(browser, server.url);
+  const watched = await openPage(app.browser, app.server.url);
   const { page } = watched;
   await page.locator(".conversation a", { hasText: "Dated ninety days ago" }).waitFor();
   const headings = await page.locator(".conversation-groups h2").allTextContents();
@@ -122,7 +113,7 @@ test("the sidebar groups chats by date: today, yesterday, 7 days, 30 days, older
 });
 
 test("a new chat is titled from its first message, has its own URL, and opens from it", async () => {
-  const watched = await openPage(browser, server.url);
+  const watched = await openPage(app.browser, app.server.url);
   const { page } = watched;
   await page.getByRole("heading", { name: "How can I help you today?" }).waitFor();
   await send(page, "Plan a picnic by the river\nwith a second line", 0);
@@ -148,7 +139,7 @@ test("a new chat is titled from its first message, has its own URL, and opens fr
   assert.equal(await link.getAttribute("aria-current"), null);
 
   // The first chat's URL, opened in a new browser, shows that chat.
-  const other = await openPage(browser, `${server.url}/c/${encodeURIComponent(id)}`);
+  const other = await openPage(app.browser, `${app.server.url}/c/${encodeURIComponent(id)}`);
   await other.page.locator(".message.user .bubble", { hasText: "Plan a picnic by the river" }).waitFor();
   await other.page.locator(".message.assistant[data-status=complete]").waitFor();
   assert.match((await other.page.locator(".message.assistant .markdown").textContent()) ?? "", /42/);
@@ -169,7 +160,7 @@ test("a new chat is titled from its first message, has its own URL, and opens fr
 });
 
 test("rename and delete from the sidebar; a deleted chat's URL says it is gone", async () => {
-  const watched = await openPage(browser, server.url);
+  const watched = await openPage(app.browser, app.server.url);
   const { page } = watched;
   await send(page, "Draft a packing list", 0);
   const id = chatId(page);
@@ -211,7 +202,7 @@ test("rename and delete from the sidebar; a deleted chat's URL says it is gone",
   assert.equal(gone.status, 404);
 
   // Its old URL shows a clear message and a working, empty chat screen.
-  await page.goto(`${server.url}/c/${encodeURIComponent(id)}`);
+  await page.goto(`${app.server.url}/c/${encodeURIComponent(id)}`);
   await page.getByRole("alert").filter({ hasText: "This chat does not exist or was deleted." }).waitFor();
   await page.getByRole("heading", { name: "How can I help you today?" }).waitFor();
   assert.equal(await page.locator(".message").count(), 0);
@@ -219,12 +210,12 @@ test("rename and delete from the sidebar; a deleted chat's URL says it is gone",
   await send(page, "Start over", 0);
   assert.notEqual(chatId(page), id);
   // The only failed request is the page asking for the deleted chat.
-  assertClean(watched, [`404 GET ${server.url}/api/conversations/${id}`]);
+  assertClean(watched, [`404 GET ${app.server.url}/api/conversations/${id}`]);
   await watched.context.close();
 });
 
 test("chat settings: system prompt and temperature are saved and used for the next reply", async () => {
-  const watched = await openPage(browser, server.url);
+  const watched = await openPage(app.browser, app.server.url);
   const { page } = watched;
   await send(page, "Write a haiku about tea", 0);
   const id = chatId(page);
@@ -262,7 +253,7 @@ test("chat settings: system prompt and temperature are saved and used for the ne
 });
 
 test("the model picker sends the chat to the model picked", async () => {
-  const watched = await openPage(browser, server.url);
+  const watched = await openPage(app.browser, app.server.url);
   const { page } = watched;
   const picker = page.getByLabel("Model", { exact: true });
   const options = () =>
@@ -319,7 +310,10 @@ test("TeX that KaTeX cannot parse shows as its source, without breaking the CSP"
       ],
     },
   ]);
-  const watched = await openPage(browser, `${server.url}/c/${encodeURIComponent(ids.get("Broken TeX")!)}`);
+  const watched = await openPage(
+    app.browser,
+    `${app.server.url}/c/${encodeURIComponent(ids.get("Broken TeX")!)}`,
+  );
   const { page } = watched;
   const reply = page.locator(".message.assistant");
   await reply.locator(".math-inline .katex").waitFor();
@@ -333,7 +327,7 @@ test("TeX that KaTeX cannot parse shows as its source, without breaking the CSP"
 });
 
 test("each reply shows its own token usage and cache hits", async () => {
-  const watched = await openPage(browser, server.url);
+  const watched = await openPage(app.browser, app.server.url);
   const { page } = watched;
   await send(page, "Tell me about the moon", 0);
   await send(page, "And about the sun", 1);
@@ -359,7 +353,7 @@ test("each reply shows its own token usage and cache hits", async () => {
 });
 
 test("copy puts a message's text on the clipboard", async () => {
-  const watched = await openPage(browser, server.url);
+  const watched = await openPage(app.browser, app.server.url);
   const { page } = watched;
   const reply = await send(page, "What is the answer?", 0);
   const [answer] = (await stored(chatId(page))).messages.filter((message) => message.role === "assistant");
@@ -379,7 +373,7 @@ test("copy puts a message's text on the clipboard", async () => {
 });
 
 test("the theme switch goes dark and light, and the choice survives a reload", async () => {
-  const watched = await openPage(browser, server.url, { colorScheme: "light" });
+  const watched = await openPage(app.browser, app.server.url, { colorScheme: "light" });
   const { page } = watched;
   const toggle = page.getByRole("button", { name: "Switch light / dark" });
   const theme = () => page.evaluate(() => document.documentElement.dataset.theme ?? null);

@@ -2,7 +2,9 @@
 // downloaded browsers). Each page records what must never happen: page errors, CSP violations,
 // dialogs, and calls to the `xssFired` canary that XSS payloads try to reach.
 import { existsSync } from "node:fs";
+import { after, before } from "node:test";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { startTestServer, type TestServer } from "../integration/harness.js";
 
 export const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((path) => existsSync(path));
 
@@ -14,6 +16,34 @@ export async function launchBrowser(): Promise<Browser> {
     // Root in containers cannot use Chromium's sandbox; the pages under test are our own.
     args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
   });
+}
+
+/** A test file's server and browser; both are set once the file's first `before` hook has run. */
+export interface AppUnderTest {
+  server: TestServer;
+  browser: Browser;
+}
+
+/**
+ * Starts a test server (with `options`) and Chromium before a file's tests, then runs `ready`, and
+ * closes both after them. What needs the server goes in `ready`: Node 20 runs a file's top-level
+ * `before` hooks at the same time, so another hook could not wait for this one.
+ */
+export function appUnderTest(
+  options?: Parameters<typeof startTestServer>[0],
+  ready?: (app: AppUnderTest) => void,
+): AppUnderTest {
+  const app = {} as AppUnderTest;
+  before(async () => {
+    app.server = await startTestServer(options);
+    app.browser = await launchBrowser();
+    ready?.(app);
+  });
+  after(async () => {
+    await app.browser?.close();
+    await app.server?.close();
+  });
+  return app;
 }
 
 export interface WatchedPage {

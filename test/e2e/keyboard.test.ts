@@ -2,25 +2,15 @@
 // reply is 1,500 tokens long (long-reply-model.ts): it takes seconds to write, so Esc lands while
 // it streams and the partial reply can be checked in the UI, after a reload and on the server.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import type { Browser, Page } from "playwright-core";
-import { AppClient, startTestServer, type TestServer } from "../integration/harness.js";
-import { launchBrowser, openPage } from "./e2e-harness.js";
+import { test } from "node:test";
+import type { Page } from "playwright-core";
+import { AppClient } from "../integration/harness.js";
+import { appUnderTest, openPage } from "./e2e-harness.js";
 import { ensureLongReplyModel, LONG_REPLY_TEXT } from "./long-reply-model.js";
 
-let server: TestServer;
-let browser: Browser;
-
-before(async () => {
-  server = await startTestServer({
-    models: [{ file: ensureLongReplyModel() }],
-    engine: { contextSize: 4096 },
-  });
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.close();
+const app = appUnderTest({
+  models: [{ file: ensureLongReplyModel() }],
+  engine: { contextSize: 4096 },
 });
 
 /** Waits until the reply being streamed shows some of its words. */
@@ -31,7 +21,7 @@ async function waitForFirstWords(page: Page): Promise<void> {
 }
 
 async function savedReply(conversationId: string) {
-  const answer = await new AppClient(server.url).request("GET", `/api/conversations/${conversationId}`);
+  const answer = await new AppClient(app.server.url).request("GET", `/api/conversations/${conversationId}`);
   const replies = (answer.json.messages as Array<{ role: string; content: string; status: string }>).filter(
     (message) => message.role === "assistant",
   );
@@ -40,7 +30,7 @@ async function savedReply(conversationId: string) {
 }
 
 test("Esc stops a reply mid-way: the partial reply is kept and marked interrupted, also after reload", async () => {
-  const watched = await openPage(browser, server.url);
+  const watched = await openPage(app.browser, app.server.url);
   const { page } = watched;
   await page.getByLabel("Message", { exact: true }).fill("Write a lot.");
   await page.keyboard.press("Enter");
@@ -78,7 +68,7 @@ test("Esc stops a reply mid-way: the partial reply is kept and marked interrupte
 });
 
 test("keyboard: the skip link reaches the composer, Shift+Enter breaks the line, Enter sends, Esc stops", async () => {
-  const watched = await openPage(browser, server.url);
+  const watched = await openPage(app.browser, app.server.url);
   const { page } = watched;
   await page.getByLabel("Message", { exact: true }).waitFor();
   await page.keyboard.press("Tab");

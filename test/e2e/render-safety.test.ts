@@ -2,28 +2,16 @@
 // and the reply scripted at the API boundary. xss-model.test.ts has the real engine write the
 // corpus through a scripted fixture model.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import type { Browser } from "playwright-core";
-import { startTestServer, type TestServer } from "../integration/harness.js";
-import { dangerousNodes, launchBrowser, openPage } from "./e2e-harness.js";
+import { test } from "node:test";
+import { appUnderTest, dangerousNodes, openPage } from "./e2e-harness.js";
 import { scriptApi } from "./scripted-api.js";
 import { XSS_PAYLOADS, XSS_REPLY } from "./xss-corpus.js";
 
-let server: TestServer;
-let browser: Browser;
-
-before(async () => {
-  server = await startTestServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const app = appUnderTest();
 
 test("the XSS corpus, streamed as a reply and typed as a message, never runs", async () => {
   const reply = { reasoning: `<img src=x onerror="xssFired('reasoning')">`, content: XSS_REPLY, chunk: 7 };
-  const watched = await openPage(browser, server.url, { setup: (page) => scriptApi(page, reply) });
+  const watched = await openPage(app.browser, app.server.url, { setup: (page) => scriptApi(page, reply) });
   const { page } = watched;
   await page.getByLabel("Message", { exact: true }).fill(XSS_PAYLOADS.slice(0, 6).join("\n"));
   await page.keyboard.press("Enter");
@@ -57,7 +45,7 @@ test("Markdown, code with a copy button, math and tables render; links are safe"
     "| left | right |\n|:--|--:|\n| 1 | 2 |",
     "[site](https://example.com) and ![pic](https://example.com/a.png)",
   ].join("\n\n");
-  const watched = await openPage(browser, server.url, {
+  const watched = await openPage(app.browser, app.server.url, {
     setup: (page) => scriptApi(page, { content, chunk: 5 }),
   });
   const { page } = watched;
