@@ -4,6 +4,7 @@ import { api, ApiError } from "../api/client.ts";
 import type { User } from "../api/types.ts";
 import { t } from "../i18n/i18n.ts";
 import { signedIn } from "../state/session.ts";
+import { FormError } from "./form-error.tsx";
 
 function errorText(error: unknown): string {
   if (error instanceof ApiError && error.code === "invalid_credentials") return t("invalidCredentials");
@@ -75,11 +76,7 @@ function CredentialFields(props: {
           onInput={(event) => (password.value = event.currentTarget.value)}
         />
       </label>
-      {error.value && (
-        <p class="form-error" role="alert">
-          {error.value}
-        </p>
-      )}
+      <FormError message={error.value} />
       <button type="submit" class="primary" disabled={pending.value}>
         {props.submitLabel}
       </button>

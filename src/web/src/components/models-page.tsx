@@ -9,6 +9,7 @@ import type { MessageKey } from "../i18n/strings.ts";
 import { describeError } from "../state/chat.ts";
 import { session } from "../state/session.ts";
 import { loadModels, models } from "./composer.tsx";
+import { FormError } from "./form-error.tsx";
 
 const STATE_LABELS: Record<AppModel["state"], MessageKey> = {
   available: "stateAvailable",
@@ -105,11 +106,7 @@ function PullForm() {
           </span>
         </div>
       )}
-      {error.value && (
-        <p class="form-error" role="alert">
-          {error.value}
-        </p>
-      )}
+      <FormError message={error.value} />
       {done.value && (
         <p class="hint" role="status">
           {done.value}

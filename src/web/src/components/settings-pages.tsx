@@ -7,6 +7,7 @@ import { t } from "../i18n/i18n.ts";
 import type { MessageKey } from "../i18n/strings.ts";
 import { describeError } from "../state/chat.ts";
 import { CopyButton } from "./copy-button.tsx";
+import { FormError } from "./form-error.tsx";
 
 function date(ms: number | null | undefined): string {
   return ms ? new Date(ms).toLocaleString() : "—";
@@ -50,11 +51,7 @@ export function KeysPage() {
           {t("createKey")}
         </button>
       </form>
-      {error.value && (
-        <p class="form-error" role="alert">
-          {error.value}
-        </p>
-      )}
+      <FormError message={error.value} />
       {created.value && (
         <div class="new-key" role="status">
           <p>{t("keyCreated")}</p>
@@ -162,11 +159,7 @@ export function UsagePage() {
           <option value="key">{t("byKey")}</option>
         </select>
       </label>
-      {error.value && (
-        <p class="form-error" role="alert">
-          {error.value}
-        </p>
-      )}
+      <FormError message={error.value} />
       {rows.value.length === 0 ? (
         <p class="empty">{t("noUsage")}</p>
       ) : (
