@@ -146,14 +146,7 @@ export class LocalEngine implements Engine {
       entry.state = "available";
       delete entry.reason;
     }
-    if (options.preload) {
-      this.hold(entry);
-      try {
-        await this.loadedModel(entry);
-      } finally {
-        this.release(entry);
-      }
-    }
+    if (options.preload) await this.loadHeld(entry);
     return this.describe(entry);
   }
 
@@ -421,6 +414,16 @@ export class LocalEngine implements Engine {
     for (const wake of [...this.roomWaiters]) wake();
   }
 
+  /** Loads the model now, held while it loads; its idle time counts from the end of the load. */
+  private async loadHeld(entry: ModelEntry): Promise<void> {
+    this.hold(entry);
+    try {
+      await this.loadedModel(entry);
+    } finally {
+      this.release(entry);
+    }
+  }
+
   private hold(entry: ModelEntry): void {
     entry.active++;
     entry.lastUsed = performance.now();
@@ -574,12 +577,7 @@ export class LocalEngine implements Engine {
   /** Loads a model now (an admin's request) and returns it ready. */
   async loadModel(model: string): Promise<ModelDetails> {
     const entry = this.resolve(model);
-    this.hold(entry);
-    try {
-      await this.loadedModel(entry);
-    } finally {
-      this.release(entry);
-    }
+    await this.loadHeld(entry);
     return this.detailsOf(entry);
   }
 
