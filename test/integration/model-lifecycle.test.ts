@@ -1,4 +1,8 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, describe, it } from "node:test";
 import { fitContextSize } from "../../src/engines/local/context-fit.js";
@@ -46,6 +50,21 @@ describe("model lifecycle", () => {
   };
   after(async () => {
     for (const server of servers) await server.close();
+  });
+
+  it("hashes a model's file in the background once it is loaded, before any reply asks", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "qiusuo-digest-"));
+    try {
+      const file = path.join(dir, "hashed.gguf");
+      copyFileSync(ensureFixtureModels().scripted, file);
+      const server = await start({ models: [{ file }] });
+      assert.equal(server.engine.stats().generatedTokens, 0, "no reply has run");
+      await waitFor(() => existsSync(`${file}.sha256`), "the digest is written beside the file");
+      const expected = createHash("sha256").update(readFileSync(file)).digest("hex");
+      assert.equal(readFileSync(`${file}.sha256`, "utf8"), `${expected}  hashed.gguf\n`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("a model is available but not loaded before its first request, and ready after", async () => {

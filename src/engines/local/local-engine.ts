@@ -332,6 +332,9 @@ export class LocalEngine implements Engine {
           `sequence(s)${shrunk}, loaded in ${Math.round(performance.now() - started)} ms)`,
       );
       if (entry.active === 0) this.scheduleIdleUnload(entry);
+      // Replies in the app record the file's SHA-256. Hashing takes seconds per gigabyte, so it
+      // starts now, in the background, rather than holding up the first reply that asks for it.
+      void fileSha256(filePath).catch(() => undefined);
       return loaded;
     } catch (error) {
       entry.state = "failed";
