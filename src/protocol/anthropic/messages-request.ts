@@ -9,7 +9,7 @@ import type {
   ToolDefinition,
 } from "../../core/chat.js";
 import { InvalidParameterError, InvalidRequestError, type QiusuoError } from "../../core/errors.js";
-import { optional, parseWith, zodIssueToError } from "../validation.js";
+import { checkBodyDepth, optional, parseShape, shallowJson, zodIssueToError } from "../validation.js";
 
 /** Blocks are checked in two steps: their `type` here, their fields once the type is known. */
 const block = z.object({ type: z.string() }).passthrough();
@@ -23,7 +23,7 @@ const tool = z
     type: optional(z.string()),
     name: z.string().regex(/^[a-zA-Z0-9_-]{1,64}$/, "must be 1 to 64 letters, digits, underscores or dashes"),
     description: optional(z.string()),
-    input_schema: optional(z.record(z.string(), z.unknown())),
+    input_schema: optional(shallowJson(z.record(z.string(), z.unknown()))),
     strict: optional(z.boolean()),
   })
   .passthrough();
@@ -68,7 +68,10 @@ export const messagesSchema = z.object({
       .object({
         format: optional(
           z
-            .object({ type: z.literal("json_schema"), schema: z.record(z.string(), z.unknown()) })
+            .object({
+              type: z.literal("json_schema"),
+              schema: shallowJson(z.record(z.string(), z.unknown())),
+            })
             .passthrough(),
         ),
       })
@@ -92,16 +95,20 @@ export interface ParsedMessagesRequest {
 
 /** Parses and validates a `/v1/messages` body into the core request. */
 export function parseMessagesRequest(body: unknown): ParsedMessagesRequest {
-  const parsed = parseWith(messagesSchema, body);
-  return { request: toChatRequest(parsed), stream: parsed.stream ?? false };
+  const parsed = parseShape(messagesSchema, body);
+  return { request: toChatRequest(parsed, body), stream: parsed.stream ?? false };
 }
 
 /** Parses a `/v1/messages/count_tokens` body into the request whose prompt is counted. */
 export function parseCountTokensRequest(body: unknown): ChatRequest {
-  return toChatRequest(parseWith(countTokensSchema, body));
+  return toChatRequest(parseShape(countTokensSchema, body), body);
 }
 
-function toChatRequest(body: MessagesBody): ChatRequest {
+/**
+ * Blocks are checked here, after the schema, so the whole body's depth is checked last: a block's
+ * too-deep `input` is named by its own path rather than by the body's.
+ */
+function toChatRequest(body: MessagesBody, raw: unknown): ChatRequest {
   const system =
     body.system === undefined ? [] : [{ role: "system" as const, content: textOf(body.system, ["system"]) }];
   const messages = body.messages.flatMap((message, index) =>
@@ -112,6 +119,7 @@ function toChatRequest(body: MessagesBody): ChatRequest {
   const responseFormat: ResponseFormat = format
     ? { type: "json_schema", name: "output", schema: format.schema }
     : { type: "text" };
+  checkBodyDepth(raw);
   return {
     model: body.model,
     messages: [...system, ...messages],
@@ -150,7 +158,7 @@ const blockFields = {
   tool_use: z.object({
     id: z.string().min(1, "must not be empty"),
     name: z.string().min(1, "must not be empty"),
-    input: z.record(z.string(), z.unknown()),
+    input: shallowJson(z.record(z.string(), z.unknown())),
   }),
   tool_result: z.object({
     tool_use_id: z.string().min(1, "must not be empty"),

@@ -8,7 +8,7 @@ import type {
   ToolDefinition,
 } from "../../core/chat.js";
 import { InvalidParameterError } from "../../core/errors.js";
-import { optional, parseWith, range } from "../validation.js";
+import { optional, parseWith, range, shallowJson, shallowJsonText } from "../validation.js";
 
 const text = z.string();
 
@@ -28,7 +28,7 @@ const MAX_TOP_LOGPROBS = 20;
 const toolCall = z.object({
   id: z.string(),
   type: z.literal("function").optional(),
-  function: z.object({ name: z.string(), arguments: z.string() }),
+  function: z.object({ name: z.string(), arguments: shallowJsonText }),
 });
 
 const message = z.discriminatedUnion("role", [
@@ -55,7 +55,7 @@ const tool = z.object({
   function: z.object({
     name: z.string().regex(TOOL_NAME, "must be 1 to 64 characters of a-z, A-Z, 0-9, _ and -"),
     description: optional(z.string()),
-    parameters: optional(z.record(z.unknown())),
+    parameters: optional(shallowJson(z.record(z.unknown()))),
     strict: optional(z.boolean()),
   }),
 });
@@ -73,7 +73,7 @@ const responseFormat = z.discriminatedUnion("type", [
     json_schema: z.object({
       name: z.string().regex(TOOL_NAME, "must be 1 to 64 characters of a-z, A-Z, 0-9, _ and -"),
       description: optional(z.string()),
-      schema: optional(z.record(z.unknown())),
+      schema: optional(shallowJson(z.record(z.unknown()))),
       strict: optional(z.boolean()),
     }),
   }),
