@@ -13,6 +13,8 @@ export type ErrorKind =
   | "permission"
   | "not_found"
   | "rate_limit"
+  /** The request body is over the server's size limit. */
+  | "request_too_large"
   /** The server cannot serve the request now (model loading, missing, overloaded). */
   | "unavailable"
   | "internal";

@@ -75,7 +75,11 @@ export function fromFastifyError(error: FastifyError | QiusuoError | StoreError)
   if (error instanceof QiusuoError) return error;
   if (error instanceof StoreError) return fromStoreError(error);
   if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
-    return new QiusuoError("invalid_request", "body_too_large", "The request body is too large.");
+    return new QiusuoError(
+      "request_too_large",
+      "body_too_large",
+      "The request body is too large: it is over this server's size limit.",
+    );
   }
   if (typeof error.statusCode === "number" && error.statusCode >= 400 && error.statusCode < 500) {
     return new InvalidRequestError("invalid_request", error.message);

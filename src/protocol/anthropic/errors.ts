@@ -7,6 +7,7 @@ export type AnthropicErrorType =
   | "billing_error"
   | "permission_error"
   | "not_found_error"
+  | "request_too_large"
   | "rate_limit_error"
   | "api_error"
   | "overloaded_error";
@@ -24,6 +25,7 @@ const statusByKind: Record<ErrorKind, { status: number; type: AnthropicErrorType
   permission: { status: 403, type: "permission_error" },
   not_found: { status: 404, type: "not_found_error" },
   rate_limit: { status: 429, type: "rate_limit_error" },
+  request_too_large: { status: 413, type: "request_too_large" },
   unavailable: { status: 503, type: "overloaded_error" },
   internal: { status: 500, type: "api_error" },
 };
