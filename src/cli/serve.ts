@@ -42,6 +42,10 @@ export function registerServeCommand(program: Command): void {
     .option("--max-queue <n>", "requests that may wait per model before 429 (default 8 per sequence)")
     .option("--cache-size <MiB>", "disk space for the context cache per model, 0 = off (default 4096)")
     .option("--keep-alive <seconds>", "silence before a waiting request gets a keep-alive (default 5)")
+    .option(
+      "--request-timeout <seconds>",
+      "time a client has to send a whole request, head and body; replies are not limited (default 30)",
+    )
     .option("--gpu <auto|off>", "use a GPU if one is found (default auto)")
     .option("--log-level <level>", "fatal, error, warn, info, debug")
     .option("--auth", "accounts mode: logins and API keys (always on for a non-loopback --host)")
@@ -146,6 +150,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     host: config.host,
     logLevel: config.logLevel,
     keepAliveSeconds: config.keepAliveSeconds,
+    requestTimeoutSeconds: config.requestTimeoutSeconds,
   });
   const address = await app.listen({ host: config.host, port: config.port });
   const url = address.replace("://[::1]", "://localhost");

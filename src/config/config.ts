@@ -27,6 +27,13 @@ export const serveConfigSchema = z.object({
   cacheSizeMb: integer(0, 10_000_000).default(4096),
   /** Seconds of silence before a waiting request gets a keep-alive. */
   keepAliveSeconds: z.coerce.number().min(0.01).max(600).default(5),
+  /**
+   * Seconds a client has to send a whole request (head and body) before it gets 408; fractions
+   * allowed. Replies are not limited: a long generation streams for as long as it needs. Default
+   * 30: a 32 MiB body (the limit) then needs about 9 Mbit/s, and a dribbling client holds a
+   * socket for half a minute at most.
+   */
+  requestTimeoutSeconds: z.coerce.number().min(0.1).max(3600).default(30),
   /** CPU threads for llama.cpp; 0 means one per available core. */
   threads: integer(0, 1024).default(0),
   /**
@@ -72,6 +79,7 @@ export interface ServeFlags {
   maxQueue?: string | number;
   cacheSize?: string | number;
   keepAlive?: string | number;
+  requestTimeout?: string | number;
   gpu?: string;
   logLevel?: string;
   databaseUrl?: string;
@@ -97,6 +105,7 @@ const envNames: Record<string, string> = {
   maxQueue: "QIUSUO_MAX_QUEUE",
   cacheSizeMb: "QIUSUO_CACHE_SIZE",
   keepAliveSeconds: "QIUSUO_KEEP_ALIVE",
+  requestTimeoutSeconds: "QIUSUO_REQUEST_TIMEOUT",
   maxLoadedModels: "QIUSUO_MAX_LOADED_MODELS",
   gpu: "QIUSUO_GPU",
   huggingFaceEndpoint: "QIUSUO_HF_ENDPOINT",
@@ -160,6 +169,7 @@ export function loadServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = proc
     maxQueue: flags.maxQueue ?? env.QIUSUO_MAX_QUEUE,
     cacheSizeMb: flags.cacheSize ?? env.QIUSUO_CACHE_SIZE,
     keepAliveSeconds: flags.keepAlive ?? env.QIUSUO_KEEP_ALIVE,
+    requestTimeoutSeconds: flags.requestTimeout ?? env.QIUSUO_REQUEST_TIMEOUT,
     maxLoadedModels: flags.maxLoadedModels ?? env.QIUSUO_MAX_LOADED_MODELS,
     gpu: flags.gpu ?? env.QIUSUO_GPU,
     huggingFaceEndpoint: huggingFace.endpoint,
@@ -188,6 +198,7 @@ function kebab(name: string): string {
   if (name === "idleUnloadSeconds") return "idle-unload";
   if (name === "cacheSizeMb") return "cache-size";
   if (name === "keepAliveSeconds") return "keep-alive";
+  if (name === "requestTimeoutSeconds") return "request-timeout";
   return name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
 }
 

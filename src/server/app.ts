@@ -6,7 +6,7 @@ import { toWireError } from "../protocol/errors.js";
 import type { Store } from "../store/store.js";
 import { ApiGate } from "./api-gate.js";
 import { hostGuard } from "./host-guard.js";
-import { fromFastifyError, noRouteBody } from "./reply-helpers.js";
+import { clientErrorHandler, fromFastifyError, noRouteBody } from "./reply-helpers.js";
 import type { Metrics } from "./metrics.js";
 import { registerAnthropicRoutes } from "./routes/anthropic.js";
 import { registerAppApi } from "./routes/app-api.js";
@@ -35,10 +35,17 @@ export interface AppOptions {
   keepAliveSeconds?: number;
   /** Largest request body in bytes. */
   bodyLimit?: number;
+  /**
+   * Seconds a client has to send a whole request, head and body; it gets 408 after that. Only
+   * the request counts: a reply (a long stream) takes as long as it needs. Default 30.
+   */
+  requestTimeoutSeconds?: number;
 }
 
 /** Assembles the HTTP server: one plugin per protocol, a shared error table, the host guard. */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const requestTimeoutSeconds = options.requestTimeoutSeconds ?? 30;
+  const requestTimeoutMs = Math.ceil(requestTimeoutSeconds * 1000);
   const app = Fastify({
     logger: { level: options.logLevel ?? "info" },
     // One line per request is noise for a local server; errors are logged where they happen.
@@ -46,6 +53,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     bodyLimit: options.bodyLimit ?? 32 * 1024 * 1024,
     // Keep-alive sockets would hold shutdown open; streams end on their own.
     forceCloseConnections: true,
+    // Node's request timeout runs from a request's first byte until its last has arrived, so a
+    // client dribbling its head or body is cut off while a reply may stream for as long as it
+    // needs. Fastify turns it off by default; Node would check only every 30 s.
+    requestTimeout: requestTimeoutMs,
+    http: {
+      requestTimeout: requestTimeoutMs,
+      headersTimeout: requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, Math.ceil(requestTimeoutMs / 4)),
+    },
+    clientErrorHandler: clientErrorHandler({ requestTimeoutSeconds }),
   });
 
   // Clients such as curl send JSON with other content types; every body is read as JSON.

@@ -1,6 +1,9 @@
 import { once } from "node:events";
+import { STATUS_CODES } from "node:http";
+import type { Socket } from "node:net";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { InvalidRequestError, QiusuoError, type ErrorKind } from "../core/errors.js";
+import { toWireError } from "../protocol/errors.js";
 import { StoreError, type StoreErrorCode } from "../store/store-error.js";
 
 /** Aborts when the client goes away before the reply is finished, so the engine stops at once. */
@@ -85,6 +88,46 @@ export function fromFastifyError(error: FastifyError | QiusuoError | StoreError)
     return new InvalidRequestError("invalid_request", error.message);
   }
   return error;
+}
+
+/**
+ * Answers what Node's HTTP server refuses before any route runs (a request not received in
+ * time, bytes that are not HTTP) in DeepSeek's envelope, where Fastify would use its own shape.
+ * The route is not known yet, so every protocol gets this one.
+ */
+export function clientErrorHandler(limits: {
+  requestTimeoutSeconds: number;
+}): (error: Error & { code?: string }, socket: Socket) => void {
+  return (error, socket) => {
+    if (error.code === "ECONNRESET" || socket.destroyed) return;
+    const wire = toWireError(clientError(error, limits));
+    // A reply may already be on its way (a hook answered before the body came); as Node does,
+    // write nothing then rather than corrupt it.
+    const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (socket.writable && inFlight?.headersSent !== true) {
+      const body = JSON.stringify(wire.body);
+      socket.write(
+        `HTTP/1.1 ${wire.status} ${STATUS_CODES[wire.status]}\r\n` +
+          "content-type: application/json; charset=utf-8\r\n" +
+          `content-length: ${Buffer.byteLength(body)}\r\n` +
+          "connection: close\r\n\r\n" +
+          body,
+      );
+    }
+    socket.destroy();
+  };
+}
+
+function clientError(error: Error & { code?: string }, limits: { requestTimeoutSeconds: number }) {
+  if (error.code === "ERR_HTTP_REQUEST_TIMEOUT") {
+    return new QiusuoError(
+      "request_timeout",
+      "request_timeout",
+      `The request did not arrive in time: this server waits ${limits.requestTimeoutSeconds} s ` +
+        "for a request's headers and body.",
+    );
+  }
+  return new InvalidRequestError("malformed_request", "The request is not valid HTTP/1.1.");
 }
 
 /** The store's refusals, as the API reports them. */
