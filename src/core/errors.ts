@@ -15,6 +15,8 @@ export type ErrorKind =
   | "rate_limit"
   /** The request body is over the server's size limit. */
   | "request_too_large"
+  /** The request line and headers together are over the server's size limit. */
+  | "headers_too_large"
   /** The client did not send the whole request in time. */
   | "request_timeout"
   /** The server cannot serve the request now (model loading, missing, overloaded). */

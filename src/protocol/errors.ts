@@ -11,6 +11,7 @@ const statusByKind: Record<ErrorKind, { status: number; type: string }> = {
   not_found: { status: 404, type: "invalid_request_error" },
   rate_limit: { status: 429, type: "rate_limit_error" },
   request_too_large: { status: 413, type: "invalid_request_error" },
+  headers_too_large: { status: 431, type: "invalid_request_error" },
   request_timeout: { status: 408, type: "invalid_request_error" },
   unavailable: { status: 503, type: "server_overloaded" },
   internal: { status: 500, type: "server_error" },

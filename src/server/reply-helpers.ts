@@ -1,5 +1,5 @@
 import { once } from "node:events";
-import { STATUS_CODES } from "node:http";
+import { maxHeaderSize, STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { InvalidRequestError, QiusuoError, type ErrorKind } from "../core/errors.js";
@@ -92,8 +92,8 @@ export function fromFastifyError(error: FastifyError | QiusuoError | StoreError)
 
 /**
  * Answers what Node's HTTP server refuses before any route runs (a request not received in
- * time, bytes that are not HTTP) in DeepSeek's envelope, where Fastify would use its own shape.
- * The route is not known yet, so every protocol gets this one.
+ * time, a head over 16 KiB, bytes that are not HTTP) in DeepSeek's envelope, where Fastify would
+ * use its own shape. The route is not known yet, so every protocol gets this one.
  */
 export function clientErrorHandler(limits: {
   requestTimeoutSeconds: number;
@@ -125,6 +125,17 @@ function clientError(error: Error & { code?: string }, limits: { requestTimeoutS
       "request_timeout",
       `The request did not arrive in time: this server waits ${limits.requestTimeoutSeconds} s ` +
         "for a request's headers and body.",
+    );
+  }
+  // Node's parser has one budget for the request line and the headers together, and cannot say
+  // which overflowed; 431 is the status for that (and the one Node itself sends). No route here
+  // takes long URLs, so the usual cause is one that should have been a body.
+  if (error.code === "HPE_HEADER_OVERFLOW") {
+    return new QiusuoError(
+      "headers_too_large",
+      "headers_too_large",
+      `The request line and headers are over this server's limit of ${maxHeaderSize} bytes; send ` +
+        "long values in the JSON body, not in the URL.",
     );
   }
   return new InvalidRequestError("malformed_request", "The request is not valid HTTP/1.1.");

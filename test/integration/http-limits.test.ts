@@ -92,6 +92,29 @@ describe("HTTP limits", () => {
     assert.equal(reply.status, 200);
   });
 
+  it("answers a URL over Node's 16 KiB head limit with 431 headers_too_large", async () => {
+    const response = await fetch(`${server.url}/v1/models?q=${"a".repeat(17 * 1024)}`);
+    assert.equal(response.status, 431);
+    assert.match(response.headers.get("content-type") ?? "", /^application\/json/);
+    assert.deepEqual(await response.json(), {
+      error: {
+        message:
+          "The request line and headers are over this server's limit of 16384 bytes; send long " +
+          "values in the JSON body, not in the URL.",
+        type: "invalid_request_error",
+        param: null,
+        code: "headers_too_large",
+      },
+    });
+  });
+
+  it("answers bytes that are not HTTP with 400 in our envelope", async () => {
+    const { response } = await rawExchange(server.url, "NOT-HTTP\r\n\r\n");
+    const { status, json } = parseRaw(response);
+    assert.equal(status, 400);
+    assert.equal(json.error.code, "malformed_request");
+  });
+
   it("answers a client that dribbles its body with 408 once the request timeout passes", async () => {
     const body = JSON.stringify({ model: "scripted", messages });
     const { response, elapsedMs } = await rawExchange(

@@ -26,6 +26,7 @@ const statusByKind: Record<ErrorKind, { status: number; type: AnthropicErrorType
   not_found: { status: 404, type: "not_found_error" },
   rate_limit: { status: 429, type: "rate_limit_error" },
   request_too_large: { status: 413, type: "request_too_large" },
+  headers_too_large: { status: 431, type: "invalid_request_error" },
   request_timeout: { status: 408, type: "invalid_request_error" },
   unavailable: { status: 503, type: "overloaded_error" },
   internal: { status: 500, type: "api_error" },
