@@ -67,7 +67,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     { prepareAuth },
     { Authenticator },
     { buildApp },
-    { openStore },
+    { openCommandStore },
     { createMetrics },
   ] = await Promise.all([
     import("../engines/local/model-manager.js"),
@@ -76,10 +76,10 @@ export async function serve(config: ServeConfig): Promise<void> {
     import("../auth/auth-mode.js"),
     import("../auth/authenticator.js"),
     import("../server/app.js"),
-    import("../store/store.js"),
+    import("./store-command.js"),
     import("../server/metrics.js"),
   ]);
-  const store = await openStore(
+  const store = await openCommandStore(
     config.databaseUrl
       ? { dataDir: config.dataDir, databaseUrl: config.databaseUrl }
       : { dataDir: config.dataDir },

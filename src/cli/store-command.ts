@@ -1,8 +1,7 @@
 /** What the account commands (`users`, `keys`) share: the store flags, opening the store, tables. */
-import path from "node:path";
 import { InvalidArgumentError, type Command } from "commander";
 import { loadStoreConfig, type StoreConfig } from "../config/config.js";
-import { openStore, type Store } from "../store/store.js";
+import { openStore, StoreOpenError, type Store } from "../store/store.js";
 
 /** The flags every store command accepts. */
 export interface StoreFlags {
@@ -26,20 +25,7 @@ export function addStoreOptions(command: Command): Command {
  * happens, so the process can exit (a PostgreSQL pool would otherwise keep it alive).
  */
 export async function withStore<T>(flags: StoreFlags, work: (store: Store) => Promise<T>): Promise<T> {
-  const config = loadStoreConfig(flags);
-  let store: Store;
-  try {
-    store = await openStore(config);
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    const hint =
-      config.databaseUrl === undefined
-        ? "Check --data-dir and QIUSUO_DATA_DIR."
-        : "Check --database-url and DATABASE_URL, and that PostgreSQL is reachable.";
-    throw new CommandError(`Could not open the database (${describeDatabase(config)}): ${reason}\n${hint}`, {
-      cause: error,
-    });
-  }
+  const store = await openCommandStore(loadStoreConfig(flags));
   try {
     return await work(store);
   } finally {
@@ -47,14 +33,20 @@ export async function withStore<T>(flags: StoreFlags, work: (store: Store) => Pr
   }
 }
 
-/** Where the store is, without the password a database URL may hold. */
-function describeDatabase(config: StoreConfig): string {
-  if (config.databaseUrl === undefined) return `SQLite at ${path.join(config.dataDir, "qiusuo.db")}`;
+/**
+ * Opens the store for a command (`serve` too). When it cannot be opened, the error says where
+ * the database is, why, what to do, and which flag or variable chose it.
+ */
+export async function openCommandStore(config: StoreConfig): Promise<Store> {
   try {
-    const url = new URL(config.databaseUrl);
-    return `PostgreSQL at ${url.host}${url.pathname}`;
-  } catch {
-    return "PostgreSQL";
+    return await openStore(config);
+  } catch (error) {
+    if (!(error instanceof StoreOpenError)) throw error;
+    const chosenBy =
+      config.databaseUrl === undefined
+        ? `The data directory (${config.dataDir}) comes from --data-dir or QIUSUO_DATA_DIR.`
+        : "The database URL comes from --database-url or DATABASE_URL.";
+    throw new CommandError(`${error.message}\n${chosenBy}`, { cause: error });
   }
 }
 
