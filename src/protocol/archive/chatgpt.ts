@@ -10,7 +10,9 @@
  */
 import type { ImportedConversation, ImportedMessage, ImportedRole } from "./imported-conversation.js";
 import { isRecord, stringOf, timeOf, type JsonRecord } from "./json-value.js";
+import type { ImportBudget } from "./limits.js";
 import { flattenTree, type SourceNode } from "./message-tree.js";
+import type { Pacer } from "./pacer.js";
 
 const UNTITLED = "Untitled chat";
 
@@ -25,26 +27,31 @@ export function looksLikeChatgpt(conversation: JsonRecord): boolean {
   return isRecord(conversation.mapping) && ("current_node" in conversation || "create_time" in conversation);
 }
 
-export function readChatgptConversation(conversation: JsonRecord, where: string): ImportedConversation {
+export async function readChatgptConversation(
+  conversation: JsonRecord & { mapping: JsonRecord },
+  where: string,
+  pacer: Pacer,
+  budget: ImportBudget,
+): Promise<ImportedConversation> {
   const createdAt = timeOf(conversation.create_time) ?? 0;
-  const mapping = isRecord(conversation.mapping) ? conversation.mapping : {};
-  const extracted = new Map<string, Extracted>();
+  const { mapping } = conversation;
+  // One listing of the keys, counted before any node is read.
+  const keys = Object.keys(mapping);
+  budget.addNodes(keys.length, where);
   const source: Array<SourceNode<ImportedMessage>> = [];
-  for (const [key, node] of Object.entries(mapping)) {
+  for (const key of keys) {
+    const node = mapping[key];
+    if (pacer.due()) await pacer.pause();
     if (!isRecord(node)) continue;
     const id = stringOf(node.id) ?? key;
-    const found = extract(id, node.message, createdAt);
-    extracted.set(id, found);
-    source.push({ id, parentId: stringOf(node.parent) ?? null, value: found.message });
+    const { message, reasoning } = extract(id, node.message, createdAt);
+    source.push({ id, parentId: stringOf(node.parent) ?? null, value: message, passOn: reasoning });
   }
-  const tree = flattenTree(source, where);
-  const messages = tree.nodes.map(({ value, parentId, dropped }) => {
-    const reasoning = dropped
-      .map((id) => extracted.get(id)?.reasoning)
-      .filter((text): text is string => text !== undefined);
-    const own = value.reasoning === null ? [] : [value.reasoning];
-    const merged = value.role === "assistant" ? [...reasoning, ...own] : own;
-    return { ...value, parentId, reasoning: merged.length > 0 ? merged.join("\n\n") : null };
+  const tree = await flattenTree(source, where, pacer);
+  const messages = tree.nodes.map(({ value, parentId, passedOn }) => {
+    const parts = [value.role === "assistant" ? passedOn : undefined, value.reasoning ?? undefined];
+    const reasoning = parts.filter((part): part is string => part !== undefined);
+    return { ...value, parentId, reasoning: reasoning.length > 0 ? reasoning.join("\n\n") : null };
   });
   const currentNode = stringOf(conversation.current_node);
   return {

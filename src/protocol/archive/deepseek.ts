@@ -12,24 +12,44 @@
  */
 import type { ImportedConversation, ImportedMessage } from "./imported-conversation.js";
 import { isRecord, stringOf, timeOf, type JsonRecord } from "./json-value.js";
+import type { ImportBudget } from "./limits.js";
 import { flattenTree, type SourceNode } from "./message-tree.js";
+import type { Pacer } from "./pacer.js";
 
 const UNTITLED = "Untitled chat";
 
+/** How many nodes to look at for fragments: a message node comes within the first few. */
+const NODES_TO_SNIFF = 100;
+
 /** Whether a conversation looks like DeepSeek's: `inserted_at`, or messages made of fragments. */
 export function looksLikeDeepseek(conversation: JsonRecord): boolean {
-  if (!isRecord(conversation.mapping)) return false;
+  const mapping = conversation.mapping;
+  if (!isRecord(mapping)) return false;
   if ("inserted_at" in conversation) return true;
-  return Object.values(conversation.mapping).some(
-    (node) => isRecord(node) && isRecord(node.message) && Array.isArray(node.message.fragments),
-  );
+  let looked = 0;
+  for (const key in mapping) {
+    const node = mapping[key];
+    if (isRecord(node) && isRecord(node.message) && Array.isArray(node.message.fragments)) return true;
+    if (++looked >= NODES_TO_SNIFF) return false;
+  }
+  return false;
 }
 
-export function readDeepseekConversation(conversation: JsonRecord, where: string): ImportedConversation {
+export async function readDeepseekConversation(
+  conversation: JsonRecord & { mapping: JsonRecord },
+  where: string,
+  pacer: Pacer,
+  budget: ImportBudget,
+): Promise<ImportedConversation> {
   const createdAt = timeOf(conversation.inserted_at) ?? 0;
-  const mapping = isRecord(conversation.mapping) ? conversation.mapping : {};
+  const { mapping } = conversation;
+  // One listing of the keys, counted before any node is read.
+  const keys = Object.keys(mapping);
+  budget.addNodes(keys.length, where);
   const source: Array<SourceNode<ImportedMessage>> = [];
-  for (const [key, node] of Object.entries(mapping)) {
+  for (const key of keys) {
+    const node = mapping[key];
+    if (pacer.due()) await pacer.pause();
     if (!isRecord(node)) continue;
     const id = stringOf(node.id) ?? key;
     const parent = node.parent;
@@ -39,7 +59,8 @@ export function readDeepseekConversation(conversation: JsonRecord, where: string
       value: isRecord(node.message) ? messageOf(id, node.message, createdAt) : undefined,
     });
   }
-  const messages = flattenTree(source, where).nodes.map(({ value, parentId }) => ({ ...value, parentId }));
+  const tree = await flattenTree(source, where, pacer);
+  const messages = tree.nodes.map(({ value, parentId }) => ({ ...value, parentId }));
   const newest = messages.reduce((latest, message) => Math.max(latest, message.createdAt), createdAt);
   return {
     title: stringOf(conversation.title)?.trim() || UNTITLED,

@@ -3,13 +3,6 @@
  * a conversation with its message tree, ids as the source had them (they only shape the tree).
  */
 
-/** At most this many conversations in one import. */
-export const MAX_CONVERSATIONS = 10_000;
-/** At most this many messages, over all conversations, in one import. */
-export const MAX_MESSAGES = 100_000;
-/** At most this deep nesting of arrays and objects anywhere in the file. */
-export const MAX_JSON_DEPTH = 64;
-
 export type ImportedRole = "system" | "user" | "assistant" | "tool";
 export type JsonObject = { [key: string]: unknown };
 

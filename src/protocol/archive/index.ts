@@ -1,43 +1,42 @@
 /**
  * Reading an import: detects the format (a qiusuo export, ChatGPT's `conversations.json`, or
  * DeepSeek's) and turns it into neutral conversations for the store. Pure: no I/O, no store.
- * Whatever JSON it is given, it returns or throws an ArchiveError, nothing else.
+ * Whatever JSON it is given, it returns or throws an ArchiveError, nothing else. The work is
+ * linear in the file and done in slices, handing the event loop back between them.
  */
 import { ArchiveError } from "./archive-error.js";
 import { looksLikeChatgpt, readChatgptConversation } from "./chatgpt.js";
 import { looksLikeDeepseek, readDeepseekConversation } from "./deepseek.js";
-import {
-  MAX_CONVERSATIONS,
-  MAX_MESSAGES,
-  type ImportedConversation,
-  type ParsedImport,
-} from "./imported-conversation.js";
-import { checkDepth, isRecord, type JsonRecord } from "./json-value.js";
-import { looksLikeQiusuo, readQiusuoExport } from "./qiusuo.js";
+import type { ArchiveFormat, ImportedConversation, ParsedImport } from "./imported-conversation.js";
+import { isRecord, type JsonRecord } from "./json-value.js";
+import { IMPORT_LIMITS, ImportBudget, type ImportLimits } from "./limits.js";
+import { Pacer } from "./pacer.js";
+import { looksLikeQiusuo, qiusuoConversations, readQiusuoConversation } from "./qiusuo.js";
 
 export { ArchiveError, type ArchiveErrorCode } from "./archive-error.js";
 export * from "./imported-conversation.js";
+export * from "./limits.js";
 export { writeQiusuoExport, type ExportableConversation, type QiusuoExport } from "./qiusuo.js";
+
+/** How long the import works before handing the event loop back, by default. */
+const SLICE_MS = 20;
 
 const ACCEPTED =
   'a qiusuo export ({"format": "qiusuo", ...}), ChatGPT\'s conversations.json, ' +
   "or DeepSeek's conversations.json";
 
-export function parseImport(json: unknown): ParsedImport {
+export interface ParseImportOptions {
+  /** How long to work before handing the event loop back for a turn, in ms. Default 20. */
+  sliceMs?: number;
+  /** Limits to use instead of the defaults ({@link IMPORT_LIMITS}). */
+  limits?: Partial<ImportLimits>;
+}
+
+/** Reads a parsed JSON body; rejects with an ArchiveError, and only that, when it cannot. */
+export async function parseImport(json: unknown, options: ParseImportOptions = {}): Promise<ParsedImport> {
+  const pacer = new Pacer(options.sliceMs ?? SLICE_MS);
   try {
-    checkDepth(json);
-    const parsed = read(json);
-    const messages = parsed.conversations.reduce(
-      (sum, conversation) => sum + conversation.messages.length,
-      0,
-    );
-    if (messages > MAX_MESSAGES) {
-      throw new ArchiveError(
-        "import_too_large",
-        `The file holds ${messages} messages; an import takes at most ${MAX_MESSAGES}. Split it and import the parts.`,
-      );
-    }
-    return parsed;
+    return await read(json, pacer, new ImportBudget({ ...IMPORT_LIMITS, ...options.limits }));
   } catch (error) {
     if (error instanceof ArchiveError) throw error;
     throw new ArchiveError("import_invalid", "The file could not be read as a conversation export.", {
@@ -46,8 +45,29 @@ export function parseImport(json: unknown): ParsedImport {
   }
 }
 
-function read(json: unknown): ParsedImport {
-  if (looksLikeQiusuo(json)) return { format: "qiusuo", conversations: readQiusuoExport(json) };
+type Reader = (
+  entry: unknown,
+  index: number,
+  pacer: Pacer,
+  budget: ImportBudget,
+) => Promise<ImportedConversation>;
+
+async function read(json: unknown, pacer: Pacer, budget: ImportBudget): Promise<ParsedImport> {
+  const { format, entries, reader } = detect(json);
+  budget.checkConversations(entries.length);
+  const conversations: ImportedConversation[] = [];
+  for (const [index, entry] of entries.entries()) {
+    const conversation = await reader(entry, index, pacer, budget);
+    budget.addConversation(conversation);
+    conversations.push(conversation);
+  }
+  return { format, conversations };
+}
+
+function detect(json: unknown): { format: ArchiveFormat; entries: unknown[]; reader: Reader } {
+  if (looksLikeQiusuo(json)) {
+    return { format: "qiusuo", entries: qiusuoConversations(json), reader: readQiusuoConversation };
+  }
   const list = Array.isArray(json) ? json : isRecord(json) && isRecord(json.mapping) ? [json] : undefined;
   if (list === undefined) {
     throw new ArchiveError(
@@ -56,13 +76,7 @@ function read(json: unknown): ParsedImport {
     );
   }
   if (list.length === 0) throw new ArchiveError("import_invalid", "The file holds no conversations.");
-  if (list.length > MAX_CONVERSATIONS) {
-    throw new ArchiveError(
-      "import_too_large",
-      `The file holds ${list.length} conversations; an import takes at most ${MAX_CONVERSATIONS}.`,
-    );
-  }
-  const first = list[0];
+  const first: unknown = list[0];
   const format = !isRecord(first)
     ? undefined
     : looksLikeDeepseek(first)
@@ -76,22 +90,27 @@ function read(json: unknown): ParsedImport {
       `This list is not one of the exports qiusuo can import. Accepted: ${ACCEPTED}.`,
     );
   }
-  const reader = format === "deepseek" ? readDeepseekConversation : readChatgptConversation;
-  let nodes = 0;
-  const conversations: ImportedConversation[] = list.map((entry, index) => {
+  return {
+    format,
+    entries: list,
+    reader: treeReader(format === "deepseek" ? readDeepseekConversation : readChatgptConversation),
+  };
+}
+
+/** ChatGPT's and DeepSeek's conversations: objects with a `mapping` of nodes. */
+function treeReader(
+  readConversation: (
+    conversation: JsonRecord & { mapping: JsonRecord },
+    where: string,
+    pacer: Pacer,
+    budget: ImportBudget,
+  ) => Promise<ImportedConversation>,
+): Reader {
+  return async (entry, index, pacer, budget) => {
     const where = `Conversation ${index + 1}`;
     if (!isRecord(entry) || !isRecord(entry.mapping)) {
       throw new ArchiveError("import_invalid", `${where} is not a conversation with a "mapping".`);
     }
-    nodes += Object.keys(entry.mapping).length;
-    // Dropped nodes cost work too; a real export holds a few per message.
-    if (nodes > MAX_MESSAGES * 4) {
-      throw new ArchiveError(
-        "import_too_large",
-        `The file holds more messages than an import takes (${MAX_MESSAGES}).`,
-      );
-    }
-    return reader(entry as JsonRecord, where);
-  });
-  return { format, conversations };
+    return await readConversation(entry as JsonRecord & { mapping: JsonRecord }, where, pacer, budget);
+  };
 }

@@ -1,6 +1,6 @@
 /** Small readers for JSON of unknown shape: each answers undefined instead of throwing. */
 import { ArchiveError } from "./archive-error.js";
-import { MAX_JSON_DEPTH } from "./imported-conversation.js";
+import type { Pacer } from "./pacer.js";
 
 export type JsonRecord = Record<string, unknown>;
 
@@ -25,17 +25,34 @@ export function timeOf(value: unknown): number | undefined {
   return undefined;
 }
 
-/** Throws `ArchiveError("import_too_large")` when arrays and objects nest deeper than the limit. */
-export function checkDepth(json: unknown): void {
-  const stack: Array<{ value: unknown; depth: number }> = [{ value: json, depth: 0 }];
-  while (stack.length > 0) {
-    const { value, depth } = stack.pop()!;
+/** A source string for an error message: quoted, and cut short so a huge id or title stays out. */
+export function quoted(text: string): string {
+  return JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}…` : text);
+}
+
+/**
+ * Throws `ArchiveError("import_too_large")` naming `where` when arrays and objects in `json`
+ * nest deeper than `limit` levels.
+ */
+export async function checkDepth(json: unknown, limit: number, where: string, pacer: Pacer): Promise<void> {
+  // Two parallel stacks, without recursion: a value and its depth.
+  const values: unknown[] = [json];
+  const depths: number[] = [0];
+  while (values.length > 0) {
+    const value = values.pop();
+    const depth = depths.pop()!;
     if (typeof value !== "object" || value === null) continue;
-    if (depth >= MAX_JSON_DEPTH) {
-      throw new ArchiveError("import_too_large", `The file nests deeper than ${MAX_JSON_DEPTH} levels.`);
+    if (depth >= limit) {
+      throw new ArchiveError(
+        "import_too_large",
+        `${where} nests arrays and objects deeper than ${limit} levels; an import takes at most ${limit}.`,
+      );
     }
     for (const child of Array.isArray(value) ? value : Object.values(value)) {
-      if (typeof child === "object" && child !== null) stack.push({ value: child, depth: depth + 1 });
+      if (pacer.due()) await pacer.pause();
+      if (typeof child !== "object" || child === null) continue;
+      values.push(child);
+      depths.push(depth + 1);
     }
   }
 }

@@ -5,17 +5,19 @@
  */
 import { z } from "zod";
 import { conversationView, type ConversationView } from "../app/conversation-view.js";
+import { textNestsDeeperThan } from "../validation.js";
 import { ArchiveError } from "./archive-error.js";
-import {
-  MAX_CONVERSATIONS,
-  MAX_MESSAGES,
-  type ImportedConversation,
-  type JsonObject,
-} from "./imported-conversation.js";
+import type { ImportedConversation, JsonObject } from "./imported-conversation.js";
+import { checkDepth, quoted } from "./json-value.js";
+import type { ImportBudget } from "./limits.js";
 import { flattenTree } from "./message-tree.js";
+import type { Pacer } from "./pacer.js";
 
 const roles = ["system", "user", "assistant", "tool"] as const;
 const statuses = ["complete", "streaming", "interrupted"] as const;
+
+/** An array, passed through as it is: z.array copies it element by element, in one go. */
+const anyArray = z.custom<unknown[]>((value) => Array.isArray(value), "Expected array");
 
 const toolCallSchema = z.object({
   id: z.string(),
@@ -52,13 +54,14 @@ const conversationSchema = z.object({
   currentLeafId: z.string().nullish(),
   createdAt: z.number().finite(),
   updatedAt: z.number().finite(),
-  messages: z.array(messageSchema).max(MAX_MESSAGES),
+  // Each message is checked on its own, so a long conversation shares the event loop.
+  messages: anyArray,
 });
 
 const exportSchema = z.object({
   format: z.literal("qiusuo"),
   version: z.number(),
-  conversations: z.array(z.unknown()),
+  conversations: anyArray,
 });
 
 /** What the writer needs of a conversation: the store's export has these fields and more. */
@@ -122,7 +125,8 @@ export function looksLikeQiusuo(json: unknown): boolean {
   return typeof json === "object" && json !== null && (json as { format?: unknown }).format === "qiusuo";
 }
 
-export function readQiusuoExport(json: unknown): ImportedConversation[] {
+/** The export's conversations, as they are in the file; each is read by `readQiusuoConversation`. */
+export function qiusuoConversations(json: unknown): unknown[] {
   const document = exportSchema.safeParse(json);
   if (!document.success) throw invalid(document.error);
   if (document.data.version !== 1) {
@@ -131,44 +135,64 @@ export function readQiusuoExport(json: unknown): ImportedConversation[] {
       `This is a qiusuo export of version ${document.data.version}; this server reads version 1.`,
     );
   }
-  if (document.data.conversations.length > MAX_CONVERSATIONS) {
-    throw new ArchiveError("import_too_large", `An import holds at most ${MAX_CONVERSATIONS} conversations.`);
-  }
-  return document.data.conversations.map((entry, index) => {
-    const parsed = conversationSchema.safeParse(entry);
-    if (!parsed.success) throw invalid(parsed.error, `conversations.${index}`);
-    const conversation = parsed.data;
-    const tree = flattenTree(
-      conversation.messages.map((message) => ({
-        id: message.id,
-        parentId: message.parentId,
-        value: message,
-      })),
-      `Conversation ${index + 1} ("${conversation.title}")`,
-    );
-    const known = new Set(conversation.messages.map((message) => message.id));
-    const dangling = conversation.messages.find(
-      (message) => message.parentId !== null && !known.has(message.parentId),
-    );
-    if (dangling) {
-      throw new ArchiveError(
-        "import_invalid",
-        `Conversation ${index + 1}: message "${dangling.id}" follows "${dangling.parentId}", which is not in the file.`,
-      );
+  return document.data.conversations;
+}
+
+export async function readQiusuoConversation(
+  entry: unknown,
+  index: number,
+  pacer: Pacer,
+  budget: ImportBudget,
+): Promise<ImportedConversation> {
+  const parsed = conversationSchema.safeParse(entry);
+  if (!parsed.success) throw invalid(parsed.error, `conversations.${index}`);
+  const conversation = parsed.data;
+  const where = `Conversation ${index + 1} (${quoted(conversation.title)})`;
+  // Counted before the messages are checked one by one: a file past the limit costs no more.
+  budget.addNodes(conversation.messages.length, where);
+  const messages: Array<z.infer<typeof messageSchema>> = [];
+  for (const [position, message] of conversation.messages.entries()) {
+    const checked = messageSchema.safeParse(message);
+    if (!checked.success) throw invalid(checked.error, `conversations.${index}.messages.${position}`);
+    // Its settings, usage, provenance and tool calls are kept as they are.
+    const at = `${where}, message ${position + 1}`;
+    await checkDepth(message, budget.limits.jsonDepth, at, pacer);
+    for (const call of checked.data.toolCalls ?? []) {
+      if (textNestsDeeperThan(call.function.arguments, budget.limits.jsonDepth)) {
+        throw new ArchiveError(
+          "import_too_large",
+          `${at}: tool-call arguments nest deeper than ${budget.limits.jsonDepth} levels.`,
+        );
+      }
     }
-    return {
-      title: conversation.title,
-      settings: conversation.settings ?? {},
-      currentLeafId: conversation.currentLeafId ?? null,
-      createdAt: conversation.createdAt,
-      updatedAt: conversation.updatedAt,
-      messages: tree.nodes.map(({ value }) => ({
-        ...value,
-        reasoning: value.reasoning ?? null,
-        model: value.model ?? null,
-      })),
-    };
-  });
+    messages.push(checked.data);
+    if (pacer.due()) await pacer.pause();
+  }
+  const tree = await flattenTree(
+    messages.map((message) => ({ id: message.id, parentId: message.parentId, value: message })),
+    where,
+    pacer,
+  );
+  const known = new Set(messages.map((message) => message.id));
+  const dangling = messages.find((message) => message.parentId !== null && !known.has(message.parentId));
+  if (dangling) {
+    throw new ArchiveError(
+      "import_invalid",
+      `${where}: message ${quoted(dangling.id)} follows ${quoted(dangling.parentId ?? "")}, which is not in the file.`,
+    );
+  }
+  return {
+    title: conversation.title,
+    settings: conversation.settings ?? {},
+    currentLeafId: conversation.currentLeafId ?? null,
+    createdAt: conversation.createdAt,
+    updatedAt: conversation.updatedAt,
+    messages: tree.nodes.map(({ value }) => ({
+      ...value,
+      reasoning: value.reasoning ?? null,
+      model: value.model ?? null,
+    })),
+  };
 }
 
 function invalid(error: z.ZodError, prefix?: string): ArchiveError {

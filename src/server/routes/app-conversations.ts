@@ -84,7 +84,8 @@ export function registerConversationRoutes(app: FastifyInstance, context: AppApi
 
   app.post("/import", async (request) => {
     const user = context.user(request);
-    const parsed = parseImport(request.body);
+    // Read in slices: a 32 MB file shares the event loop with other requests while it is read.
+    const parsed = await parseImport(request.body);
     const imported = await conversations.importConversations(user.id, parsed.conversations);
     return { imported, format: parsed.format };
   });
