@@ -50,6 +50,10 @@ export function registerServeCommand(program: Command): void {
     .option("--log-level <level>", "fatal, error, warn, info, debug")
     .option("--auth", "accounts mode: logins and API keys (always on for a non-loopback --host)")
     .option("--database-url <url>", "PostgreSQL instead of SQLite in the data dir (or DATABASE_URL)")
+    .option(
+      "--metrics <admin|public>",
+      "who may read /metrics in accounts mode: an admin's key or session, or anyone (default admin)",
+    )
     .action(async (flags: ServeFlags) => {
       await serve(loadServeConfig(flags));
     });
@@ -151,6 +155,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     logLevel: config.logLevel,
     keepAliveSeconds: config.keepAliveSeconds,
     requestTimeoutSeconds: config.requestTimeoutSeconds,
+    metricsAccess: config.metrics,
   });
   const address = await app.listen({ host: config.host, port: config.port });
   const url = address.replace("://[::1]", "://localhost");

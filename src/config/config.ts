@@ -57,6 +57,11 @@ export const serveConfigSchema = z.object({
    * also on once any user has a password. Without it (loopback, no accounts) one implicit user.
    */
   auth: z.boolean().default(false),
+  /**
+   * Who may read /metrics in accounts mode: "admin" (an admin's API key or session) or "public"
+   * (anyone, for a scraper that cannot hold a key). Local mode serves it to loopback alone anyway.
+   */
+  metrics: z.enum(["admin", "public"]).default("admin"),
   /** Server log level; the terminal gets plain progress lines whatever it is. */
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("warn"),
 });
@@ -84,6 +89,7 @@ export interface ServeFlags {
   logLevel?: string;
   databaseUrl?: string;
   auth?: boolean;
+  metrics?: string;
 }
 
 export class ConfigError extends Error {
@@ -113,6 +119,7 @@ const envNames: Record<string, string> = {
   logLevel: "QIUSUO_LOG_LEVEL",
   databaseUrl: "DATABASE_URL",
   auth: "QIUSUO_AUTH",
+  metrics: "QIUSUO_METRICS",
 };
 
 /** The data directory: flag, then QIUSUO_DATA_DIR, then ~/.qiusuo. */
@@ -178,6 +185,7 @@ export function loadServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = proc
     logLevel: flags.logLevel ?? env.QIUSUO_LOG_LEVEL,
     databaseUrl: flags.databaseUrl ?? (env.DATABASE_URL || undefined),
     auth: flags.auth ?? (env.QIUSUO_AUTH === undefined ? undefined : env.QIUSUO_AUTH === "1"),
+    metrics: flags.metrics ?? env.QIUSUO_METRICS,
   };
   const parsed = serveConfigSchema.safeParse(raw);
   if (!parsed.success) {

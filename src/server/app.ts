@@ -12,7 +12,7 @@ import { registerAnthropicRoutes } from "./routes/anthropic.js";
 import { registerAppApi } from "./routes/app-api.js";
 import { registerDeepSeekRoutes } from "./routes/deepseek.js";
 import { registerHealthRoutes, type HealthSource } from "./routes/health.js";
-import { registerMetricsRoutes } from "./routes/metrics.js";
+import { registerMetricsRoutes, type MetricsAccess } from "./routes/metrics.js";
 import { registerWebRoutes } from "./routes/web.js";
 
 export interface AppOptions {
@@ -28,6 +28,8 @@ export interface AppOptions {
   health: HealthSource;
   /** The series `GET /metrics` serves (made with createMetrics()); no /metrics route without it. */
   metrics?: Metrics;
+  /** Who may read /metrics (see MetricsAccess). Default "admin". */
+  metricsAccess?: MetricsAccess;
   /** The address the server binds; loopback turns on the Host/Origin guard. */
   host: string;
   logLevel?: string;
@@ -101,7 +103,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   registerHealthRoutes(app, options.health);
-  if (options.metrics) registerMetricsRoutes(app, options.metrics.registry);
+  if (options.metrics) {
+    registerMetricsRoutes(app, {
+      registry: options.metrics.registry,
+      auth: options.auth,
+      access: options.metricsAccess ?? "admin",
+    });
+  }
   const keepAliveMs = (options.keepAliveSeconds ?? 5) * 1000;
   registerDeepSeekRoutes(app, { engine: options.engine, gate, keepAliveMs });
   registerAnthropicRoutes(app, options.engine, gate, keepAliveMs);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { type TestServer, postJson, postStream, readSse, startTestServer } from "./harness.js";
+import { ConfigError, loadServeConfig } from "../../src/config/config.js";
+import { AppClient, type TestServer, postJson, postStream, readSse, startTestServer } from "./harness.js";
 
 /** Reads Prometheus text into `name{labels}` -> value, labels in the order the registry writes them. */
 function parseMetrics(text: string): Map<string, number> {
@@ -108,5 +109,84 @@ describe("GET /metrics", () => {
     assert.equal(missing.status, 400);
     const { text } = await scrape(server);
     assert.doesNotMatch(text, /no-such-model/);
+  });
+});
+
+describe("GET /metrics in accounts mode", () => {
+  let server: TestServer;
+  let adminKey: string;
+  let userKey: string;
+  before(async () => {
+    server = await startTestServer({ accounts: true, preload: false });
+    const admin = await server.store.users.create({ name: "ops", role: "admin", password: "ops password" });
+    const user = await server.store.users.create({ name: "bob", role: "user", password: "bob password" });
+    adminKey = (await server.store.apiKeys.create({ userId: admin.id, name: "prometheus" })).plaintext;
+    userKey = (await server.store.apiKeys.create({ userId: user.id, name: "bob" })).plaintext;
+  });
+  after(() => server.close());
+
+  const get = (headers: Record<string, string> = {}) => fetch(`${server.url}/metrics`, { headers });
+
+  it("refuses a scrape without a key with 401 in DeepSeek's envelope", async () => {
+    const response = await get();
+    assert.equal(response.status, 401);
+    const body = (await response.json()) as any;
+    assert.equal(body.error.code, "missing_api_key");
+    assert.equal(body.error.type, "authentication_error");
+  });
+
+  it("refuses a key that is not an admin's with 403", async () => {
+    const response = await get({ authorization: `Bearer ${userKey}` });
+    assert.equal(response.status, 403);
+    assert.equal(((await response.json()) as any).error.code, "admin_only");
+  });
+
+  it("serves an admin's key, as Prometheus's authorization setting sends it", async () => {
+    const response = await get({ authorization: `Bearer ${adminKey}` });
+    assert.equal(response.status, 200);
+    assert.match(await response.text(), /^# HELP qiusuo_requests_total /m);
+  });
+
+  it("serves an admin's app session, and refuses another user's", async () => {
+    const admin = new AppClient(server.url);
+    await admin.login("ops", "ops password");
+    const adminScrape = await admin.request("GET", "/metrics");
+    assert.equal(adminScrape.status, 200);
+    assert.match(adminScrape.text, /qiusuo_loaded_models/);
+    const bob = new AppClient(server.url);
+    await bob.login("bob", "bob password");
+    assert.equal((await bob.request("GET", "/metrics")).status, 403);
+  });
+
+  it("serves anyone with --metrics public", async () => {
+    const open = await startTestServer({ accounts: true, preload: false, app: { metricsAccess: "public" } });
+    try {
+      const response = await fetch(`${open.url}/metrics`);
+      assert.equal(response.status, 200);
+      assert.match(await response.text(), /qiusuo_loaded_models/);
+    } finally {
+      await open.close();
+    }
+  });
+});
+
+describe("who may read /metrics, as configured", () => {
+  const env = { HOME: "/nonexistent" };
+
+  it("is admin by default, public with --metrics public or QIUSUO_METRICS=public", () => {
+    assert.equal(loadServeConfig({}, env).metrics, "admin");
+    assert.equal(loadServeConfig({}, { ...env, QIUSUO_METRICS: "public" }).metrics, "public");
+    assert.equal(
+      loadServeConfig({ metrics: "admin" }, { ...env, QIUSUO_METRICS: "public" }).metrics,
+      "admin",
+    );
+  });
+
+  it("names the flag and the variable for any other value", () => {
+    assert.throws(
+      () => loadServeConfig({ metrics: "open" }, env),
+      (error: unknown) =>
+        error instanceof ConfigError && /metrics \(--metrics or QIUSUO_METRICS\)/.test(error.message),
+    );
   });
 });
