@@ -4,6 +4,7 @@ import {
   DEFAULT_MODEL_ALIAS,
   effectiveThreads,
   loadServeConfig,
+  SERVE_DEFAULTS,
   type ServeConfig,
   type ServeFlags,
 } from "../config/config.js";
@@ -25,34 +26,40 @@ export function registerServeCommand(program: Command): void {
       collect,
       [],
     )
-    .option("--host <address>", "address to bind (default 127.0.0.1)")
-    .option("--port <port>", "port to listen on (default 8080)")
+    .option("--host <address>", `address to bind (default ${SERVE_DEFAULTS.host})`)
+    .option("--port <port>", `port to listen on (default ${SERVE_DEFAULTS.port})`)
     .option("--data-dir <dir>", "where models and data live (default ~/.qiusuo)")
     .option("--ctx-size <tokens>", "context size per sequence (default: the model's, at most 8192)")
-    .option("--parallel <n>", "sequences decoded in parallel per model (default 1)")
+    .option("--parallel <n>", `sequences decoded in parallel per model (default ${SERVE_DEFAULTS.parallel})`)
     .option("--threads <n>", "CPU threads for llama.cpp (default: one per core)")
     .option(
       "--idle-unload <seconds>",
-      "unload a model after this long without requests; it reloads on the next (default 1800, 0 = never)",
+      `unload a model after this long without requests; it reloads on the next (default ${SERVE_DEFAULTS.idleUnloadSeconds}, 0 = never)`,
     )
     .option(
       "--max-loaded-models <n>",
-      "models in memory at once; the least recently used idle one makes room (default 2)",
+      `models in memory at once; the least recently used idle one makes room (default ${SERVE_DEFAULTS.maxLoadedModels})`,
     )
     .option("--max-queue <n>", "requests that may wait per model before 429 (default 8 per sequence)")
-    .option("--cache-size <MiB>", "disk space for the context cache per model, 0 = off (default 4096)")
-    .option("--keep-alive <seconds>", "silence before a waiting request gets a keep-alive (default 5)")
+    .option(
+      "--cache-size <MiB>",
+      `disk space for the context cache per model, 0 = off (default ${SERVE_DEFAULTS.cacheSizeMb})`,
+    )
+    .option(
+      "--keep-alive <seconds>",
+      `silence before a waiting request gets a keep-alive (default ${SERVE_DEFAULTS.keepAliveSeconds})`,
+    )
     .option(
       "--request-timeout <seconds>",
-      "time a client has to send a whole request, head and body; replies are not limited (default 30)",
+      `time a client has to send a whole request, head and body; replies are not limited (default ${SERVE_DEFAULTS.requestTimeoutSeconds})`,
     )
-    .option("--gpu <auto|off>", "use a GPU if one is found (default auto)")
+    .option("--gpu <auto|off>", `use a GPU if one is found (default ${SERVE_DEFAULTS.gpu})`)
     .option("--log-level <level>", "fatal, error, warn, info, debug")
     .option("--auth", "accounts mode: logins and API keys (always on for a non-loopback --host)")
     .option("--database-url <url>", "PostgreSQL instead of SQLite in the data dir (or DATABASE_URL)")
     .option(
       "--metrics <admin|public>",
-      "who may read /metrics in accounts mode: an admin's key or session, or anyone (default admin)",
+      `who may read /metrics in accounts mode: an admin's key or session, or anyone (default ${SERVE_DEFAULTS.metrics})`,
     )
     .action(async (flags: ServeFlags) => {
       await serve(loadServeConfig(flags));

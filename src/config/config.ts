@@ -9,42 +9,59 @@ import { z } from "zod";
 
 const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
+/**
+ * The defaults of `qiusuo serve`: the schema below and the command's `--help` both read them, so
+ * what the help promises is what the server does.
+ */
+export const SERVE_DEFAULTS = {
+  host: "127.0.0.1",
+  port: 8080,
+  parallel: 2,
+  cacheSizeMb: 4096,
+  keepAliveSeconds: 5,
+  // A 32 MiB body (the limit) then needs about 9 Mbit/s; a dribbling client holds a socket for
+  // half a minute at most.
+  requestTimeoutSeconds: 30,
+  idleUnloadSeconds: 1800,
+  maxLoadedModels: 2,
+  gpu: "auto",
+  metrics: "admin",
+} as const;
+
 export const serveConfigSchema = z.object({
   /** Address to bind. Loopback by default so nothing is exposed by accident. */
-  host: z.string().min(1).default("127.0.0.1"),
-  port: integer(0, 65535).default(8080),
+  host: z.string().min(1).default(SERVE_DEFAULTS.host),
+  port: integer(0, 65535).default(SERVE_DEFAULTS.port),
   /** Where models, caches and the database live. Default ~/.qiusuo. */
   dataDir: z.string().min(1),
   /** Model files or catalog aliases to serve; the first one is the default model. */
   models: z.array(z.string().min(1)).default([]),
   /** Context size per sequence, in tokens; 0 means the model's trained size capped at 8192. */
   contextSize: integer(0, 10_000_000).default(0),
-  /** Sequences decoded in parallel per model (batched together). Default 2. */
-  parallel: integer(1, 64).default(2),
+  /** Sequences decoded in parallel per model (batched together). */
+  parallel: integer(1, 64).default(SERVE_DEFAULTS.parallel),
   /** Requests that may wait for a sequence per model before new ones get 429. 0: 8 per sequence. */
   maxQueue: integer(0, 100_000).default(0),
   /** Disk space for saved KV prefixes (the context cache), in MiB per model; 0 turns it off. */
-  cacheSizeMb: integer(0, 10_000_000).default(4096),
+  cacheSizeMb: integer(0, 10_000_000).default(SERVE_DEFAULTS.cacheSizeMb),
   /** Seconds of silence before a waiting request gets a keep-alive. */
-  keepAliveSeconds: z.coerce.number().min(0.01).max(600).default(5),
+  keepAliveSeconds: z.coerce.number().min(0.01).max(600).default(SERVE_DEFAULTS.keepAliveSeconds),
   /**
    * Seconds a client has to send a whole request (head and body) before it gets 408; fractions
-   * allowed. Replies are not limited: a long generation streams for as long as it needs. Default
-   * 30: a 32 MiB body (the limit) then needs about 9 Mbit/s, and a dribbling client holds a
-   * socket for half a minute at most.
+   * allowed. Replies are not limited: a long generation streams for as long as it needs.
    */
-  requestTimeoutSeconds: z.coerce.number().min(0.1).max(3600).default(30),
+  requestTimeoutSeconds: z.coerce.number().min(0.1).max(3600).default(SERVE_DEFAULTS.requestTimeoutSeconds),
   /** CPU threads for llama.cpp; 0 means one per available core. */
   threads: integer(0, 1024).default(0),
   /**
    * Seconds without a request after which a model is unloaded (it reloads on the next request);
-   * fractions allowed, 0 keeps models loaded. Default 1800.
+   * fractions allowed, 0 keeps models loaded.
    */
-  idleUnloadSeconds: z.coerce.number().min(0).max(31_536_000).default(1800),
-  /** Models in memory at once; loading one more unloads the least recently used idle one. Default 2. */
-  maxLoadedModels: integer(1, 64).default(2),
+  idleUnloadSeconds: z.coerce.number().min(0).max(31_536_000).default(SERVE_DEFAULTS.idleUnloadSeconds),
+  /** Models in memory at once; loading one more unloads the least recently used idle one. */
+  maxLoadedModels: integer(1, 64).default(SERVE_DEFAULTS.maxLoadedModels),
   /** Use a GPU when llama.cpp finds one; "off" forces the CPU. */
-  gpu: z.enum(["auto", "off"]).default("auto"),
+  gpu: z.enum(["auto", "off"]).default(SERVE_DEFAULTS.gpu),
   /** Hugging Face endpoint for pulls (a mirror works too). */
   huggingFaceEndpoint: z.string().url().default("https://huggingface.co"),
   huggingFaceToken: z.string().optional(),
@@ -61,7 +78,7 @@ export const serveConfigSchema = z.object({
    * Who may read /metrics in accounts mode: "admin" (an admin's API key or session) or "public"
    * (anyone, for a scraper that cannot hold a key). Local mode serves it to loopback alone anyway.
    */
-  metrics: z.enum(["admin", "public"]).default("admin"),
+  metrics: z.enum(["admin", "public"]).default(SERVE_DEFAULTS.metrics),
   /** Server log level; the terminal gets plain progress lines whatever it is. */
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("warn"),
 });

@@ -1,5 +1,6 @@
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from "fastify";
 import type { Authenticator } from "../auth/authenticator.js";
+import { SERVE_DEFAULTS } from "../config/config.js";
 import type { Engine, ModelManager } from "../core/engine.js";
 import { InvalidRequestError, QiusuoError } from "../core/errors.js";
 import { toWireError } from "../protocol/errors.js";
@@ -28,25 +29,25 @@ export interface AppOptions {
   health: HealthSource;
   /** The series `GET /metrics` serves (made with createMetrics()); no /metrics route without it. */
   metrics?: Metrics;
-  /** Who may read /metrics (see MetricsAccess). Default "admin". */
+  /** Who may read /metrics (see MetricsAccess). Default: `qiusuo serve`'s. */
   metricsAccess?: MetricsAccess;
   /** The address the server binds; loopback turns on the Host/Origin guard. */
   host: string;
   logLevel?: string;
-  /** Seconds of silence before a waiting request gets a keep-alive. Default 5. */
+  /** Seconds of silence before a waiting request gets a keep-alive. Default: `qiusuo serve`'s. */
   keepAliveSeconds?: number;
   /** Largest request body in bytes. */
   bodyLimit?: number;
   /**
    * Seconds a client has to send a whole request, head and body; it gets 408 after that. Only
-   * the request counts: a reply (a long stream) takes as long as it needs. Default 30.
+   * the request counts: a reply (a long stream) takes as long as it needs. Default: `qiusuo serve`'s.
    */
   requestTimeoutSeconds?: number;
 }
 
 /** Assembles the HTTP server: one plugin per protocol, a shared error table, the host guard. */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
-  const requestTimeoutSeconds = options.requestTimeoutSeconds ?? 30;
+  const requestTimeoutSeconds = options.requestTimeoutSeconds ?? SERVE_DEFAULTS.requestTimeoutSeconds;
   const requestTimeoutMs = Math.ceil(requestTimeoutSeconds * 1000);
   const app = Fastify({
     logger: { level: options.logLevel ?? "info" },
@@ -107,10 +108,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     registerMetricsRoutes(app, {
       registry: options.metrics.registry,
       auth: options.auth,
-      access: options.metricsAccess ?? "admin",
+      access: options.metricsAccess ?? SERVE_DEFAULTS.metrics,
     });
   }
-  const keepAliveMs = (options.keepAliveSeconds ?? 5) * 1000;
+  const keepAliveMs = (options.keepAliveSeconds ?? SERVE_DEFAULTS.keepAliveSeconds) * 1000;
   registerDeepSeekRoutes(app, { engine: options.engine, gate, keepAliveMs });
   registerAnthropicRoutes(app, options.engine, gate, keepAliveMs);
   registerAppApi(app, {

@@ -8,8 +8,9 @@ import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
+import { loadServeConfig } from "../../src/config/config.js";
 import { ensureFixtureModels } from "../fixtures/models.js";
-import { cli, startServe, stopServe, waitForHealth } from "./cli-process.js";
+import { cli, runQiusuo, startServe, stopServe, waitForHealth, waitForOutput } from "./cli-process.js";
 import { postJson } from "./harness.js";
 
 describe("the qiusuo command", () => {
@@ -21,10 +22,35 @@ describe("the qiusuo command", () => {
   });
   after(() => fs.rm(dataDir, { recursive: true, force: true }));
 
+  it("serve --help states the defaults the server runs with", () => {
+    const help = runQiusuo(["serve", "--help"]).stdout.replace(/\s+/g, " ");
+    const config = loadServeConfig({}, { HOME: os.tmpdir() });
+    const defaults: Record<string, string | number> = {
+      "--host": config.host,
+      "--port": config.port,
+      "--parallel": config.parallel,
+      "--idle-unload": config.idleUnloadSeconds,
+      "--max-loaded-models": config.maxLoadedModels,
+      "--cache-size": config.cacheSizeMb,
+      "--keep-alive": config.keepAliveSeconds,
+      "--request-timeout": config.requestTimeoutSeconds,
+      "--gpu": config.gpu,
+      "--metrics": config.metrics,
+    };
+    for (const [flag, value] of Object.entries(defaults)) {
+      const stated = new RegExp(`${flag} <[^>]+> [^(]*\\(default ([^,)]+)`).exec(help)?.[1];
+      assert.equal(stated, String(value), `${flag} in: ${help}`);
+    }
+  });
+
   it("serve --model PATH prints its URL, becomes healthy and answers with the script", async () => {
-    const { child, url } = await startServe(["--model", fixtures.scripted, "--data-dir", dataDir]);
+    const server = await startServe(["--model", fixtures.scripted, "--data-dir", dataDir]);
+    const { child, url } = server;
     try {
       await waitForHealth(url, 200);
+      // The startup line and --help (checked above) give the same number of sequences.
+      const sequences = await waitForOutput(server, /is ready \(context \d+ tokens × (\d+) sequence/);
+      assert.equal(Number(sequences), loadServeConfig({}, { HOME: os.tmpdir() }).parallel);
       const { json } = await postJson(`${url}/v1/chat/completions`, {
         model: "deepseek-reasoner",
         messages: [{ role: "user", content: "Q" }],
