@@ -82,14 +82,27 @@ export class ModelNotFoundError extends QiusuoError {
 
 export class ContextLengthError extends QiusuoError {
   override readonly name = "ContextLengthError";
-  constructor(contextSize: number, promptTokens: number, completionTokens: number) {
+  /**
+   * `atLeast`: the prompt was refused as soon as it was certain not to fit, so `promptTokens` is
+   * a lower bound rather than the full count.
+   */
+  constructor(
+    contextSize: number,
+    promptTokens: number,
+    completionTokens: number,
+    options: { atLeast?: boolean; param?: string } = {},
+  ) {
+    const prompt = options.atLeast ? `at least ${promptTokens}` : `${promptTokens}`;
+    const total = options.atLeast
+      ? `at least ${promptTokens + completionTokens}`
+      : `${promptTokens + completionTokens}`;
     super(
       "invalid_request",
       "context_length_exceeded",
       `This model's maximum context length is ${contextSize} tokens. However, you requested ` +
-        `${promptTokens + completionTokens} tokens (${promptTokens} in the messages, ${completionTokens} in the completion). ` +
+        `${total} tokens (${prompt} in the messages, ${completionTokens} in the completion). ` +
         "Please reduce the length of the messages or completion.",
-      { param: "messages" },
+      { param: options.param ?? "messages" },
     );
   }
 }
