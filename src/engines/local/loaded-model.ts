@@ -18,15 +18,16 @@ import {
   type EmbeddingResult,
   type TokenLogprob,
 } from "../../core/chat.js";
-import { ContextLengthError, InvalidRequestError } from "../../core/errors.js";
+import { ContextLengthError, InvalidRequestError, ModelUnavailableError } from "../../core/errors.js";
 import { silentObserver, type EngineObserver, type GenerationOutcome } from "../../core/observer.js";
 import { DiskPrefixCache } from "./disk-prefix-cache.js";
 import { EventQueue } from "./event-queue.js";
 import { planGrammars } from "./grammars.js";
 import { LockstepDriver, type StepEnd } from "./lockstep-driver.js";
 import { PromptRenderer, type RenderedPrompt } from "./prompt.js";
+import { PromptTooLongError } from "./prompt-tokenizer.js";
 import { ReplyBuilder } from "./reply-builder.js";
-import { SequencePool } from "./sequence-pool.js";
+import { SequencePool, type Reservation } from "./sequence-pool.js";
 
 export interface LoadOptions {
   /** Tokens per sequence; 0 picks the trained context capped at 8192. */
@@ -137,7 +138,13 @@ export class LoadedModel {
     thinking: boolean | undefined,
     signal: AbortSignal,
   ): Promise<AsyncIterable<ChatEvent>> {
-    const { prompt, plan, toolsOffered, answerAfterReasoning } = this.prepare(request, thinking);
+    const maxTokens = request.maxTokens ?? 1;
+    const { prompt, plan, toolsOffered, answerAfterReasoning } = await this.prepare(
+      request,
+      thinking,
+      this.contextSize - maxTokens,
+      maxTokens,
+    );
     const promptTokens = prompt.tokens.length;
     const room = this.contextSize - promptTokens;
     if (room < 1 || (request.maxTokens !== undefined && request.maxTokens > room)) {
@@ -150,34 +157,64 @@ export class LoadedModel {
       afterReasoning: answerAfterReasoning ? answer : undefined,
       onToolCall: plan.onToolCall ? await this.grammar(plan.onToolCall) : undefined,
     };
-    this.pool.assertRoom();
     const reply = new ReplyBuilder(this.model, {
       stop: request.stop,
       startsIn: prompt.startsIn,
       maxTokens: request.maxTokens ?? room,
       parseToolCalls: toolsOffered.length > 0,
     });
-    return this.generate(request, prompt, reply, grammars, signal);
+    const reservation = this.pool.reserve(signal);
+    return this.generate(request, prompt, reply, grammars, reservation, signal);
   }
 
-  /** Tokens of the rendered prompt of `request`, as `chat` would evaluate them. */
-  countTokens(request: ChatRequest, thinking: boolean | undefined): number {
-    return this.prepare(request, thinking).prompt.tokens.length;
+  /**
+   * Tokens of the rendered prompt of `request`, as `chat` would evaluate them. A prompt longer
+   * than the context is not counted to the end: it is refused as `chat` would refuse it.
+   */
+  async countTokens(request: ChatRequest, thinking: boolean | undefined): Promise<number> {
+    return (await this.prepare(request, thinking, this.contextSize - 1, 1)).prompt.tokens.length;
   }
 
   /**
    * The prompt and grammar plan of a chat request. A constrained answer may follow reasoning the
    * template opened; otherwise the grammar holds from the first token, and a reasoning model is
-   * told to skip its reasoning.
+   * told to skip its reasoning. A prompt that cannot fit in `limit` tokens is refused as soon as
+   * that is certain: before rendering, when it has more messages or characters than the context
+   * could hold, and otherwise while tokenizing, so a huge request costs little.
    */
-  private prepare(request: ChatRequest, thinking: boolean | undefined) {
+  private async prepare(
+    request: ChatRequest,
+    thinking: boolean | undefined,
+    limit: number,
+    completionTokens: number,
+  ) {
+    const tooLong = (atLeast: number) =>
+      new ContextLengthError(this.contextSize, atLeast, completionTokens, { atLeast: true });
+    // Every message renders to at least one token, and no token stands for more characters
+    // than the vocabulary's longest.
+    if (request.messages.length > limit) throw tooLong(request.messages.length);
+    const characters = request.messages.reduce((sum, message) => sum + message.content.length, 0);
+    const perToken = this.prompts.tokenizer.maxTokenCharacters;
+    if (characters > limit * perToken) throw tooLong(Math.ceil(characters / perToken));
+
     const toolsOffered = request.toolChoice.type !== "none" ? request.tools : [];
     const plan = planGrammars(request);
-    const render = (thinkingNow: boolean | undefined) =>
-      this.prompts.render({ messages: request.messages, tools: toolsOffered, thinking: thinkingNow });
-    let prompt = render(thinking);
+    const render = async (thinkingNow: boolean | undefined) => {
+      try {
+        return await this.prompts.render({
+          messages: request.messages,
+          tools: toolsOffered,
+          thinking: thinkingNow,
+          limit,
+        });
+      } catch (error) {
+        if (error instanceof PromptTooLongError) throw tooLong(error.atLeast);
+        throw error;
+      }
+    };
+    let prompt = await render(thinking);
     const answerAfterReasoning = prompt.startsIn === "reasoning";
-    if (plan.answer && !answerAfterReasoning && thinking !== false) prompt = render(false);
+    if (plan.answer && !answerAfterReasoning && thinking !== false) prompt = await render(false);
     return { prompt, plan, toolsOffered, answerAfterReasoning };
   }
 
@@ -186,6 +223,14 @@ export class LoadedModel {
    * own FIM tokens (`<|fim_prefix|>`, `<|fim_suffix|>`, `<|fim_middle|>` or its equivalents).
    */
   async complete(request: CompletionRequest, signal: AbortSignal): Promise<AsyncIterable<ChatEvent>> {
+    const limit = this.contextSize - (request.maxTokens ?? 1) - 4; // room for BOS and FIM tokens
+    const text = (value: string) =>
+      this.prompts.tokenizer.tokenizeText(value, limit).catch((error: unknown) => {
+        if (!(error instanceof PromptTooLongError)) throw error;
+        throw new ContextLengthError(this.contextSize, error.atLeast, request.maxTokens ?? 1, {
+          atLeast: true,
+        });
+      });
     let tokens: Token[];
     if (request.suffix !== undefined) {
       const { prefix, suffix, middle } = this.model.tokens.infill;
@@ -196,15 +241,9 @@ export class LoadedModel {
           "suffix",
         );
       }
-      tokens = [
-        prefix,
-        ...this.model.tokenize(request.prompt, false),
-        suffix,
-        ...this.model.tokenize(request.suffix, false),
-        middle,
-      ];
+      tokens = [prefix, ...(await text(request.prompt)), suffix, ...(await text(request.suffix)), middle];
     } else {
-      tokens = this.model.tokenize(request.prompt, false);
+      tokens = await text(request.prompt);
     }
     const bos = this.model.tokens.bos;
     if (this.model.tokens.shouldPrependBosToken && bos !== null && tokens[0] !== bos) tokens.unshift(bos);
@@ -213,7 +252,6 @@ export class LoadedModel {
     if (room < 1 || (request.maxTokens !== undefined && request.maxTokens > room)) {
       throw new ContextLengthError(this.contextSize, tokens.length, request.maxTokens ?? 1);
     }
-    this.pool.assertRoom();
     const chat: ChatRequest = {
       model: request.model,
       messages: [],
@@ -230,24 +268,47 @@ export class LoadedModel {
       maxTokens: request.maxTokens ?? room,
       parseToolCalls: false,
     });
-    return this.generate(chat, { tokens, startsIn: "content" }, reply, {}, signal);
+    const reservation = this.pool.reserve(signal);
+    return this.generate(chat, { tokens, startsIn: "content" }, reply, {}, reservation, signal);
   }
 
-  /** Embeddings from a separate embedding context, made on first use with one sequence. */
-  async embed(inputs: string[]): Promise<EmbeddingResult> {
+  /**
+   * Embeddings from a separate embedding context, made on first use with one sequence. A request
+   * waits for and holds one of the chat sequences meanwhile, so embeddings share the queue (429
+   * when it is full), count as busy, and stop between inputs once `signal` aborts.
+   */
+  async embed(inputs: string[], signal: AbortSignal): Promise<EmbeddingResult> {
     const contextSize = Math.min(this.contextSize, 8192);
-    this.embeddingContext ??= this.model.createEmbeddingContext({ contextSize, threads: this.threads });
-    const context = await this.embeddingContext;
-    const vectors: number[][] = [];
-    let promptTokens = 0;
-    for (const input of inputs) {
-      const tokens = this.model.tokenize(input, false);
-      if (tokens.length === 0) throw new InvalidRequestError("empty_input", "An input is empty.", "input");
-      if (tokens.length >= contextSize) throw new ContextLengthError(contextSize, tokens.length, 0);
-      promptTokens += tokens.length;
-      vectors.push([...(await context.getEmbeddingFor(tokens)).vector]);
+    const reservation = this.pool.reserve(signal);
+    const sequence = await this.pool.acquire(reservation, [], signal);
+    this.stats.busySequences++;
+    try {
+      this.embeddingContext ??= this.model.createEmbeddingContext({ contextSize, threads: this.threads });
+      const context = await this.embeddingContext;
+      const vectors: number[][] = [];
+      let promptTokens = 0;
+      for (const [index, input] of inputs.entries()) {
+        if (signal.aborted) throw new ModelUnavailableError("request_aborted", "The request was cancelled.");
+        const tokens = await this.prompts.tokenizer
+          .tokenizeText(input, contextSize - 1)
+          .catch((error: unknown) => {
+            if (!(error instanceof PromptTooLongError)) throw error;
+            throw new ContextLengthError(contextSize, error.atLeast, 0, {
+              atLeast: true,
+              param: `input.${index}`,
+            });
+          });
+        if (tokens.length === 0) {
+          throw new InvalidRequestError("empty_input", "An input is empty.", `input.${index}`);
+        }
+        promptTokens += tokens.length;
+        vectors.push([...(await context.getEmbeddingFor(tokens)).vector]);
+      }
+      return { vectors, promptTokens };
+    } finally {
+      this.stats.busySequences--;
+      this.pool.release(sequence);
     }
-    return { vectors, promptTokens };
   }
 
   private async grammar(text: string): Promise<LlamaGrammar> {
@@ -266,10 +327,11 @@ export class LoadedModel {
     prompt: RenderedPrompt,
     reply: ReplyBuilder,
     grammars: { atStart?: LlamaGrammar; afterReasoning?: LlamaGrammar; onToolCall?: LlamaGrammar },
+    reservation: Reservation,
     signal: AbortSignal,
   ): AsyncGenerator<ChatEvent> {
     const startedAt = performance.now();
-    const sequence = await this.pool.acquire(prompt.tokens, signal);
+    const sequence = await this.pool.acquire(reservation, prompt.tokens, signal);
     this.stats.busySequences++;
     const events = new EventQueue<ChatEvent>();
     let consumerGone = false;
