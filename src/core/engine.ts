@@ -109,8 +109,11 @@ export interface Engine {
   modelDetails?(): ModelDetails[];
   /** The weights and template a request for `model` runs on (hashing the file once if needed). */
   provenance?(model: string): Promise<ModelProvenance>;
-  /** One embedding vector per input. */
-  embed?(model: string, inputs: string[]): Promise<EmbeddingResult>;
+  /**
+   * One embedding vector per input. Waits in the same queue as chats (429 when it is full), and
+   * stops between inputs once `signal` aborts.
+   */
+  embed?(model: string, inputs: string[], signal: AbortSignal): Promise<EmbeddingResult>;
   /** Frees every model and context. */
   dispose(): Promise<void>;
 }

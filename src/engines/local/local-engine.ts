@@ -197,8 +197,8 @@ export class LocalEngine implements Engine {
     );
   }
 
-  async embed(model: string, inputs: string[]): Promise<EmbeddingResult> {
-    return this.useModel(model, new AbortController().signal, (loaded) => loaded.embed(inputs));
+  async embed(model: string, inputs: string[], signal: AbortSignal): Promise<EmbeddingResult> {
+    return this.useModel(model, signal, (loaded) => loaded.embed(inputs, signal));
   }
 
   /** Runs `start` on the loaded model and keeps the model held until its events are consumed. */

@@ -1,13 +1,24 @@
 import type { LlamaContext, LlamaContextSequence, Token } from "node-llama-cpp";
 import { ModelUnavailableError, QiusuoError } from "../../core/errors.js";
 
+/** A place in the pool (a free sequence or a place in the queue), held until `acquire` uses it. */
+export interface Reservation {
+  held: boolean;
+}
+
 /**
  * Hands out the sequences of one context, one request at a time each. A request waits in FIFO
  * order when all are busy, and gets the free sequence that already holds the longest prefix of its
  * prompt, so a follow-up turn reuses the KV cache of the turn before.
+ *
+ * A request reserves its place synchronously while it can still be refused with a clean 429,
+ * before its response starts; a burst can then never overfill the queue between that check and
+ * the moment the request's stream starts to wait.
  */
 export class SequencePool {
   private readonly free: LlamaContextSequence[] = [];
+  /** Reservations not yet used by `acquire` (nor cancelled). */
+  private reserved = 0;
   private readonly waiters: Array<{
     tokens: readonly Token[];
     resolve: (sequence: LlamaContextSequence) => void;
@@ -27,21 +38,38 @@ export class SequencePool {
     return this.waiters.length;
   }
 
-  /** Throws 429 with Retry-After when a new request would have to wait in a full queue. */
-  assertRoom(): void {
-    if (this.free.length === 0 && this.waiters.length >= this.maxQueue) {
+  /**
+   * Takes a place for a request, or throws 429 with Retry-After when every sequence and every
+   * place in the queue is taken. The place is given back if `signal` aborts before `acquire`.
+   */
+  reserve(signal: AbortSignal): Reservation {
+    if (this.reserved + this.waiters.length >= this.free.length + this.maxQueue) {
       throw new QiusuoError(
         "rate_limit",
         "queue_full",
-        `The server is busy: every sequence is generating and ${this.waiters.length} requests are waiting. Retry shortly.`,
+        `The server is busy: every sequence is generating and ${this.waiters.length + this.reserved} requests are waiting. Retry shortly.`,
         { retryAfterSeconds: 2 },
       );
     }
+    this.reserved++;
+    const reservation: Reservation = { held: true };
+    signal.addEventListener("abort", () => this.unreserve(reservation), { once: true });
+    return reservation;
   }
 
-  acquire(tokens: readonly Token[], signal: AbortSignal): Promise<LlamaContextSequence> {
+  /** A sequence for a reserved request: at once when one is free, else in FIFO order. */
+  acquire(
+    reservation: Reservation,
+    tokens: readonly Token[],
+    signal: AbortSignal,
+  ): Promise<LlamaContextSequence> {
+    if (!reservation.held) {
+      return Promise.reject(
+        new ModelUnavailableError("request_aborted", "The request was cancelled while queued."),
+      );
+    }
+    this.unreserve(reservation);
     if (this.free.length > 0) return Promise.resolve(this.takeBest(tokens));
-    this.assertRoom();
     return new Promise((resolve, reject) => {
       const waiter = { tokens, resolve, reject };
       this.waiters.push(waiter);
@@ -55,6 +83,12 @@ export class SequencePool {
         { once: true },
       );
     });
+  }
+
+  private unreserve(reservation: Reservation): void {
+    if (!reservation.held) return;
+    reservation.held = false;
+    this.reserved--;
   }
 
   release(sequence: LlamaContextSequence): void {

@@ -46,9 +46,13 @@ export function registerAnthropicRoutes(
         scope.post(`${prefix}/messages`, async (request, reply) =>
           messages(engine, keepAliveMs, request, reply, (await gate.admit(request, reply)).meter),
         );
-        scope.post(`${prefix}/messages/count_tokens`, async (request) => {
-          await gate.principal(request);
-          return countTokens(engine, request);
+        // Counting renders and tokenizes the whole prompt: it is admitted (rpm, concurrency,
+        // request quota) and booked like any other request, with no tokens used.
+        scope.post(`${prefix}/messages/count_tokens`, async (request, reply) => {
+          const { meter } = await gate.admit(request, reply);
+          const counted = await countTokens(engine, request);
+          await meter.settle("ok");
+          return counted;
         });
       }
     },

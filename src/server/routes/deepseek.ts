@@ -41,7 +41,7 @@ export function registerDeepSeekRoutes(app: FastifyInstance, options: DeepSeekRo
       completions(engine, keepAliveMs, request, reply, (await gate.admit(request, reply)).meter),
     );
     app.post(`${prefix}/embeddings`, async (request, reply) =>
-      embeddings(engine, request, (await gate.admit(request, reply)).meter),
+      embeddings(engine, request, reply, (await gate.admit(request, reply)).meter),
     );
   }
 }
@@ -102,10 +102,10 @@ async function completions(
   return sendEventStream(request, reply, streamCompletion(model, prompt, echo, events, includeUsage), signal);
 }
 
-async function embeddings(engine: Engine, request: FastifyRequest, meter: RequestMeter) {
+async function embeddings(engine: Engine, request: FastifyRequest, reply: FastifyReply, meter: RequestMeter) {
   const { model, inputs, base64 } = parseEmbeddings(request.body);
   if (!engine.embed) throw unsupported("embeddings");
-  const result = await engine.embed(model, inputs);
+  const result = await engine.embed(model, inputs, disconnectSignal(reply));
   await meter.settle("ok", { ...NO_USAGE, promptTokens: result.promptTokens }, model);
   return embeddingsResponse(model, result, base64);
 }
