@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { getLlama, type Llama, type LlamaModel, type Token } from "node-llama-cpp";
 import { PromptRenderer } from "../../src/engines/local/prompt.js";
+import { readVocabulary } from "../../src/engines/local/vocabulary.js";
 import { ensureFixtureModels } from "../fixtures/models.js";
 import { AppClient, postJson, startTestServer, type TestServer } from "./harness.js";
 
@@ -18,7 +19,7 @@ describe("control tokens come from the chat template only", () => {
   before(async () => {
     llama = await getLlama({ gpu: false });
     model = await llama.loadModel({ modelPath: ensureFixtureModels().scripted });
-    renderer = new PromptRenderer(model);
+    renderer = new PromptRenderer(model, await readVocabulary(model));
     controls = new Set([...model.iterateAllTokens()].filter((t) => model.getTokenAttributes(t).control));
   });
   after(async () => {

@@ -28,6 +28,7 @@ import { PromptRenderer, type RenderedPrompt } from "./prompt.js";
 import { PromptTooLongError } from "./prompt-tokenizer.js";
 import { ReplyBuilder } from "./reply-builder.js";
 import { SequencePool, type Reservation } from "./sequence-pool.js";
+import { readVocabulary } from "./vocabulary.js";
 
 export interface LoadOptions {
   /** Tokens per sequence; 0 picks the trained context capped at 8192. */
@@ -76,6 +77,7 @@ export class LoadedModel {
     private readonly prompts: PromptRenderer,
     private readonly pool: SequencePool,
     private readonly diskCache: DiskPrefixCache | undefined,
+    private readonly partialCharacterTokens: readonly Token[],
     observer: EngineObserver | undefined,
   ) {
     this.observer = observer ?? silentObserver;
@@ -92,6 +94,7 @@ export class LoadedModel {
         threads: options.threads,
         batchSize: Math.min(512, contextSize),
       });
+      const vocabulary = await readVocabulary(model);
       const diskCache = options.cacheDir
         ? await DiskPrefixCache.open(
             path.join(options.cacheDir, await DiskPrefixCache.modelKey(filePath, options.parallel)),
@@ -105,9 +108,10 @@ export class LoadedModel {
         path.basename(filePath).replace(/\.gguf$/i, ""),
         model,
         context,
-        new PromptRenderer(model),
+        new PromptRenderer(model, vocabulary),
         new SequencePool(context, options.parallel, options.maxQueue ?? 8 * options.parallel),
         diskCache,
+        vocabulary.partialCharacterTokens,
         options.observer,
       );
     } catch (error) {
@@ -477,14 +481,13 @@ export class LoadedModel {
    * Under a grammar, tokens that hold only part of a UTF-8 character are banned: llama.cpp checks
    * grammars per code point but lets such byte tokens through, and a weak model then writes
    * malformed text that breaks length limits and patterns. Whole-character tokens remain, so the
-   * output is the same text a grammar describes. Built once per model.
+   * output is the same text a grammar describes. Built once per model, from the tokens found when
+   * the vocabulary was read at load.
    */
   private wholeCharactersOnly(): TokenBias {
     if (!this.partialCharacterBias) {
       const bias = new TokenBias(this.model.tokenizer);
-      for (const token of this.model.iterateAllTokens()) {
-        if (this.model.detokenize([token], false).includes("\uFFFD")) bias.set(token, "never");
-      }
+      for (const token of this.partialCharacterTokens) bias.set(token, "never");
       this.partialCharacterBias = bias;
     }
     return this.partialCharacterBias;

@@ -1,4 +1,5 @@
 import type { LlamaModel, Token } from "node-llama-cpp";
+import type { ControlToken, Vocabulary } from "./vocabulary.js";
 
 /** A part of the rendered prompt that came from a message (user text): never control tokens. */
 export interface TextSpan {
@@ -15,13 +16,6 @@ export class PromptTooLongError extends Error {
   ) {
     super(`The prompt has at least ${atLeast} tokens.`);
   }
-}
-
-interface ControlToken {
-  token: Token;
-  /** llama.cpp strips whitespace on these sides of the token when it parses it from text. */
-  lstrip: boolean;
-  rstrip: boolean;
 }
 
 /** Work done between two turns of the event loop, in ms. */
@@ -43,25 +37,18 @@ const WINDOW_CHARACTERS = 16_384;
  * yields every few milliseconds, and it stops as soon as the prompt exceeds `limit`.
  */
 export class PromptTokenizer {
-  private readonly controls = new Map<string, ControlToken>();
+  private readonly controls: ReadonlyMap<string, ControlToken>;
   private readonly pattern: RegExp | undefined;
   /** The most characters one token stands for, for lower bounds on a text's token count. */
   readonly maxTokenCharacters: number;
 
-  constructor(private readonly model: LlamaModel) {
-    let longest = 1;
-    for (const token of model.iterateAllTokens()) {
-      const attributes = model.getTokenAttributes(token);
-      const text = model.detokenize([token], true);
-      longest = Math.max(longest, text.length);
-      // llama.cpp parses control and unknown-typed tokens only with parse_special; user-defined
-      // ones (like `<think>` in some vocabularies) it matches in any text, so they stay text here.
-      if (!(attributes.control || attributes.unknown) || text.length === 0) continue;
-      if (!this.controls.has(text)) {
-        this.controls.set(text, { token, lstrip: attributes.lstrip, rstrip: attributes.rstrip });
-      }
-    }
-    this.maxTokenCharacters = longest;
+  constructor(
+    private readonly model: LlamaModel,
+    vocabulary: Vocabulary,
+  ) {
+    this.controls = vocabulary.controls;
+    this.maxTokenCharacters = vocabulary.maxTokenCharacters;
+    // Longest first: the alternation then matches the longest control text at each position.
     const texts = [...this.controls.keys()].sort((a, b) => b.length - a.length).map(escapeRegExp);
     this.pattern = texts.length > 0 ? new RegExp(texts.join("|"), "g") : undefined;
   }

@@ -7,6 +7,7 @@ import { THINK_CLOSE, THINK_OPEN } from "../../core/reasoning-splitter.js";
 import { TOOL_CALL_CLOSE, TOOL_CALL_OPEN } from "../../core/tool-call-parser.js";
 import { PromptTokenizer, type TextSpan } from "./prompt-tokenizer.js";
 import { TemplateRenderError, templateThread } from "./template-thread.js";
+import type { Vocabulary } from "./vocabulary.js";
 
 /** Conversations up to this many messages render inline (well under a millisecond each). */
 const INLINE_MESSAGES = 64;
@@ -56,7 +57,10 @@ export class PromptRenderer {
   private contentsAsGiven: boolean | undefined;
   readonly tokenizer: PromptTokenizer;
 
-  constructor(private readonly model: LlamaModel) {
+  constructor(
+    private readonly model: LlamaModel,
+    vocabulary: Vocabulary,
+  ) {
     const source = model.fileInfo.metadata.tokenizer?.chat_template;
     this.templateSource = typeof source === "string" && source.length > 0 ? source : undefined;
     this.template = this.templateSource ? new Template(this.templateSource) : undefined;
@@ -65,7 +69,7 @@ export class PromptRenderer {
     // A reasoning model has `<think>` and `</think>` as single tokens of its vocabulary.
     this.knowsThinkTags =
       model.tokenize(THINK_OPEN, true).length === 1 && model.tokenize(THINK_CLOSE, true).length === 1;
-    this.tokenizer = new PromptTokenizer(model);
+    this.tokenizer = new PromptTokenizer(model, vocabulary);
   }
 
   async render(input: PromptInput): Promise<RenderedPrompt> {
