@@ -25,9 +25,14 @@ export function timeOf(value: unknown): number | undefined {
   return undefined;
 }
 
+/** `text` cut to at most `length` characters, for an error message that quotes the file. */
+export function shortened(text: string, length: number): string {
+  return text.length > length ? `${text.slice(0, length)}…` : text;
+}
+
 /** A source string for an error message: quoted, and cut short so a huge id or title stays out. */
 export function quoted(text: string): string {
-  return JSON.stringify(text.length > 60 ? `${text.slice(0, 60)}…` : text);
+  return JSON.stringify(shortened(text, 60));
 }
 
 /**

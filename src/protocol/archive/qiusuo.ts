@@ -8,7 +8,7 @@ import { conversationView, type ConversationView } from "../app/conversation-vie
 import { textNestsDeeperThan } from "../validation.js";
 import { ArchiveError } from "./archive-error.js";
 import type { ImportedConversation, JsonObject } from "./imported-conversation.js";
-import { checkDepth, quoted } from "./json-value.js";
+import { checkDepth, quoted, shortened } from "./json-value.js";
 import type { ImportBudget } from "./limits.js";
 import { flattenTree } from "./message-tree.js";
 import type { Pacer } from "./pacer.js";
@@ -198,8 +198,10 @@ export async function readQiusuoConversation(
 function invalid(error: z.ZodError, prefix?: string): ArchiveError {
   const issue = error.issues[0];
   const path = [prefix, ...(issue?.path ?? [])].filter((part) => part !== undefined).join(".");
+  // zod's message can quote the value it got (a role of any length): cut it short.
+  const message = shortened(issue?.message ?? "unreadable", 200);
   return new ArchiveError(
     "import_invalid",
-    `Not a valid qiusuo export: ${path ? `\`${path}\`: ` : ""}${issue?.message ?? "unreadable"}.`,
+    `Not a valid qiusuo export: ${path ? `\`${path}\`: ` : ""}${message}.`,
   );
 }
