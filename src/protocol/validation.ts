@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { InvalidParameterError, InvalidRequestError, type QiusuoError } from "../core/errors.js";
+import { SliceClock } from "../core/slice-clock.js";
 
 /**
  * How deeply a free-form JSON value in a request (tool arguments and inputs, tool and response
@@ -15,6 +16,13 @@ export const MAX_JSON_DEPTH = 64;
  * in fields no schema names (unknown fields, extra keys of open objects).
  */
 export const MAX_BODY_DEPTH = 100;
+
+/**
+ * The most messages a request may hold: more than any context here can take (a message costs a
+ * few tokens of template at least), and few enough that a request of this many is checked in a
+ * fraction of a second of sliced work.
+ */
+export const MAX_MESSAGES = 10_000;
 
 /** A body's error names at most this many path segments: the field, not a hundred `0`s after it. */
 const MAX_PARAM_SEGMENTS = 8;
@@ -80,9 +88,69 @@ export function parseShape<Schema extends z.ZodTypeAny>(schema: Schema, value: u
   return result.data;
 }
 
+/**
+ * Validates each item of a request's array (its messages) against `schema`, yielding to the
+ * event loop every few milliseconds: zod takes 10-40 µs a message, so 8,000 messages in one go
+ * held every other request for 0.2-0.4 s. The first invalid item is named by its path.
+ */
+export async function parseItems<Schema extends z.ZodTypeAny>(
+  schema: Schema,
+  items: readonly unknown[],
+  path: string,
+): Promise<Array<z.infer<Schema>>> {
+  const parsed: Array<z.infer<Schema>> = [];
+  const clock = new SliceClock();
+  for (const [index, item] of items.entries()) {
+    const result = schema.safeParse(item);
+    if (!result.success) {
+      const issue = result.error.issues[0]!;
+      throw zodIssueToError({ ...issue, path: [path, index, ...issue.path] });
+    }
+    parsed.push(result.data);
+    await clock.maybeYield();
+  }
+  return parsed;
+}
+
+/**
+ * An array of at least one and at most {@link MAX_MESSAGES} items, checked in constant time: its
+ * items are checked by {@link parseItems}, in slices.
+ */
+export const messageList = z.custom<unknown[]>().superRefine((value, context) => {
+  if (!Array.isArray(value)) {
+    context.addIssue({
+      code: z.ZodIssueCode.invalid_type,
+      expected: "array",
+      received: value === undefined ? "undefined" : value === null ? "null" : typeof value,
+    } as z.IssueData);
+  } else if (value.length === 0) {
+    context.addIssue({ code: z.ZodIssueCode.custom, message: "must hold at least 1 message" });
+  } else if (value.length > MAX_MESSAGES) {
+    context.addIssue({ code: z.ZodIssueCode.custom, message: `must hold at most ${MAX_MESSAGES} messages` });
+  }
+});
+
 /** Throws a 400 `too_deep` when the body nests deeper than {@link MAX_BODY_DEPTH}. */
 export function checkBodyDepth(body: unknown): void {
-  const path = pathPastDepth(body, MAX_BODY_DEPTH);
+  throwIfTooDeep(pathPastDepth(body, MAX_BODY_DEPTH));
+}
+
+/**
+ * {@link checkBodyDepth} for bodies that may hold many values (chat requests: 100,000 messages
+ * are half a million), in slices that leave the event loop free between them.
+ */
+export async function checkBodyDepthInSlices(body: unknown): Promise<void> {
+  const walk = walkPastDepth(body, MAX_BODY_DEPTH);
+  const clock = new SliceClock();
+  let step = walk.next();
+  while (!step.done) {
+    await clock.maybeYield();
+    step = walk.next();
+  }
+  throwIfTooDeep(step.value);
+}
+
+function throwIfTooDeep(path: Path | undefined): void {
   if (path === undefined) return;
   const param = path.slice(0, MAX_PARAM_SEGMENTS).join(".");
   throw new InvalidRequestError(
@@ -114,12 +182,21 @@ const tooDeepIssue = {
  * itself being level 1), or undefined. Walks with its own stack, so no depth can overflow it.
  */
 export function pathPastDepth(value: unknown, limit: number): Path | undefined {
+  const walk = walkPastDepth(value, limit);
+  let step = walk.next();
+  while (!step.done) step = walk.next();
+  return step.value;
+}
+
+/** The walk of {@link pathPastDepth}, pausing (yielding) every 4,096 values. */
+function* walkPastDepth(value: unknown, limit: number): Generator<void, Path | undefined> {
   interface Link {
     key: string | number;
     parent: Link | undefined;
   }
   const pending: Array<{ value: object; depth: number; at: Link | undefined }> = [];
   if (typeof value === "object" && value !== null) pending.push({ value, depth: 1, at: undefined });
+  let visited = 0;
   for (let item = pending.pop(); item !== undefined; item = pending.pop()) {
     if (item.depth > limit) {
       const path: Path = [];
@@ -134,6 +211,7 @@ export function pathPastDepth(value: unknown, limit: number): Path | undefined {
         pending.push({ value: child, depth: item.depth + 1, at: { key, parent: item.at } });
       }
     }
+    if (++visited % 4096 === 0) yield;
   }
   return undefined;
 }

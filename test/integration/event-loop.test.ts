@@ -47,23 +47,51 @@ describe("the worst requests leave the event loop free", () => {
     await large.close();
   });
 
-  it("a chat request with 8,000 one-character messages (too many for the context) is a quick 400", async () => {
+  it("a chat request with 10,000 one-character messages (the most accepted; too many for the context) is a 400", async () => {
     const response = await whilePolling(small.url, "/v1/chat/completions", {
       model: "scripted",
-      messages: oneCharacterMessages(8000),
+      messages: oneCharacterMessages(10_000),
     });
     assert.equal(response.status, 400, response.text);
     assert.equal(response.json.error.code, "context_length_exceeded");
     assert.match(response.json.error.message, /at least \d+ in the messages/);
   });
 
-  it("a chat request of one 20 MB message is a quick 400", async () => {
+  it("the issue's request, 100,000 one-character messages (3.4 MB), is refused at once", async () => {
+    const response = await whilePolling(small.url, "/v1/chat/completions", {
+      model: "scripted",
+      messages: oneCharacterMessages(100_000),
+    });
+    assert.equal(response.status, 422, response.text);
+    assert.equal(response.json.error.param, "messages");
+    assert.match(response.json.error.message, /at most 10000 messages/);
+  });
+
+  it("Anthropic count_tokens of 10,000 messages is a 400 without freezing the server", async () => {
+    const response = await whilePolling(small.url, "/anthropic/v1/messages/count_tokens", {
+      model: "scripted",
+      messages: oneCharacterMessages(10_000),
+    });
+    assert.equal(response.status, 400, response.text);
+    assert.equal(response.json.type, "error");
+  });
+
+  it("a chat request of one 7 MB message (under the 8 MiB API limit) is a quick 400", async () => {
+    const response = await whilePolling(small.url, "/v1/chat/completions", {
+      model: "scripted",
+      messages: [{ role: "user", content: "word ".repeat(1_400_000) }],
+    });
+    assert.equal(response.status, 400, response.text);
+    assert.equal(response.json.error.code, "context_length_exceeded");
+  });
+
+  it("a 20 MB chat request is refused with 413 before it is parsed", async () => {
     const response = await whilePolling(small.url, "/v1/chat/completions", {
       model: "scripted",
       messages: [{ role: "user", content: "word ".repeat(4_000_000) }],
     });
-    assert.equal(response.status, 400, response.text);
-    assert.equal(response.json.error.code, "context_length_exceeded");
+    assert.equal(response.status, 413, response.text);
+    assert.equal(response.json.error.code, "body_too_large");
   });
 
   it("a long conversation that fits a large context renders off the event loop and is answered", async () => {
@@ -91,16 +119,16 @@ describe("the worst requests leave the event loop free", () => {
   it("Anthropic count_tokens of a huge prompt is a quick 400, not minutes of work", async () => {
     const response = await whilePolling(small.url, "/anthropic/v1/messages/count_tokens", {
       model: "scripted",
-      messages: [{ role: "user", content: "word ".repeat(2_000_000) }],
+      messages: [{ role: "user", content: "word ".repeat(1_400_000) }],
     });
     assert.equal(response.status, 400, response.text);
     assert.equal(response.json.type, "error");
   });
 
-  it("a 10 MB completion prompt is a quick 400", async () => {
+  it("a 7 MB completion prompt is a quick 400", async () => {
     const response = await whilePolling(small.url, "/beta/completions", {
       model: "scripted",
-      prompt: "abc ".repeat(2_500_000),
+      prompt: "abc ".repeat(1_750_000),
     });
     assert.equal(response.status, 400, response.text);
     assert.equal(response.json.error.code, "context_length_exceeded");

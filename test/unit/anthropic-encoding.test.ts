@@ -209,8 +209,8 @@ describe("Anthropic response encoding", () => {
 describe("Anthropic request parsing", () => {
   const base = { model: "m", max_tokens: 32 };
 
-  it("maps a conversation with tools into core messages", () => {
-    const { request, stream } = parseMessagesRequest({
+  it("maps a conversation with tools into core messages", async () => {
+    const { request, stream } = await parseMessagesRequest({
       ...base,
       stream: true,
       system: [
@@ -271,8 +271,8 @@ describe("Anthropic request parsing", () => {
     assert.equal(request.logprobs, undefined);
   });
 
-  it("fills defaults like the DeepSeek side", () => {
-    const { request, stream } = parseMessagesRequest({
+  it("fills defaults like the DeepSeek side", async () => {
+    const { request, stream } = await parseMessagesRequest({
       ...base,
       messages: [{ role: "user", content: "Hi" }],
     });
@@ -285,24 +285,24 @@ describe("Anthropic request parsing", () => {
     assert.deepEqual(request.toolChoice, { type: "none" });
   });
 
-  it("maps tool_choice and thinking settings", () => {
+  it("maps tool_choice and thinking settings", async () => {
     const tools = [{ name: "f", input_schema: { type: "object" }, strict: true }];
     const messages = [{ role: "user", content: "Hi" }];
-    const choice = (tool_choice: unknown) =>
-      parseMessagesRequest({ ...base, messages, tools, tool_choice }).request.toolChoice;
-    assert.deepEqual(choice({ type: "any" }), { type: "required" });
-    assert.deepEqual(choice({ type: "auto" }), { type: "auto" });
-    assert.deepEqual(choice({ type: "none" }), { type: "none" });
-    assert.deepEqual(choice(undefined), { type: "auto" });
-    assert.equal(parseMessagesRequest({ ...base, messages, tools }).request.tools[0]!.strict, true);
-    const thinking = (setting: unknown) =>
-      parseMessagesRequest({ ...base, messages, thinking: setting }).request.thinking;
-    assert.equal(thinking({ type: "disabled" }), false);
-    assert.equal(thinking({ type: "adaptive" }), undefined);
+    const choice = async (tool_choice: unknown) =>
+      (await parseMessagesRequest({ ...base, messages, tools, tool_choice })).request.toolChoice;
+    assert.deepEqual(await choice({ type: "any" }), { type: "required" });
+    assert.deepEqual(await choice({ type: "auto" }), { type: "auto" });
+    assert.deepEqual(await choice({ type: "none" }), { type: "none" });
+    assert.deepEqual(await choice(undefined), { type: "auto" });
+    assert.equal((await parseMessagesRequest({ ...base, messages, tools })).request.tools[0]!.strict, true);
+    const thinking = async (setting: unknown) =>
+      (await parseMessagesRequest({ ...base, messages, thinking: setting })).request.thinking;
+    assert.equal(await thinking({ type: "disabled" }), false);
+    assert.equal(await thinking({ type: "adaptive" }), undefined);
   });
 
-  it("continues a final assistant turn (prefill)", () => {
-    const { request } = parseMessagesRequest({
+  it("continues a final assistant turn (prefill)", async () => {
+    const { request } = await parseMessagesRequest({
       ...base,
       messages: [
         { role: "user", content: "Hi" },
@@ -312,9 +312,9 @@ describe("Anthropic request parsing", () => {
     assert.deepEqual(request.messages.at(-1), { role: "assistant", content: "{", prefix: true });
   });
 
-  it("maps output_config.format to a JSON schema response format", () => {
+  it("maps output_config.format to a JSON schema response format", async () => {
     const schema = { type: "object", properties: { a: { type: "number" } } };
-    const { request } = parseMessagesRequest({
+    const { request } = await parseMessagesRequest({
       ...base,
       messages: [{ role: "user", content: "Hi" }],
       output_config: { format: { type: "json_schema", schema } },
@@ -322,12 +322,15 @@ describe("Anthropic request parsing", () => {
     assert.deepEqual(request.responseFormat, { type: "json_schema", name: "output", schema });
   });
 
-  it("counts tokens without max_tokens", () => {
-    const request = parseCountTokensRequest({ model: "m", messages: [{ role: "user", content: "Hi" }] });
+  it("counts tokens without max_tokens", async () => {
+    const request = await parseCountTokensRequest({
+      model: "m",
+      messages: [{ role: "user", content: "Hi" }],
+    });
     assert.equal(request.maxTokens, undefined);
   });
 
-  it("refuses what it cannot serve, naming the field", () => {
+  it("refuses what it cannot serve, naming the field", async () => {
     const cases: Array<{ body: Record<string, unknown>; param: string; says: RegExp }> = [
       {
         body: { messages: [{ role: "user", content: [{ type: "image", source: {} }] }] },
@@ -389,7 +392,7 @@ describe("Anthropic request parsing", () => {
       },
     ];
     for (const { body, param, says } of cases) {
-      assert.throws(
+      await assert.rejects(
         () => parseMessagesRequest({ ...base, ...body }),
         (error: unknown) => {
           assert.ok(error instanceof QiusuoError);

@@ -142,12 +142,13 @@ export class LoadedModel {
     thinking: boolean | undefined,
     signal: AbortSignal,
   ): Promise<AsyncIterable<ChatEvent>> {
-    const maxTokens = request.maxTokens ?? 1;
+    // Counted up to the whole context, so a prompt that fits but leaves too little room for
+    // max_tokens is refused below with its exact size.
     const { prompt, plan, toolsOffered, answerAfterReasoning } = await this.prepare(
       request,
       thinking,
-      this.contextSize - maxTokens,
-      maxTokens,
+      this.contextSize - 1,
+      request.maxTokens ?? 1,
     );
     const promptTokens = prompt.tokens.length;
     const room = this.contextSize - promptTokens;

@@ -1,4 +1,5 @@
 import type { LlamaModel, Token } from "node-llama-cpp";
+import { SliceClock } from "../../core/slice-clock.js";
 import type { ControlToken, Vocabulary } from "./vocabulary.js";
 
 /** A part of the rendered prompt that came from a message (user text): never control tokens. */
@@ -18,8 +19,6 @@ export class PromptTooLongError extends Error {
   }
 }
 
-/** Work done between two turns of the event loop, in ms. */
-const SLICE_MS = 8;
 /** A text fragment longer than this is first counted in windows, so a huge one is refused early. */
 const WINDOW_CHARACTERS = 16_384;
 
@@ -146,17 +145,6 @@ export class PromptTokenizer {
     for (const token of piece) tokens.push(token);
     if (tokens.length > limit) throw new PromptTooLongError(tokens.length);
     await clock.maybeYield();
-  }
-}
-
-/** Yields to the event loop once a slice of work has run. */
-class SliceClock {
-  private sliceStart = performance.now();
-
-  async maybeYield(): Promise<void> {
-    if (performance.now() - this.sliceStart < SLICE_MS) return;
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    this.sliceStart = performance.now();
   }
 }
 

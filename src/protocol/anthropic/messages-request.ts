@@ -9,7 +9,16 @@ import type {
   ToolDefinition,
 } from "../../core/chat.js";
 import { InvalidParameterError, InvalidRequestError, type QiusuoError } from "../../core/errors.js";
-import { checkBodyDepth, optional, parseShape, shallowJson, zodIssueToError } from "../validation.js";
+import { SliceClock } from "../../core/slice-clock.js";
+import {
+  checkBodyDepthInSlices,
+  messageList,
+  optional,
+  parseItems,
+  parseShape,
+  shallowJson,
+  zodIssueToError,
+} from "../validation.js";
 
 /** Blocks are checked in two steps: their `type` here, their fields once the type is known. */
 const block = z.object({ type: z.string() }).passthrough();
@@ -45,12 +54,12 @@ const thinking = z.discriminatedUnion("type", [
   z.object({ type: z.literal("between_tools") }).passthrough(),
 ]);
 
+const messageSchema = z.object({ role: z.enum(["user", "assistant", "system"]), content });
+
 export const messagesSchema = z.object({
   model: z.string().min(1, "must not be empty"),
   max_tokens: z.number().int().min(1, "must be at least 1"),
-  messages: z
-    .array(z.object({ role: z.enum(["user", "assistant", "system"]), content }))
-    .min(1, "must hold at least 1 message"),
+  messages: z.array(messageSchema).min(1, "must hold at least 1 message"),
   system: optional(content),
   stop_sequences: optional(
     z.array(z.string()).max(MAX_STOP_SEQUENCES, `must hold at most ${MAX_STOP_SEQUENCES} sequences`),
@@ -94,32 +103,45 @@ export interface ParsedMessagesRequest {
 }
 
 /** Parses and validates a `/v1/messages` body into the core request. */
-export function parseMessagesRequest(body: unknown): ParsedMessagesRequest {
-  const parsed = parseShape(messagesSchema, body);
-  return { request: toChatRequest(parsed, body), stream: parsed.stream ?? false };
+export async function parseMessagesRequest(body: unknown): Promise<ParsedMessagesRequest> {
+  const parsed = await parseBody(messagesSchema, body);
+  const request = await toChatRequest(parsed);
+  await checkBodyDepthInSlices(body);
+  return { request, stream: parsed.stream ?? false };
 }
 
 /** Parses a `/v1/messages/count_tokens` body into the request whose prompt is counted. */
-export function parseCountTokensRequest(body: unknown): ChatRequest {
-  return toChatRequest(parseShape(countTokensSchema, body), body);
+export async function parseCountTokensRequest(body: unknown): Promise<ChatRequest> {
+  const request = await toChatRequest(await parseBody(countTokensSchema, body));
+  await checkBodyDepthInSlices(body);
+  return request;
+}
+
+/** The body's shape first, then its messages in slices (see {@link parseItems}). */
+async function parseBody(schema: typeof messagesSchema | typeof countTokensSchema, body: unknown) {
+  const shape = parseShape(schema.extend({ messages: messageList }), body);
+  const messages = await parseItems(messageSchema, shape.messages, "messages");
+  return { ...shape, messages } as MessagesBody;
 }
 
 /**
- * Blocks are checked here, after the schema, so the whole body's depth is checked last: a block's
+ * Blocks are checked here, after the schema and before the whole body's depth, so a block's
  * too-deep `input` is named by its own path rather than by the body's.
  */
-function toChatRequest(body: MessagesBody, raw: unknown): ChatRequest {
+async function toChatRequest(body: MessagesBody): Promise<ChatRequest> {
   const system =
     body.system === undefined ? [] : [{ role: "system" as const, content: textOf(body.system, ["system"]) }];
-  const messages = body.messages.flatMap((message, index) =>
-    toCoreMessages(message, ["messages", index], index === body.messages.length - 1),
-  );
+  const messages: ChatMessage[] = [];
+  const clock = new SliceClock();
+  for (const [index, message] of body.messages.entries()) {
+    messages.push(...toCoreMessages(message, ["messages", index], index === body.messages.length - 1));
+    await clock.maybeYield();
+  }
   const tools = (body.tools ?? []).map((definition, index) => toToolDefinition(definition, ["tools", index]));
   const format = body.output_config?.format;
   const responseFormat: ResponseFormat = format
     ? { type: "json_schema", name: "output", schema: format.schema }
     : { type: "text" };
-  checkBodyDepth(raw);
   return {
     model: body.model,
     messages: [...system, ...messages],

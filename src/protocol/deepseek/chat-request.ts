@@ -8,7 +8,16 @@ import type {
   ToolDefinition,
 } from "../../core/chat.js";
 import { InvalidParameterError } from "../../core/errors.js";
-import { optional, parseWith, range, shallowJson, shallowJsonText } from "../validation.js";
+import {
+  checkBodyDepthInSlices,
+  messageList,
+  optional,
+  parseItems,
+  parseShape,
+  range,
+  shallowJson,
+  shallowJsonText,
+} from "../validation.js";
 
 const text = z.string();
 
@@ -116,6 +125,9 @@ export const chatCompletionSchema = z.object({
 
 export type ChatCompletionBody = z.infer<typeof chatCompletionSchema>;
 
+/** The body's shape with the messages left for {@link parseItems}, which checks them in slices. */
+const chatCompletionShape = chatCompletionSchema.extend({ messages: messageList });
+
 export interface ParsedChatCompletion {
   request: ChatRequest;
   stream: boolean;
@@ -123,8 +135,13 @@ export interface ParsedChatCompletion {
 }
 
 /** Parses and validates a `/chat/completions` body into the core request. */
-export function parseChatCompletion(body: unknown): ParsedChatCompletion {
-  const parsed = parseWith(chatCompletionSchema, body);
+export async function parseChatCompletion(body: unknown): Promise<ParsedChatCompletion> {
+  const shape = parseShape(chatCompletionShape, body);
+  const parsed: ChatCompletionBody = {
+    ...shape,
+    messages: await parseItems(message, shape.messages, "messages"),
+  };
+  await checkBodyDepthInSlices(body);
   if (parsed.n !== undefined && parsed.n > 1) {
     throw new InvalidParameterError(
       "unsupported_value",

@@ -7,6 +7,7 @@ import { parseCountTokensRequest, parseMessagesRequest } from "../../protocol/an
 import { collectMessage, streamMessage } from "../../protocol/anthropic/messages-response.js";
 import { withKeepAlive } from "../../protocol/keep-alive.js";
 import type { ApiGate } from "../api-gate.js";
+import { API_BODY_LIMIT_BYTES } from "../limits.js";
 import {
   disconnectSignal,
   fromFastifyError,
@@ -43,17 +44,21 @@ export function registerAnthropicRoutes(
           );
       });
       for (const prefix of ["", "/v1"]) {
-        scope.post(`${prefix}/messages`, async (request, reply) =>
+        scope.post(`${prefix}/messages`, { bodyLimit: API_BODY_LIMIT_BYTES }, async (request, reply) =>
           messages(engine, keepAliveMs, request, reply, (await gate.admit(request, reply)).meter),
         );
         // Counting renders and tokenizes the whole prompt: it is admitted (rpm, concurrency,
         // request quota) and booked like any other request, with no tokens used.
-        scope.post(`${prefix}/messages/count_tokens`, async (request, reply) => {
-          const { meter } = await gate.admit(request, reply);
-          const counted = await countTokens(engine, request);
-          await meter.settle("ok");
-          return counted;
-        });
+        scope.post(
+          `${prefix}/messages/count_tokens`,
+          { bodyLimit: API_BODY_LIMIT_BYTES },
+          async (request, reply) => {
+            const { meter } = await gate.admit(request, reply);
+            const counted = await countTokens(engine, request);
+            await meter.settle("ok");
+            return counted;
+          },
+        );
       }
     },
     { prefix: "/anthropic" },
@@ -67,7 +72,7 @@ async function messages(
   reply: FastifyReply,
   meter: RequestMeter,
 ): Promise<unknown> {
-  const { request: chatRequest, stream } = parseMessagesRequest(request.body);
+  const { request: chatRequest, stream } = await parseMessagesRequest(request.body);
   const signal = disconnectSignal(reply);
   const events = withKeepAlive(
     meter.watch(chatRequest.model, await engine.chat(chatRequest, signal)),
@@ -84,7 +89,7 @@ async function messages(
 }
 
 async function countTokens(engine: Engine, request: FastifyRequest): Promise<{ input_tokens: number }> {
-  const chatRequest = parseCountTokensRequest(request.body);
+  const chatRequest = await parseCountTokensRequest(request.body);
   if (!engine.countTokens) {
     throw new QiusuoError(
       "unavailable",

@@ -87,7 +87,7 @@ async function answer(
     generation.model ?? conversation.settings.model ?? engine.listModels()[0]?.id ?? "deepseek-chat";
   const temperature = generation.temperature ?? conversation.settings.temperature;
   // The wire parser gives the request every default the API has, and checks it the same way.
-  const { request: chatRequest } = parseChatCompletion({
+  const { request: chatRequest } = await parseChatCompletion({
     model,
     messages: [
       ...(conversation.settings.systemPrompt

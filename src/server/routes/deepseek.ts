@@ -11,6 +11,7 @@ import { listModels } from "../../protocol/deepseek/models.js";
 import { toWireError } from "../../protocol/errors.js";
 import { withKeepAlive } from "../../protocol/keep-alive.js";
 import type { ApiGate } from "../api-gate.js";
+import { API_BODY_LIMIT_BYTES } from "../limits.js";
 import { disconnectSignal, sendEventStream, sendJsonWithBlankLines } from "../reply-helpers.js";
 
 /**
@@ -34,13 +35,13 @@ export function registerDeepSeekRoutes(app: FastifyInstance, options: DeepSeekRo
       const { apiKey } = await gate.principal(request);
       return balance(apiKey ?? undefined);
     });
-    app.post(`${prefix}/chat/completions`, async (request, reply) =>
+    app.post(`${prefix}/chat/completions`, { bodyLimit: API_BODY_LIMIT_BYTES }, async (request, reply) =>
       chatCompletions(engine, keepAliveMs, request, reply, (await gate.admit(request, reply)).meter),
     );
-    app.post(`${prefix}/completions`, async (request, reply) =>
+    app.post(`${prefix}/completions`, { bodyLimit: API_BODY_LIMIT_BYTES }, async (request, reply) =>
       completions(engine, keepAliveMs, request, reply, (await gate.admit(request, reply)).meter),
     );
-    app.post(`${prefix}/embeddings`, async (request, reply) =>
+    app.post(`${prefix}/embeddings`, { bodyLimit: API_BODY_LIMIT_BYTES }, async (request, reply) =>
       embeddings(engine, request, reply, (await gate.admit(request, reply)).meter),
     );
   }
@@ -55,7 +56,7 @@ async function chatCompletions(
   reply: FastifyReply,
   meter: RequestMeter,
 ) {
-  const { request: chatRequest, stream, includeUsage } = parseChatCompletion(request.body);
+  const { request: chatRequest, stream, includeUsage } = await parseChatCompletion(request.body);
   const signal = disconnectSignal(reply);
   const events = withKeepAlive(
     meter.watch(chatRequest.model, await engine.chat(chatRequest, signal)),
