@@ -55,6 +55,7 @@ function gbnfToRegExp(grammar: string): RegExp {
       if (c === " ") i += 1;
       else if (c === '"') {
         i += 1;
+        out += "(?:"; // a quantifier after a literal repeats all of it
         while (body[i] !== '"') {
           if (body[i] === "\\") {
             const [cp, next] = decodeEscape(body, i);
@@ -65,6 +66,7 @@ function gbnfToRegExp(grammar: string): RegExp {
             i += String.fromCodePoint(body.codePointAt(i)!).length;
           }
         }
+        out += ")";
         i += 1;
       } else if (c === "[") {
         out += "[";
@@ -180,6 +182,15 @@ const CORPUS: unknown[] = [
   })),
   { type: "string", pattern: '^(?:[a-z]+|\\d{2,4})(-[A-F]){0,3}\\.?[^"\\\\x]*$' },
   { type: "string", pattern: "\\w+@\\s\\S\\D\\W.[\\d\\-_]" },
+  // llama.cpp refuses a group followed by a repetition once it stands for 2000 generated rules:
+  // both used to be refused at grammar parse time, before the heavy groups were hoisted into rules.
+  {
+    type: "object",
+    properties: Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`prop${i}`, { type: "integer" }])),
+    additionalProperties: { type: "string", maxLength: 8 },
+  },
+  { type: "array", prefixItems: Array.from({ length: 1200 }, () => ({ type: "boolean" })) },
+  { type: "string", pattern: "(a|b|c|d)?".repeat(500) },
   {
     title: "t",
     description: "d",
@@ -855,5 +866,177 @@ describe("helpers", () => {
     assert.ok(!validator.pending);
     validator.push([0xff]);
     assert.ok(!validator.pending && validator.accepts([0x41]), "resynchronises after a malformed byte");
+  });
+});
+
+describe("cost limits", () => {
+  const repeat = (text: string, times: number): string => text.repeat(times);
+
+  test("neighbouring optional repeats merge, so 500 × (a|b|c|d)? is one bounded repeat", () => {
+    const pattern = repeat("(a|b|c|d)?", 500);
+    const grammar = jsonSchemaToGbnf({ type: "string", pattern }, PATH);
+    assert.ok(grammar.length < 200, grammar);
+    assert.match(grammar, /\[a-d\]\{0,500\}/);
+    const match = matcher(grammar);
+    for (const text of ["", "abcd", "d".repeat(500), "a".repeat(501), "abce"]) {
+      assert.equal(match(JSON.stringify(text)), text.length <= 500 && /^[a-d]*$/.test(text), text);
+    }
+  });
+
+  test("the rewrites keep the language", () => {
+    const cases: Array<[string, string[]]> = [
+      ["^a?a?a$", ["", "a", "aa", "aaa", "aaaa", "b"]],
+      ["^(ab)?(ab)?(ab)+$", ["ab", "abab", "ababab", "abababab", "aba", ""]],
+      ["^\\d+\\d*x\\d?\\d?$", ["1x", "12x34", "x", "1x123", "1"]],
+      ["^(a|b|[c-e]|xy)+$", ["a", "ab", "cde", "axy", "xyx", "f", ""]],
+      ["^(a?)?(a?)?$", ["", "a", "aa", "aaa"]],
+      ["^x{2}x{3}y?$", ["xxxxx", "xxxxxy", "xxxx", "xxxxxx"]],
+    ];
+    for (const [pattern, strings] of cases) {
+      const match = schemaMatcher({ type: "string", pattern });
+      const regex = new RegExp(`^(?:${pattern})$`, "u");
+      for (const value of strings) {
+        assert.equal(
+          match(JSON.stringify(value)),
+          regex.test(value),
+          `/${pattern}/ on ${JSON.stringify(value)}`,
+        );
+      }
+    }
+  });
+
+  test("realistic patterns, formats, enums and objects stay within the limits", () => {
+    const patterns = [
+      "^[A-Z]{2}$",
+      "^\\+?[1-9]\\d{1,14}$",
+      "^#?([a-fA-F0-9]{6}|[a-fA-F0-9]{3})$",
+      "^(?:[01]\\d|2[0-3]):[0-5]\\d$",
+      "^\\d{5}(-\\d{4})?$",
+      "^https?://[^\\s]+$",
+      "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$",
+      "^.+@.+\\..+$",
+      "^[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\\.[a-zA-Z]{2,}$",
+      "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-5][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$",
+      "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$",
+      "^v?(0|[1-9]\\d*)\\.(0|[1-9]\\d*)\\.(0|[1-9]\\d*)(?:-((?:0|[1-9]\\d*|\\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\\.(?:0|[1-9]\\d*|\\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\\+([0-9a-zA-Z-]+(?:\\.[0-9a-zA-Z-]+)*))?$",
+      "^((25[0-5]|2[0-4]\\d|[01]?\\d\\d?)\\.){3}(25[0-5]|2[0-4]\\d|[01]?\\d\\d?)$",
+      "^([a-zA-Z0-9-]+\\.)+[a-zA-Z]{2,}$",
+      "^P(\\d+Y)?(\\d+M)?(\\d+W)?(\\d+D)?(T(\\d+H)?(\\d+M)?(\\d+S)?)?$",
+      "^(\\+\\d{1,3}\\s?)?\\(?\\d{3}\\)?[\\s.-]?\\d{3}[\\s.-]?\\d{4}$",
+      "^[a-z0-9]+(?:-[a-z0-9]+)*$",
+      "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$",
+      "^[A-Za-z]+( [A-Za-z]+){0,4}$",
+      "^\\s*\\w+(\\s*,\\s*\\w+)*\\s*$",
+      "^[\\s\\S]{0,5000}$",
+      "^.*a.*b.*c.*$",
+    ];
+    const schema = {
+      type: "object",
+      properties: {
+        ...Object.fromEntries(patterns.map((pattern, i) => [`p${i}`, { type: "string", pattern }])),
+        ...Object.fromEntries(
+          ["date", "time", "date-time", "uuid", "email", "ipv4", "ipv6", "hostname"].map((f) => [
+            f,
+            { format: f },
+          ]),
+        ),
+        country: { enum: Array.from({ length: 250 }, (_, i) => `C${i}`) },
+        tags: { type: "array", items: { anyOf: [{ type: "string", maxLength: 20 }, { type: "integer" }] } },
+        ...Object.fromEntries(
+          Array.from({ length: 40 }, (_, i) => [`opt${i}`, { type: ["integer", "null"] }]),
+        ),
+      },
+      required: ["p0"],
+    };
+    assert.doesNotThrow(() => jsonSchemaToGbnf(schema, PATH));
+  });
+
+  test("a pattern that keeps many ways open is refused with a 422 naming it", () => {
+    const pattern = `${PATH}.pattern`;
+    refused(
+      { type: "string", pattern: repeat("[a-z]?[0-9]?", 40) },
+      "unsupported_schema",
+      pattern,
+      "parse stacks",
+    );
+    refused(
+      { type: "string", pattern: "^([A-Za-z]+ ?){1,5}$" },
+      "unsupported_schema",
+      pattern,
+      "16-character token",
+    );
+    refused({ type: "string", pattern: "^(.*,)*.*$" }, "unsupported_schema", pattern, "ways");
+    refused(
+      { type: "string", pattern: "^((((a{50}){50}){50}){50})$" },
+      "unsupported_schema",
+      pattern,
+      "positions",
+    );
+    refused({ type: "string", pattern: repeat("x", 8193) }, "unsupported_schema", pattern, "8192");
+    refused(
+      { type: "string", pattern: `${repeat("(", 65)}a${repeat(")", 65)}` },
+      "unsupported_schema",
+      pattern,
+      "nest",
+    );
+    refused(
+      { type: "object", properties: { deep: { type: "string", pattern: repeat("(ab|a)?(b|ba)?", 10) } } },
+      "unsupported_schema",
+      `${PATH}.properties.deep.pattern`,
+    );
+  });
+
+  test("schemas past the size and breadth limits are refused with a 422 naming the place", () => {
+    const many = (n: number) =>
+      Object.fromEntries(Array.from({ length: n }, (_, i) => [`p${i}`, { type: "integer" }]));
+    refused({ type: "object", properties: many(600) }, "unsupported_schema", PATH, "601 alternatives");
+    refused(
+      {
+        type: "object",
+        properties: { x: { type: "object", properties: many(1100), required: Object.keys(many(1100)) } },
+      },
+      "unsupported_schema",
+      `${PATH}.properties.x.properties`,
+      "1100 properties",
+    );
+    refused(
+      { enum: Array.from({ length: 600 }, (_, i) => i) },
+      "unsupported_schema",
+      `${PATH}.enum`,
+      "600 values",
+    );
+    refused(
+      { anyOf: Array.from({ length: 300 }, (_, i) => ({ const: i })) },
+      "unsupported_schema",
+      `${PATH}.anyOf`,
+      "300 options",
+    );
+    const enumOf = (n: number, tag: string) => ({ enum: Array.from({ length: n }, (_, i) => `${tag}${i}`) });
+    refused(
+      {
+        anyOf: Array.from({ length: 30 }, (_, j) => ({
+          type: "object",
+          properties: { a: enumOf(30, `v${j}-`) },
+        })),
+      },
+      "unsupported_schema",
+      PATH,
+      "900 alternatives",
+    );
+    const wide = { type: "array", prefixItems: Array.from({ length: 5000 }, () => ({ type: "integer" })) };
+    assert.throws(
+      () => jsonSchemaToGbnf({ type: "object", properties: { a: wide, b: wide, c: wide } }, PATH),
+      (error: unknown) =>
+        error instanceof InvalidParameterError &&
+        error.param?.startsWith(`${PATH}.properties.b.prefixItems.`) === true &&
+        error.message.includes("10000 subschemas"),
+    );
+    assert.throws(
+      () => jsonSchemaToGbnf({ enum: Array.from({ length: 500 }, (_, i) => "x".repeat(300) + i) }, PATH),
+      (error: unknown) =>
+        error instanceof InvalidParameterError &&
+        error.param === null &&
+        /grammar of \d+ characters/.test(error.message),
+    );
   });
 });

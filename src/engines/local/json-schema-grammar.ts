@@ -65,6 +65,13 @@
  * Free-form JSON (`{}`, `true`, `{type: "object"}`, json_object) nests at most `freeFormDepth` (8)
  * containers deep.
  *
+ * Cost: llama.cpp's grammar sampler follows every way the output so far can be read, for every
+ * candidate token, so schemas that keep many ways open make each token slow. Patterns are first
+ * rewritten into equivalent cheap forms (`(a|b|c|d)?` x 500 → `[a-d]{0,500}`), then measured
+ * (json-schema-grammar/pattern-cost.ts); what stays past LIMITS in json-schema-grammar/schema.ts
+ * (pattern stacks and readings, alternatives open at once, enum/anyOf/properties/subschema counts,
+ * pattern length, grammar size) is refused with a 422 `unsupported_schema` naming where it is.
+ *
  * llama.cpp decodes token bytes laxly, so a model can emit malformed UTF-8 that a grammar accepted;
  * use Utf8Validator (json-schema-grammar/utf8-validator.ts) to ban such tokens while a grammar is
  * active.
@@ -72,8 +79,9 @@
  * Layout of the code under json-schema-grammar/: schema.ts (types, keywords, limits, errors),
  * builder.ts (GbnfBuilder: schema → rules) on rule-set.ts (rule store, layout, repetition, primitive
  * and free-form rules), numeric-range.ts (digit-range rules for bounds), pattern.ts (regex → GBNF),
- * formats.ts (string formats), gbnf-syntax.ts and ranges.ts (GBNF text and code point sets),
- * strict-tool-schema.ts, utf8-validator.ts.
+ * pattern-simplify.ts and pattern-cost.ts (cheap equivalent patterns, their cost), formats.ts (string
+ * formats), gbnf-syntax.ts and ranges.ts (GBNF text and code point sets), gbnf-hoist.ts (keeps
+ * grammars within llama.cpp's repetition guard), strict-tool-schema.ts, utf8-validator.ts.
  */
 
 import { GbnfBuilder } from "./json-schema-grammar/builder.js";

@@ -3,18 +3,21 @@
  * overview in ../json-schema-grammar.ts for what is supported and how errors are reported).
  */
 
-import { InvalidParameterError } from "../../../core/errors.js";
 import { extraKey } from "./extra-key.js";
 import { FORMATS, formatGrammar } from "./formats.js";
+import { hoistHeavyGroups } from "./gbnf-hoist.js";
 import { QUOTE, alternatives, gbnfLiteral, optional, paren, seq } from "./gbnf-syntax.js";
 import { integerRange, numberRange, numericBounds } from "./numeric-range.js";
 import type { Bound } from "./numeric-range.js";
 import { RegexError, RegexParser, narrowPattern, patternToGbnf, regexLength } from "./pattern.js";
 import type { RegexNode } from "./pattern.js";
+import { assessPattern } from "./pattern-cost.js";
+import { simplifyRegex } from "./pattern-simplify.js";
 import { GbnfRuleSet } from "./rule-set.js";
 import {
   ANNOTATIONS,
   ARRAY_KEYWORDS,
+  LIMITS,
   MAX_REPEAT,
   MAX_SCHEMA_DEPTH,
   NUMBER_KEYWORDS,
@@ -26,12 +29,19 @@ import {
   has,
   invalid,
   isObject,
+  tooCostly,
   unsupported,
 } from "./schema.js";
 import type { SchemaObject } from "./schema.js";
 
-const MAX_GRAMMAR_CHARS = 2_000_000;
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+/** Parse stacks a string format's grammar keeps pending at most (its alternatives share few prefixes). */
+const FORMAT_STACKS = 8;
+
+/** Alternatives in a rule body, nested ones included: an upper bound on its pending stacks. */
+function alternativeCount(body: string): number {
+  return body.split(" | ").length;
+}
 
 interface Document {
   root: unknown;
@@ -61,6 +71,11 @@ interface Repeat {
 
 /** Builds one grammar out of any number of schemas and raw rules; see ../json-schema-grammar.ts. */
 export class GbnfBuilder extends GbnfRuleSet {
+  /** Subschemas converted so far (LIMITS.schemaNodes). */
+  private nodes = 0;
+  /** Rule name or expression → parse stacks it may keep pending at once (absent: 1). */
+  private readonly stacks = new Map<string, number>();
+
   /** A GBNF literal for `text` (to compose root bodies). */
   static literal(text: string): string {
     return gbnfLiteral(text);
@@ -99,13 +114,19 @@ export class GbnfBuilder extends GbnfRuleSet {
   /** The grammar text: `root ::= rootBody` and every rule added so far. */
   build(rootBody: string): string {
     if (rootBody.trim() === "") throw new Error("GbnfBuilder.build: empty root");
-    const lines = [`root ::= ${rootBody}`];
-    for (const [name, body] of this.rules) lines.push(`${name} ::= ${body}`);
+    const all = new Map([["root", rootBody], ...this.rules]);
+    hoistHeavyGroups(all, (hint, body) => {
+      const name = this.uniqueName(hint);
+      this.rules.set(name, body);
+      all.set(name, body);
+      return name;
+    });
+    const lines = [...all].map(([name, body]) => `${name} ::= ${body}`);
     const grammar = `${lines.join("\n")}\n`;
-    if (grammar.length > MAX_GRAMMAR_CHARS) {
-      throw new InvalidParameterError(
-        "unsupported_schema",
-        "The JSON schemas produce a grammar that is too large.",
+    if (grammar.length > LIMITS.grammarChars) {
+      tooCostly(
+        null,
+        `The JSON schemas produce a grammar of ${grammar.length} characters, more than the ${LIMITS.grammarChars} allowed; send smaller schemas.`,
       );
     }
     return grammar;
@@ -115,6 +136,13 @@ export class GbnfBuilder extends GbnfRuleSet {
 
   /** An atomic expression matching one JSON value of `schema`. */
   private visit(schema: unknown, path: string, hint: string, ctx: Context): string {
+    this.nodes += 1;
+    if (this.nodes > LIMITS.schemaNodes) {
+      tooCostly(
+        path,
+        `The schemas have more than ${LIMITS.schemaNodes} subschemas (at ${path}); send smaller schemas.`,
+      );
+    }
     if (schema === true) return this.anyValue();
     if (schema === false) invalid(path, `The schema at ${path} is 'false', which no value satisfies.`);
     if (!isObject(schema)) invalid(path, `The schema at ${path} must be an object or a boolean.`);
@@ -166,12 +194,19 @@ export class GbnfBuilder extends GbnfRuleSet {
       if (!Array.isArray(options) || options.length === 0) {
         invalid(at(path, keyword), `'${keyword}' at ${path} must be a non-empty array.`);
       }
+      if (options.length > LIMITS.alternatives) {
+        tooCostly(
+          at(path, keyword),
+          `'${keyword}' at ${path} has ${options.length} options, more than the ${LIMITS.alternatives} allowed.`,
+        );
+      }
       const exprs = options.flatMap((option, index) =>
         option === false ? [] : [this.visit(option, at(at(path, keyword), index), `${hint}-${index}`, inner)],
       );
       if (exprs.length === 0)
         invalid(at(path, keyword), `No alternative of '${keyword}' at ${path} can be satisfied.`);
-      return this.define(hint, [...new Set(exprs)].join(" | "));
+      const unique = [...new Set(exprs)];
+      return this.pending(this.define(hint, unique.join(" | ")), this.sumStacks(unique), path);
     }
 
     const types = this.types(schema, path);
@@ -192,7 +227,34 @@ export class GbnfBuilder extends GbnfRuleSet {
     const exprs = effective.map((type) =>
       this.typed(schema, type, path, effective.length === 1 ? hint : `${hint}-${type}`, inner),
     );
-    return exprs.length === 1 ? paren(exprs[0]!) : this.define(hint, exprs.join(" | "));
+    if (exprs.length === 1) return paren(exprs[0]!);
+    return this.pending(this.define(hint, exprs.join(" | ")), this.sumStacks(exprs), path);
+  }
+
+  /** Parse stacks `expr` may keep pending at once (1 unless recorded). */
+  private stacksOf(expr: string): number {
+    return this.stacks.get(expr) ?? 1;
+  }
+
+  private sumStacks(exprs: readonly string[]): number {
+    return exprs.reduce((sum, expr) => sum + this.stacksOf(expr), 0);
+  }
+
+  /**
+   * Records that `expr` (the grammar of the subschema at `path`) may keep `count` parse stacks
+   * pending at once, refusing it past LIMITS.schemaStacks; returns `expr`.
+   */
+  private pending(expr: string, count: number, path: string): string {
+    if (count > LIMITS.schemaStacks) {
+      tooCostly(
+        path,
+        `The schema at ${path} keeps about ${count} alternatives open at once (enum values, anyOf/oneOf options, ` +
+          `optional properties in a row, nested unions), more than the ${LIMITS.schemaStacks} that constrained ` +
+          "generation follows quickly; make more properties required, shorten the enum, or flatten the unions.",
+      );
+    }
+    if (count > this.stacksOf(expr)) this.stacks.set(expr, count);
+    return expr;
   }
 
   /** The declared types (with `nullable`), or undefined when there is no `type`. */
@@ -246,6 +308,12 @@ export class GbnfBuilder extends GbnfRuleSet {
       if (typeof value === "number") return Number.isInteger(value) ? ["integer", "number"] : ["number"];
       return [typeof value];
     };
+    if (raw.length > LIMITS.enumValues) {
+      tooCostly(
+        at(path, keyword),
+        `'enum' at ${path} has ${raw.length} values, more than the ${LIMITS.enumValues} allowed.`,
+      );
+    }
     const values = raw.filter((value) => !types || typeOf(value).some((type) => types.includes(type)));
     const literals = values.map((value) => {
       const text = JSON.stringify(value);
@@ -261,7 +329,8 @@ export class GbnfBuilder extends GbnfRuleSet {
       );
     }
     const unique = [...new Set(literals)];
-    return unique.length === 1 ? unique[0]! : this.define(hint, unique.join(" | "));
+    if (unique.length === 1) return unique[0]!;
+    return this.pending(this.define(hint, unique.join(" | ")), unique.length, path);
   }
 
   private typed(schema: SchemaObject, type: string, path: string, hint: string, ctx: Context): string {
@@ -380,7 +449,8 @@ export class GbnfBuilder extends GbnfRuleSet {
             ? -MAX_SAFE
             : BigInt(value);
       if (lo > hi || lo > Number.MAX_SAFE_INTEGER || hi < -Number.MAX_SAFE_INTEGER) empty();
-      return this.define(`${hint}`, integerRange(clamp(lo), clamp(hi)));
+      const body = integerRange(clamp(lo), clamp(hi));
+      return this.pending(this.define(`${hint}`, body), alternativeCount(body), path);
     }
 
     for (const [bound, side] of [
@@ -394,7 +464,8 @@ export class GbnfBuilder extends GbnfRuleSet {
         );
       }
     }
-    return this.define(hint, numberRange(lower, upper, empty));
+    const body = numberRange(lower, upper, empty);
+    return this.pending(this.define(hint, body), alternativeCount(body), path);
   }
 
   // -- strings ---------------------------------------------------------------------------------
@@ -442,7 +513,7 @@ export class GbnfBuilder extends GbnfRuleSet {
             `'minLength'/'maxLength' at ${path}.`,
         );
       }
-      return this.define(
+      const rule = this.define(
         `${format}-string`,
         seq(
           QUOTE,
@@ -450,13 +521,20 @@ export class GbnfBuilder extends GbnfRuleSet {
           QUOTE,
         ),
       );
+      return this.pending(rule, FORMAT_STACKS, path);
     }
     if (has(schema, "pattern")) {
       const pattern = schema.pattern;
       if (typeof pattern !== "string") invalid(at(path, "pattern"), `'pattern' at ${path} must be a string.`);
+      if (pattern.length > LIMITS.patternLength && [...pattern].length > LIMITS.patternLength) {
+        tooCostly(
+          at(path, "pattern"),
+          `'pattern' at ${path} is longer than ${LIMITS.patternLength} characters.`,
+        );
+      }
       let node: RegexNode;
       try {
-        node = new RegexParser(pattern).parse();
+        node = simplifyRegex(new RegexParser(pattern).parse());
       } catch (error) {
         if (!(error instanceof RegexError)) throw error;
         unsupported(at(path, "pattern"), `Unsupported 'pattern' at ${path}: ${error.message}.`);
@@ -482,7 +560,16 @@ export class GbnfBuilder extends GbnfRuleSet {
         if (!(error instanceof RegexError)) throw error;
         unsupported(at(path, "pattern"), `Unsupported 'pattern' at ${path}: ${error.message}.`);
       }
-      return this.define(hint, seq(QUOTE, body, QUOTE));
+      const cost = assessPattern(node, LIMITS.pattern);
+      if (!cost.ok) {
+        tooCostly(
+          at(path, "pattern"),
+          `'pattern' at ${path} is too costly for constrained generation: ${cost.problem}. Make its repeats ` +
+            `unambiguous (for example '[a-z]+( [a-z]+){0,4}' rather than '([a-z]+ ?){1,5}'), or check the ` +
+            "value after generation instead.",
+        );
+      }
+      return this.pending(this.define(hint, seq(QUOTE, body, QUOTE)), cost.stacks, path);
     }
     return this.stringOfLength(minLength, maxLength);
   }
@@ -567,6 +654,13 @@ export class GbnfBuilder extends GbnfRuleSet {
     const childContext: Context = { ...ctx, pending: new Set() };
     const slots: Slot[] = [];
     const names = Object.keys(propertiesValue);
+    if (names.length > LIMITS.properties) {
+      tooCostly(
+        at(path, "properties"),
+        `The object at ${path} declares ${names.length} properties, more than the ${LIMITS.properties} allowed.`,
+      );
+    }
+    const values: string[] = [];
     for (const name of names) {
       const propertySchema = propertiesValue[name];
       const propertyPath = at(at(path, "properties"), name);
@@ -577,6 +671,7 @@ export class GbnfBuilder extends GbnfRuleSet {
         continue;
       }
       const value = this.visit(propertySchema, propertyPath, `${hint}-${name}`, childContext);
+      values.push(value);
       slots.push({
         expr: seq(gbnfLiteral(JSON.stringify(name)), this.colon, value),
         required: requiredSet.has(name),
@@ -594,6 +689,7 @@ export class GbnfBuilder extends GbnfRuleSet {
     const declared = slots.length;
     if (extras !== undefined) {
       const value = this.visit(extras, at(path, "additionalProperties"), `${hint}-extra`, childContext);
+      values.push(value);
       const key = extraKey(names, hint, {
         primitive: (primitiveKey, body) => this.primitive(primitiveKey, body),
         rep: (item, min, max, repHint) => this.rep(item, min, max, repHint),
@@ -633,7 +729,16 @@ export class GbnfBuilder extends GbnfRuleSet {
       }
     }
     const members = this.commaList(slots, repeat, "object", hint);
-    return this.define(hint, seq(this.open("{"), members, this.close("}")));
+    // After a member, every optional property up to the next required one may come next.
+    let run = 0;
+    let longestRun = 0;
+    for (const slot of slots) {
+      run = slot.required ? 0 : run + 1;
+      longestRun = Math.max(longestRun, run);
+    }
+    const next = longestRun + 1 + (repeat ? 1 : 0);
+    const rule = this.define(hint, seq(this.open("{"), members, this.close("}")));
+    return this.pending(rule, Math.max(next, ...values.map((value) => this.stacksOf(value))), path);
   }
 
   // -- arrays ----------------------------------------------------------------------------------
@@ -684,6 +789,8 @@ export class GbnfBuilder extends GbnfRuleSet {
       invalid(at(path, "minItems"), `'minItems' at ${path} asks for more items than the schema allows.`);
     }
     const members = this.commaList(slots, repeat, "array", hint);
-    return this.define(hint, seq(this.open("["), members, this.close("]")));
+    const elements = [...slots.map((slot) => slot.expr), ...(repeat ? [repeat.item] : [])];
+    const rule = this.define(hint, seq(this.open("["), members, this.close("]")));
+    return this.pending(rule, Math.max(1, ...elements.map((element) => this.stacksOf(element))), path);
   }
 }

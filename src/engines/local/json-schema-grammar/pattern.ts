@@ -52,9 +52,13 @@ const DOT: Range[] = complement([
 ]);
 const SYNTAX_CHARS = new Set([..."^$\\.*+?()[]{}|/-"].map((c) => c.codePointAt(0)!));
 
+/** Deepest group nesting a pattern may use (the parser and every pass over the tree recurse). */
+const MAX_GROUP_DEPTH = 64;
+
 export class RegexParser {
   private readonly cps: number[];
   private i = 0;
+  private depth = 0;
 
   constructor(source: string) {
     this.cps = Array.from(source, (c) => c.codePointAt(0)!);
@@ -145,7 +149,12 @@ export class RegexParser {
             this.i = close + 1;
           } else throw new RegexError(`lookaround and '(?' groups are not supported (index ${start})`);
         }
+        if (this.depth >= MAX_GROUP_DEPTH) {
+          throw new RegexError(`groups nest deeper than ${MAX_GROUP_DEPTH} levels (index ${start})`);
+        }
+        this.depth += 1;
         const inner = this.disjunction(false);
+        this.depth -= 1;
         if (this.peek() !== ")") throw new RegexError(`unbalanced '(' at index ${start}`);
         this.i += 1;
         return inner;

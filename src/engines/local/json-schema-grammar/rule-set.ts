@@ -20,6 +20,8 @@ export abstract class GbnfRuleSet {
   protected readonly rules = new Map<string, string>();
   protected readonly byBody = new Map<string, string>();
   protected readonly primitives = new Map<string, string>();
+  /** Base name → the next numeric suffix to try, so that naming stays linear in the rule count. */
+  private readonly suffixes = new Map<string, number>();
   protected readonly layout: "compact" | "multiline";
   protected readonly freeFormDepth: number;
   protected readonly freeFormStringMaxLength: number | undefined;
@@ -40,7 +42,9 @@ export abstract class GbnfRuleSet {
         .slice(0, 48)
         .replace(/^-+|-+$/g, "") || "r";
     let name = base;
-    for (let i = 2; name === "root" || this.rules.has(name); i += 1) name = `${base}-${i}`;
+    let i = this.suffixes.get(base) ?? 2;
+    while (name === "root" || this.rules.has(name)) name = `${base}-${i++}`;
+    this.suffixes.set(base, i);
     this.rules.set(name, "");
     return name;
   }

@@ -61,7 +61,42 @@ export const TYPES = new Set(["string", "number", "integer", "boolean", "null", 
 export const MAX_REPEAT = 1_000_000;
 export const MAX_SCHEMA_DEPTH = 100;
 
+/**
+ * What one grammar may ask of llama.cpp. Its grammar sampler keeps a parse stack for every way the
+ * output so far can be read and, for each candidate token, follows every way the token can be read
+ * from each; a schema or pattern that keeps many ways open makes every token slow (500 optional
+ * `(a|b|c|d)?` took 33–268 s for 16 tokens). Each limit sits well below where time per token
+ * climbs (measurements in pattern-cost.ts) and above what realistic schemas need.
+ */
+export const LIMITS = {
+  /** Subschemas converted into one grammar (all schemas of a request together). */
+  schemaNodes: 10_000,
+  /** Declared properties of one object. */
+  properties: 1_024,
+  /** Values of one `enum`. */
+  enumValues: 512,
+  /** Options of one `anyOf` / `oneOf`. */
+  alternatives: 256,
+  /** Code points of one `pattern`. */
+  patternLength: 8_192,
+  /**
+   * Parse stacks a subschema may keep pending at once, counted upward: an enum's values, a union's
+   * options (summed), a run of optional properties plus one, the widest member of an object or
+   * array, a pattern's own stacks.
+   */
+  schemaStacks: 512,
+  /** Per pattern (see pattern-cost.ts): stacks pending at once, readings of a 16-character token. */
+  pattern: { stacks: 64, readings: 4_096 },
+  /** Characters of grammar text (llama.cpp parses it on the main thread, twice per request). */
+  grammarChars: 131_072,
+} as const;
+
 export function unsupported(param: string, message: string): never {
+  throw new InvalidParameterError("unsupported_schema", message, param);
+}
+
+/** A schema within the keywords supported but past one of LIMITS. */
+export function tooCostly(param: string | null, message: string): never {
   throw new InvalidParameterError("unsupported_schema", message, param);
 }
 
