@@ -58,9 +58,11 @@ export async function flattenTree<T>(
   for (let index = 0; index < count; index++) {
     const { parentId } = source[index]!;
     const parent = parentId === null ? undefined : indexOf.get(parentId);
-    if (parent === undefined) continue;
-    parentOf[index] = parent;
-    firstChild[parent + 1]!++;
+    if (parent !== undefined) {
+      parentOf[index] = parent;
+      firstChild[parent + 1]!++;
+    }
+    if (pacer.due()) await pacer.pause();
   }
   for (let index = 0; index < count; index++) firstChild[index + 1]! += firstChild[index]!;
   const children = new Int32Array(count);
