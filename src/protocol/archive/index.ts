@@ -36,7 +36,12 @@ export interface ParseImportOptions {
 export async function parseImport(json: unknown, options: ParseImportOptions = {}): Promise<ParsedImport> {
   const pacer = new Pacer(options.sliceMs ?? SLICE_MS);
   try {
-    return await read(json, pacer, new ImportBudget({ ...IMPORT_LIMITS, ...options.limits }));
+    // A limit left out, or given as undefined, keeps its default.
+    const limits = { ...IMPORT_LIMITS };
+    for (const [name, value] of Object.entries(options.limits ?? {})) {
+      if (value !== undefined) limits[name as keyof ImportLimits] = value;
+    }
+    return await read(json, pacer, new ImportBudget(limits));
   } catch (error) {
     if (error instanceof ArchiveError) throw error;
     throw new ArchiveError("import_invalid", "The file could not be read as a conversation export.", {
