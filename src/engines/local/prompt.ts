@@ -121,12 +121,12 @@ export class PromptRenderer {
   }
 
   /**
-   * The rendered text with the spans that hold message contents. Rendered once as is and once
-   * with markers for the contents; where the two agree around each marker (the template printed
-   * the content as given, or trimmed, or cut at `</think>` as R1 templates do), the real text is
-   * used with the spans found. A template that changed a content beyond that gets the marked
-   * rendering with the contents put back as given: faithful to the user's text, never to
-   * control tokens inside it.
+   * The rendered text with the spans that hold message contents. The template is rendered with a
+   * marker in place of each content, and the contents are put back where the markers are. A
+   * template that may change contents (trim them, or cut at `</think>` as R1 templates do) is
+   * also rendered as is, and the real text is used wherever each content is found between the
+   * parts around its marker. One that changed a content beyond that keeps the marked rendering
+   * with the contents as given: faithful to the user's text, never to control tokens inside it.
    */
   private async renderText(
     messages: readonly ChatMessage[],
