@@ -986,6 +986,27 @@ describe("cost limits", () => {
     );
   });
 
+  test("what the fuzzer found: min above max, deep values, thousands of prefixItems", () => {
+    refused(
+      { minProperties: 999999, maxProperties: 999 },
+      "invalid_schema",
+      `${PATH}.maxProperties`,
+      "below 'minProperties'",
+    );
+    let deep: unknown = [];
+    for (let i = 0; i < 20_000; i += 1) deep = [deep];
+    refused({ const: deep }, "invalid_schema", `${PATH}.const`, "nested too deeply");
+    const items = (n: number) => ({
+      type: "array",
+      prefixItems: Array.from({ length: n }, () => ({ type: "integer" })),
+    });
+    assert.ok(jsonSchemaToGbnf(items(4000), PATH).length < 131_072, "4000 items compile (no stack overflow)");
+    assert.throws(
+      () => jsonSchemaToGbnf(items(9000), PATH),
+      (error: unknown) => error instanceof InvalidParameterError && /grammar of/.test(error.message),
+    );
+  });
+
   test("schemas past the size and breadth limits are refused with a 422 naming the place", () => {
     const many = (n: number) =>
       Object.fromEntries(Array.from({ length: n }, (_, i) => [`p${i}`, { type: "integer" }]));

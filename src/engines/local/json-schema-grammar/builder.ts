@@ -11,7 +11,7 @@ import { integerRange, numberRange, numericBounds } from "./numeric-range.js";
 import type { Bound } from "./numeric-range.js";
 import { RegexError, RegexParser, narrowPattern, patternToGbnf, regexLength } from "./pattern.js";
 import type { RegexNode } from "./pattern.js";
-import { assessPattern } from "./pattern-cost.js";
+import { AnalysisBudget, assessPattern } from "./pattern-cost.js";
 import { simplifyRegex } from "./pattern-simplify.js";
 import { GbnfRuleSet } from "./rule-set.js";
 import {
@@ -73,6 +73,8 @@ interface Repeat {
 export class GbnfBuilder extends GbnfRuleSet {
   /** Subschemas converted so far (LIMITS.schemaNodes). */
   private nodes = 0;
+  /** What is left of the pattern analysis steps all schemas of this grammar may use. */
+  private readonly patternBudget = new AnalysisBudget();
   /** Rule name or expression → parse stacks it may keep pending at once (absent: 1). */
   private readonly stacks = new Map<string, number>();
 
@@ -123,13 +125,24 @@ export class GbnfBuilder extends GbnfRuleSet {
     });
     const lines = [...all].map(([name, body]) => `${name} ::= ${body}`);
     const grammar = `${lines.join("\n")}\n`;
-    if (grammar.length > LIMITS.grammarChars) {
+    this.checkGrammarSize(grammar.length);
+    return grammar;
+  }
+
+  /** Characters of the rules so far (less the `root` line): checked as schemas are converted. */
+  private grammarSize(): number {
+    let size = 0;
+    for (const [name, body] of this.rules) size += name.length + body.length + 6;
+    return size;
+  }
+
+  private checkGrammarSize(size: number): void {
+    if (size > LIMITS.grammarChars) {
       tooCostly(
         null,
-        `The JSON schemas produce a grammar of ${grammar.length} characters, more than the ${LIMITS.grammarChars} allowed; send smaller schemas.`,
+        `The JSON schemas produce a grammar of ${size} characters or more, more than the ${LIMITS.grammarChars} allowed; send smaller schemas.`,
       );
     }
-    return grammar;
   }
 
   // -- schemas ---------------------------------------------------------------------------------
@@ -143,6 +156,7 @@ export class GbnfBuilder extends GbnfRuleSet {
         `The schemas have more than ${LIMITS.schemaNodes} subschemas (at ${path}); send smaller schemas.`,
       );
     }
+    if (this.nodes % 256 === 0) this.checkGrammarSize(this.grammarSize());
     if (schema === true) return this.anyValue();
     if (schema === false) invalid(path, `The schema at ${path} is 'false', which no value satisfies.`);
     if (!isObject(schema)) invalid(path, `The schema at ${path} must be an object or a boolean.`);
@@ -316,9 +330,18 @@ export class GbnfBuilder extends GbnfRuleSet {
     }
     const values = raw.filter((value) => !types || typeOf(value).some((type) => types.includes(type)));
     const literals = values.map((value) => {
-      const text = JSON.stringify(value);
+      let text: string | undefined;
+      try {
+        text = JSON.stringify(value);
+      } catch (error) {
+        if (!(error instanceof RangeError)) throw error;
+        invalid(at(path, keyword), `'${keyword}' at ${path} holds a value nested too deeply.`);
+      }
       if (text === undefined)
         invalid(at(path, keyword), `'${keyword}' at ${path} holds a value that is not JSON.`);
+      if (text.length > LIMITS.grammarChars) {
+        tooCostly(at(path, keyword), `'${keyword}' at ${path} holds a value too large for a grammar.`);
+      }
       return gbnfLiteral(text);
     });
     if (schema.nullable === true && !values.includes(null)) literals.push(this.null);
@@ -560,7 +583,7 @@ export class GbnfBuilder extends GbnfRuleSet {
         if (!(error instanceof RegexError)) throw error;
         unsupported(at(path, "pattern"), `Unsupported 'pattern' at ${path}: ${error.message}.`);
       }
-      const cost = assessPattern(node, LIMITS.pattern);
+      const cost = assessPattern(node, LIMITS.pattern, this.patternBudget);
       if (!cost.ok) {
         tooCostly(
           at(path, "pattern"),
@@ -605,6 +628,8 @@ export class GbnfBuilder extends GbnfRuleSet {
       for (let i = n - 1; i >= 1; i -= 1) {
         const piece = seq(comma, slots[i]!.expr, tail);
         tail = slots[i]!.required ? piece : optional(piece);
+        // Every 32 items the rest becomes a rule, so groups never nest deeply (parsers recurse).
+        if ((n - i) % 32 === 0) tail = this.define(`${hint}-tail`, tail);
       }
       if (n === 0) return repeatHead;
       const head = seq(slots[0]!.expr, tail);
@@ -650,6 +675,9 @@ export class GbnfBuilder extends GbnfRuleSet {
     }
     const minProperties = this.count(schema, "minProperties", path) ?? 0;
     const maxProperties = this.count(schema, "maxProperties", path);
+    if (maxProperties !== undefined && maxProperties < minProperties) {
+      invalid(at(path, "maxProperties"), `'maxProperties' at ${path} is below 'minProperties'.`);
+    }
 
     const childContext: Context = { ...ctx, pending: new Set() };
     const slots: Slot[] = [];

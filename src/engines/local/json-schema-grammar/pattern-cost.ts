@@ -61,10 +61,22 @@ export type PatternVerdict =
       problem: string;
     };
 
-/** Measures `node` against `limits`, in bounded time (past its budget the pattern is refused). */
-export function assessPattern(node: RegexNode, limits: PatternCostLimits): PatternVerdict {
+/** Analysis steps shared by all the patterns of one grammar, so many patterns stay fast too. */
+export class AnalysisBudget {
+  constructor(public left = 4 * MAX_WORK) {}
+}
+
+/**
+ * Measures `node` against `limits`, in bounded time: past its own budget, or past what is left of
+ * `budget`, the pattern is refused.
+ */
+export function assessPattern(
+  node: RegexNode,
+  limits: PatternCostLimits,
+  budget = new AnalysisBudget(),
+): PatternVerdict {
   try {
-    const automaton = new Automaton(limits.stacks);
+    const automaton = new Automaton(limits.stacks, budget);
     const root = automaton.build(node);
     const stacks = automaton.widestStep(root.first, limits.stacks);
     const readings = automaton.mostReadings(root.first, limits.readings);
@@ -107,7 +119,10 @@ class Automaton {
   private readonly symbolsOf = new Map<readonly Range[], Range[]>();
   private work = 0;
 
-  constructor(private readonly stackLimit: number) {}
+  constructor(
+    private readonly stackLimit: number,
+    private readonly budget: AnalysisBudget,
+  ) {}
 
   private add(ranges: readonly Range[]): number {
     if (this.sets.length >= MAX_POSITIONS) {
@@ -126,7 +141,11 @@ class Automaton {
   /** Counts steps of the analysis, so that it gives up in bounded time. */
   private spend(steps: number): void {
     this.work += steps;
+    this.budget.left -= steps;
     if (this.work > MAX_WORK) throw new OverLimit("it is too complex to analyse");
+    if (this.budget.left < 0) {
+      throw new OverLimit("the schemas' patterns together are too complex to analyse");
+    }
   }
 
   private link(from: readonly number[], to: readonly number[]): void {
