@@ -55,7 +55,10 @@ function check(schema: unknown, compile = (value: unknown) => jsonSchemaToGbnf(v
   } catch (error) {
     if (error instanceof assert.AssertionError) throw error;
     assert.ok(error instanceof InvalidParameterError, `not a typed error: ${String(error)}`);
-    assert.ok(["unsupported_schema", "invalid_schema", "unsupported_value"].includes(error.code), error.code);
+    assert.ok(
+      ["unsupported_schema", "invalid_schema", "unsupported_value", "invalid_value"].includes(error.code),
+      error.code,
+    );
     assert.ok(error.message.length > 0 && error.message.length < 2000, error.message);
     outcome = { refused: error.code };
   }
@@ -414,6 +417,9 @@ describe("fuzzing the JSON Schema → GBNF compiler", () => {
       fc.property(request, (partial) => {
         const plan = (value: unknown) => {
           const grammars = planGrammars(value as ChatRequest);
+          for (const grammar of [grammars.answer, grammars.onToolCall]) {
+            if (grammar !== undefined) assert.doesNotMatch(grammar, /::= *$/m, "no rule is empty");
+          }
           return `root ::= ${[grammars.answer, grammars.onToolCall].join("\n").length}`;
         };
         check(partial, plan);

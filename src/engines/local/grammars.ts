@@ -42,6 +42,14 @@ export function planGrammars(request: ChatRequest): GrammarPlan {
     });
     const allowed =
       toolChoice.type === "function" ? tools.filter((tool) => tool.name === toolChoice.name) : tools;
+    if (allowed.length === 0) {
+      // The protocols check this first; an empty choice would write a grammar llama.cpp refuses.
+      throw new InvalidParameterError(
+        "invalid_value",
+        "`tool_choice` names a function that is not in `tools`.",
+        "tool_choice",
+      );
+    }
     const builder = new GbnfBuilder();
     const call = toolCallRule(builder, allowed, tools);
     if (toolChoice.type === "auto") {
