@@ -104,6 +104,12 @@ export interface Usage {
 
 /** What an engine yields while it generates: a stream of typed parts, named noun-verb. */
 export type ChatEvent =
+  /**
+   * The prompt has been read into tokens: sent first, before any queueing, so a protocol can
+   * report the input size at once (Anthropic's `message_start`). Engines that cannot count leave
+   * it out; the `finish` usage is authoritative either way.
+   */
+  | { type: "prompt-counted"; promptTokens: number }
   | { type: "reasoning-delta"; text: string; logprobs?: TokenLogprob[] }
   | { type: "text-delta"; text: string; logprobs?: TokenLogprob[] }
   /** A tool call begins: its name is known, its arguments follow as deltas. */

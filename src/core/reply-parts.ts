@@ -26,6 +26,8 @@ export class ReplyParts {
       case "finish":
         this.finish = event;
         break;
+      case "prompt-counted":
+        break; // the finish event's usage counts the prompt too
     }
   }
 }

@@ -73,6 +73,20 @@ describe("the Anthropic Messages API", () => {
     assert.deepEqual([...new Set(indexes)], [0, 1]);
   });
 
+  it("counts the input in message_start, before the first token", async () => {
+    const stream = client.messages.stream({ model: "scripted", max_tokens: 64, messages: question });
+    let start: Anthropic.MessageStartEvent | undefined;
+    for await (const event of stream) if (event.type === "message_start") start ??= event;
+    const final = await stream.finalMessage();
+    assert.ok(start);
+    assert.ok(start.message.usage.input_tokens > 0, "message_start reports the prompt's tokens");
+    assert.equal(
+      start.message.usage.input_tokens,
+      promptTokens(final.usage),
+      "the same prompt size as the final usage (cached or not)",
+    );
+  });
+
   it("ends at a stop sequence without returning it", async () => {
     const message = await client.messages.create({
       model: "scripted",

@@ -336,6 +336,7 @@ export class LoadedModel {
     signal: AbortSignal,
   ): AsyncGenerator<ChatEvent> {
     const startedAt = performance.now();
+    yield { type: "prompt-counted", promptTokens: prompt.tokens.length };
     const sequence = await this.pool.acquire(reservation, prompt.tokens, signal);
     this.stats.busySequences++;
     const events = new EventQueue<ChatEvent>();

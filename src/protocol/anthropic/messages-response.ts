@@ -87,8 +87,11 @@ export class MessageEventEncoder {
 
   constructor(private readonly model: string) {}
 
-  /** `message_start`: the message with no content yet; usage arrives with `message_delta`. */
-  start(): MessageStreamEvent {
+  /**
+   * `message_start`: the message with no content yet, and the prompt's size when the engine has
+   * counted it (how much of it came from the cache is known only at the end: `message_delta`).
+   */
+  start(promptTokens = 0): MessageStreamEvent {
     return {
       type: "message_start",
       message: {
@@ -100,7 +103,7 @@ export class MessageEventEncoder {
         stop_reason: null,
         stop_sequence: null,
         usage: toAnthropicUsage({
-          promptTokens: 0,
+          promptTokens,
           promptCacheHitTokens: 0,
           completionTokens: 0,
           reasoningTokens: 0,
@@ -111,6 +114,8 @@ export class MessageEventEncoder {
 
   push(event: ChatEvent): MessageStreamEvent[] {
     switch (event.type) {
+      case "prompt-counted":
+        return [];
       case "reasoning-delta":
         if (event.text.length === 0) return [];
         return this.delta("thinking", { type: "thinking_delta", thinking: event.text });
@@ -281,12 +286,19 @@ export async function* streamMessage(
   events: AsyncIterable<ChatEvent | typeof KEEP_ALIVE>,
 ): AsyncGenerator<string> {
   const encoder = new MessageEventEncoder(model);
-  yield sseEvent("message_start", encoder.start());
+  // message_start waits for the engine's first event, which counts the prompt before any queueing.
+  let started = false;
   try {
     for await (const event of events) {
+      if (!started) {
+        started = true;
+        const counted = event !== KEEP_ALIVE && event.type === "prompt-counted";
+        yield sseEvent("message_start", encoder.start(counted ? event.promptTokens : 0));
+      }
       if (event === KEEP_ALIVE) yield SSE_PING;
       else for (const streamEvent of encoder.push(event)) yield sseEvent(streamEvent.type, streamEvent);
     }
+    if (!started) yield sseEvent("message_start", encoder.start());
   } catch (error) {
     yield sseEvent("error", toAnthropicError(error).body);
   }

@@ -174,6 +174,9 @@ export async function* streamChatCompletion(
           break;
         case "finish":
           yield chunk({ content: "" }, event.finishReason, toWireUsage(event.usage));
+          break;
+        case "prompt-counted":
+          break; // the usage on the final chunk says it all
       }
     }
   } catch (error) {
