@@ -12,6 +12,7 @@ import type { Bound } from "./numeric-range.js";
 import { RegexError, RegexParser, narrowPattern, patternToGbnf, regexLength } from "./pattern.js";
 import type { RegexNode } from "./pattern.js";
 import { AnalysisBudget, assessPattern } from "./pattern-cost.js";
+import type { PatternVerdict } from "./pattern-cost.js";
 import { simplifyRegex } from "./pattern-simplify.js";
 import { GbnfRuleSet } from "./rule-set.js";
 import {
@@ -75,6 +76,8 @@ export class GbnfBuilder extends GbnfRuleSet {
   private nodes = 0;
   /** What is left of the pattern analysis steps all schemas of this grammar may use. */
   private readonly patternBudget = new AnalysisBudget();
+  /** Verdicts by pattern tree, so that a pattern used many times is measured once. */
+  private readonly patternCosts = new Map<string, PatternVerdict>();
   /** Rule name or expression → parse stacks it may keep pending at once (absent: 1). */
   private readonly stacks = new Map<string, number>();
 
@@ -583,7 +586,9 @@ export class GbnfBuilder extends GbnfRuleSet {
         if (!(error instanceof RegexError)) throw error;
         unsupported(at(path, "pattern"), `Unsupported 'pattern' at ${path}: ${error.message}.`);
       }
-      const cost = assessPattern(node, LIMITS.pattern, this.patternBudget);
+      const key = JSON.stringify(node);
+      const cost = this.patternCosts.get(key) ?? assessPattern(node, LIMITS.pattern, this.patternBudget);
+      this.patternCosts.set(key, cost);
       if (!cost.ok) {
         tooCostly(
           at(path, "pattern"),
