@@ -262,6 +262,12 @@ export class GbnfBuilder extends GbnfRuleSet {
    * pending at once, refusing it past LIMITS.schemaStacks; returns `expr`.
    */
   private pending(expr: string, count: number, path: string): string {
+    this.checkPending(count, path);
+    if (count > this.stacksOf(expr)) this.stacks.set(expr, count);
+    return expr;
+  }
+
+  private checkPending(count: number, path: string): void {
     if (count > LIMITS.schemaStacks) {
       tooCostly(
         path,
@@ -270,8 +276,6 @@ export class GbnfBuilder extends GbnfRuleSet {
           "generation follows quickly; make more properties required, shorten the enum, or flatten the unions.",
       );
     }
-    if (count > this.stacksOf(expr)) this.stacks.set(expr, count);
-    return expr;
   }
 
   /** The declared types (with `nullable`), or undefined when there is no `type`. */
@@ -693,6 +697,16 @@ export class GbnfBuilder extends GbnfRuleSet {
         `The object at ${path} declares ${names.length} properties, more than the ${LIMITS.properties} allowed.`,
       );
     }
+    // After a member, every optional property up to the next required one may come next: refuse a
+    // long run of them before converting any.
+    let run = 0;
+    let longestRun = 0;
+    for (const name of names) {
+      if (propertiesValue[name] === false) continue;
+      run = requiredSet.has(name) ? 0 : run + 1;
+      longestRun = Math.max(longestRun, run);
+    }
+    this.checkPending(longestRun + 1, path);
     const values: string[] = [];
     for (const name of names) {
       const propertySchema = propertiesValue[name];
@@ -762,13 +776,6 @@ export class GbnfBuilder extends GbnfRuleSet {
       }
     }
     const members = this.commaList(slots, repeat, "object", hint);
-    // After a member, every optional property up to the next required one may come next.
-    let run = 0;
-    let longestRun = 0;
-    for (const slot of slots) {
-      run = slot.required ? 0 : run + 1;
-      longestRun = Math.max(longestRun, run);
-    }
     const next = longestRun + 1 + (repeat ? 1 : 0);
     const rule = this.define(hint, seq(this.open("{"), members, this.close("}")));
     return this.pending(rule, Math.max(next, ...values.map((value) => this.stacksOf(value))), path);
