@@ -49,11 +49,13 @@ describe("grammar cost limits over HTTP", () => {
     const { status, json, text, elapsedMs } = await chatWhilePolling(server, {
       ...jsonSchema({ type: "string", pattern }),
       max_tokens: 16,
+      seed: 2, // a seed whose sample runs to the 16-token limit
     });
     assert.equal(status, 200, text);
-    const content = json.choices[0].message.content as string;
-    assert.match(content, /^"[a-d]*"?$/);
-    assert.ok(json.usage.completion_tokens >= 1 && json.usage.completion_tokens <= 16);
+    const [choice] = json.choices;
+    assert.match(choice.message.content, /^"[a-d]*"?$/);
+    const { completion_tokens: tokens } = json.usage;
+    assert.ok(tokens === 16 || (choice.finish_reason === "stop" && tokens >= 1), text);
     assert.ok(elapsedMs < 10_000, `took ${Math.round(elapsedMs)} ms`);
   });
 
