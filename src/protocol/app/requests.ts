@@ -1,6 +1,7 @@
 /** The request bodies and queries of the chat app's API (`/api`, see docs/api.md). */
 import { z } from "zod";
 import { optional, parseWith } from "../validation.js";
+import { FILE_LIMITS } from "./file-limits.js";
 
 const name = z
   .string()
@@ -81,8 +82,7 @@ export const parseSearchQuery = (query: unknown) =>
 export const parseSetCurrent = (body: unknown) =>
   parseWith(z.object({ messageId: z.string().min(1).max(100) }), body);
 
-/** Limits on attached files, as DeepSeek's app has them (the client checks them first). */
-export const FILE_LIMITS = { files: 10, charactersPerFile: 1_000_000 } as const;
+const tooMuchText = `must be at most ${FILE_LIMITS.textBytesPerFile} bytes of UTF-8 text`;
 
 const generation = {
   model: optional(z.string().min(1).max(200)),
@@ -100,7 +100,14 @@ export const parseNewMessage = (body: unknown) =>
           .array(
             z.object({
               name: z.string().min(1).max(255),
-              text: z.string().max(FILE_LIMITS.charactersPerFile),
+              // Characters first, a cheap bound (a UTF-16 unit is at least one UTF-8 byte), then bytes.
+              text: z
+                .string()
+                .max(FILE_LIMITS.textBytesPerFile, tooMuchText)
+                .refine(
+                  (text) => Buffer.byteLength(text, "utf8") <= FILE_LIMITS.textBytesPerFile,
+                  tooMuchText,
+                ),
             }),
           )
           .max(FILE_LIMITS.files),

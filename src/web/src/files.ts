@@ -1,10 +1,12 @@
 // Attachments: text, Markdown and code files read as text in the browser; PDFs through pdf.js
 // (loaded on first use). Their text reaches the model in DeepSeek's file template.
+import { FILE_LIMITS } from "../../protocol/app/file-limits.ts";
 import type { AttachedFile } from "./api/types.ts";
 
-/** Text of one file, after extraction. DeepSeek's app allows about this much per file. */
-export const MAX_FILE_TEXT_BYTES = 1024 * 1024;
-export const MAX_FILES = 5;
+/** Text of one file, after extraction: the server's limit, so what is attached is what it takes. */
+export const MAX_FILE_TEXT_BYTES = FILE_LIMITS.textBytesPerFile;
+/** Files on one message: the server's limit. */
+export const MAX_FILES = FILE_LIMITS.files;
 /** Raw size read at all: a PDF is larger than its text, a text file is its text. */
 export const MAX_PDF_BYTES = 20 * 1024 * 1024;
 
