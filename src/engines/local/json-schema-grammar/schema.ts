@@ -82,7 +82,9 @@ export const LIMITS = {
   /**
    * Parse stacks a subschema may keep pending at once, counted upward: an enum's values, a union's
    * options (summed), a run of optional properties plus one, the widest member of an object or
-   * array, a pattern's own stacks.
+   * array, a pattern's own stacks. Measured on the tiny fixture llama with a 32k vocabulary, ms
+   * per token: 100, 250, 500, 1,000 optional properties 11, 28, 62, 168; an enum of 500, 1,000,
+   * 5,000 values sharing a 7-character prefix 45, 346, 1,828 while the prefix lasts.
    */
   schemaStacks: 512,
   /** Per pattern (see pattern-cost.ts): stacks pending at once, readings of a 16-character token. */
