@@ -79,6 +79,11 @@ export interface ModelManager {
   load(model: string): Promise<ModelDetails>;
   /** Unloads a model once its requests finish; it reloads on the next one. */
   unload(model: string): Promise<ModelDetails>;
+  /**
+   * Deletes a model's file, its sidecars and its cache, and forgets it. Refused (409) while it is
+   * loaded or in use, and for a file the server was given from outside its data dir.
+   */
+  remove(model: string): Promise<void>;
 }
 
 /**

@@ -12,6 +12,8 @@ export type ErrorKind =
   | "insufficient_balance"
   | "permission"
   | "not_found"
+  /** The request clashes with the thing's current state (deleting a model that is loaded). */
+  | "conflict"
   | "rate_limit"
   /** The request body is over the server's size limit. */
   | "request_too_large"

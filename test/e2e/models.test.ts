@@ -22,6 +22,7 @@ before(async () => {
     pull: (reference, onProgress) => made.manager!.pull(reference, onProgress),
     load: (model) => made.manager!.load(model),
     unload: (model) => made.manager!.unload(model),
+    remove: (model) => made.manager!.remove(model),
   };
   server = await startTestServer({ app: { models } });
   made.manager = new LocalModelManager(server.engine, {

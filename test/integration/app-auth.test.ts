@@ -241,6 +241,7 @@ describe("user isolation on every /api route", () => {
       ["POST", "/api/models/pull"],
       ["POST", "/api/models/scripted/load"],
       ["POST", "/api/models/scripted/unload"],
+      ["DELETE", "/api/models/scripted"],
     ] as const) {
       assert.equal((await bob.request(method, path, { model: "qwen2.5:0.5b" })).status, 403, path);
     }
@@ -283,6 +284,7 @@ describe("user isolation on every /api route", () => {
       "POST /api/models/pull",
       "POST /api/models/:id/load",
       "POST /api/models/:id/unload",
+      "DELETE /api/models/:id",
     ]);
     const routes = apiRoutes(server.app.printRoutes({ commonPrefix: false }));
     assert.ok(routes.length > 10, server.app.printRoutes({ commonPrefix: false }));

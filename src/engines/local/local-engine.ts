@@ -45,6 +45,8 @@ export const DEFAULT_MAX_LOADED_MODELS = 2;
 const DEFAULT_LOAD_WAIT_SECONDS = 30;
 /** How often a request waiting for room looks again: sequences free up without an event. */
 const ROOM_POLL_MS = 100;
+/** The reason a model shows while removeModel deletes its files. */
+const BEING_DELETED = "being deleted";
 
 interface ModelEntry {
   id: string;
@@ -603,6 +605,47 @@ export class LocalEngine implements Engine {
     }
     await this.unload(entry, "unloaded on request");
     return this.detailsOf(entry);
+  }
+
+  /**
+   * Deletes a model (an admin's request). Refused while it is loaded, loading, being downloaded or
+   * held by a request; only its id or one of its own aliases names it, never `deepseek-chat`.
+   * While `deleteFiles` runs the model refuses new requests; it may refuse the delete by throwing,
+   * which leaves the model as it was. Once it succeeds the engine forgets the model.
+   */
+  async removeModel(
+    model: string,
+    deleteFiles: (model: { id: string; filePath: string | undefined }) => Promise<void>,
+  ): Promise<{ id: string }> {
+    const entry = this.entries.find(
+      (candidate) => candidate.id === model || candidate.aliases.includes(model),
+    );
+    if (!entry) throw new QiusuoError("not_found", "model_not_found", `The model '${model}' does not exist.`);
+    const refuse = (why: string): never => {
+      throw new QiusuoError("conflict", "model_in_use", `The model '${entry.id}' ${why}.`);
+    };
+    if (entry.loaded) refuse("is loaded; unload it first, then delete it");
+    if (entry.loading) refuse("is loading; unload it once it is ready, then delete it");
+    if (entry.active > 0) refuse("is serving requests; let them finish, then delete it");
+    if (entry.unloading) refuse("is still being unloaded; try again in a moment");
+    if (entry.state === "loading") refuse(`is busy (${entry.reason ?? "loading"}); wait for it to finish`);
+    if (entry.reason === BEING_DELETED) refuse("is being deleted already");
+    const before = { state: entry.state, reason: entry.reason };
+    // "missing" turns requests away (withHeld) while the files go.
+    entry.state = "missing";
+    entry.reason = BEING_DELETED;
+    try {
+      await deleteFiles({ id: entry.id, filePath: entry.filePath });
+    } catch (error) {
+      entry.state = before.state;
+      if (before.reason === undefined) delete entry.reason;
+      else entry.reason = before.reason;
+      throw error;
+    }
+    this.clearIdleTimer(entry);
+    const index = this.entries.indexOf(entry);
+    if (index !== -1) this.entries.splice(index, 1);
+    return { id: entry.id };
   }
 
   async provenance(model: string): Promise<ModelProvenance> {

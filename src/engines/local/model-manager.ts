@@ -1,12 +1,14 @@
 /**
- * Model pulls, loads and unloads asked for from the app. A pull shows in /health and the model
+ * Model pulls, loads, unloads and deletes asked for from the app. A pull shows in /health and the model
  * list while it runs and in the terminal; several requests for one model share one download.
  */
+import path from "node:path";
 import type { ModelDetails, ModelManager, ModelPullProgress } from "../../core/engine.js";
 import { QiusuoError } from "../../core/errors.js";
 import type { LocalEngine } from "./local-engine.js";
 import { resolveModelReference, type ModelReference } from "./model-catalog.js";
-import { modelIdForFile, modelPathInDataDir } from "./model-paths.js";
+import { deleteModelFiles, processesUsingFile, runningPull } from "./model-files.js";
+import { modelIdForFile, modelPathInDataDir, modelsDir } from "./model-paths.js";
 import { pullModel } from "./model-pull.js";
 
 export interface LocalModelManagerOptions {
@@ -53,6 +55,54 @@ export class LocalModelManager implements ModelManager {
 
   unload(model: string): Promise<ModelDetails> {
     return this.engine.unloadModel(model);
+  }
+
+  async remove(model: string): Promise<void> {
+    const log = this.options.log ?? (() => {});
+    await this.engine.removeModel(model, async ({ id, filePath }) => {
+      const target = filePath ?? this.fileInDataDir(id);
+      if (!target) return; // never on disk under a name we could delete: only forgotten
+      const directory = modelsDir(this.options.dataDir);
+      if (path.dirname(path.resolve(target)) !== directory) {
+        throw new QiusuoError(
+          "conflict",
+          "model_outside_data_dir",
+          `The model '${id}' is the file ${target}, which the server was given with --model. ` +
+            `qiusuo deletes only the models it keeps in ${directory}; delete that file yourself, ` +
+            "and start the server without it.",
+        );
+      }
+      const puller = await runningPull(target);
+      if (puller !== undefined) {
+        throw new QiusuoError(
+          "conflict",
+          "model_in_use",
+          `The model '${id}' is being downloaded by process ${puller}; stop that pull first.`,
+        );
+      }
+      const holders = await processesUsingFile(target).catch(() => undefined);
+      if (holders && holders.length > 0) {
+        const named = holders.map((holder) => `${holder.pid}${holder.command ? ` (${holder.command})` : ""}`);
+        throw new QiusuoError(
+          "conflict",
+          "model_in_use",
+          `The model '${id}' is open in another process: ${named.join(", ")}. Stop it first.`,
+        );
+      }
+      const deleted = await deleteModelFiles(this.options.dataDir, target);
+      log(
+        `deleted model ${id} (asked for in the app): ${deleted.map((file) => path.basename(file)).join(", ")}`,
+      );
+    });
+  }
+
+  /** Where a model known only by its id (a pull that failed) would lie; undefined for a name that can't. */
+  private fileInDataDir(id: string): string | undefined {
+    try {
+      return modelPathInDataDir(this.options.dataDir, `${id}.gguf`);
+    } catch {
+      return undefined;
+    }
   }
 
   private reference(name: string): ModelReference {

@@ -24,6 +24,7 @@ const statusByKind: Record<ErrorKind, { status: number; type: AnthropicErrorType
   insufficient_balance: { status: 402, type: "billing_error" },
   permission: { status: 403, type: "permission_error" },
   not_found: { status: 404, type: "not_found_error" },
+  conflict: { status: 409, type: "invalid_request_error" },
   rate_limit: { status: 429, type: "rate_limit_error" },
   request_too_large: { status: 413, type: "request_too_large" },
   headers_too_large: { status: 431, type: "invalid_request_error" },

@@ -10,7 +10,7 @@ const PROGRESS_INTERVAL_MS = 250;
 
 type WithId = { Params: { id: string } };
 
-/** The models page: every model with its file facts; pulls, loads and unloads for admins. */
+/** The models page: every model with its file facts; pulls, loads, unloads and deletes for admins. */
 export function registerModelRoutes(app: FastifyInstance, context: AppApiContext): void {
   const { engine } = context;
 
@@ -37,6 +37,13 @@ export function registerModelRoutes(app: FastifyInstance, context: AppApiContext
   app.post<WithId>("/models/:id/unload", async (request) => {
     requireAdmin(context.user(request));
     return { model: await managerOf(context).unload(request.params.id) };
+  });
+
+  // The id must name a registered model: it is looked up, never joined to a path.
+  app.delete<WithId>("/models/:id", async (request) => {
+    requireAdmin(context.user(request));
+    await managerOf(context).remove(request.params.id);
+    return { ok: true };
   });
 }
 
