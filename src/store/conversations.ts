@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import type { Kysely, Selectable, Transaction } from "kysely";
 import type { StoreDialect } from "./dialects.js";
 import type { ConversationsTable, Database, MessagesTable } from "./schema.js";
-import { holdsEveryTerm, indexText, queryTerms, snippet } from "./search-text.js";
+import { indexText, queryTerms, snippet } from "./search-text.js";
 import { StoreError } from "./store-error.js";
 
 /** The title a conversation starts with; its first user message replaces it. */
@@ -473,6 +473,8 @@ export class ConversationRepository {
    * The user's conversations whose title, or messages whose content, hold every term of `query`
    * (search-text.ts: Chinese is found inside sentences, English by whole words, any case). Title
    * matches first (newest conversation first), then messages (newest first), at most `limit`.
+   * The database matches, orders and limits (the dialect's match is exact), so only the page of
+   * hits comes back.
    */
   async search(userId: string, query: string, options: { limit: number }): Promise<SearchHit[]> {
     const terms = queryTerms(query);
@@ -480,20 +482,29 @@ export class ConversationRepository {
     if (terms.length === 0) return [];
     const titles = await this.db
       .selectFrom("conversations")
-      .select(["id", "title", "search_terms"])
+      .select(["id", "title"])
       .where("user_id", "=", userId)
       .where(this.dialect.matchesSearchTerms("conversations", terms))
       .orderBy("updated_at", "desc")
       .orderBy("id", "desc")
       .limit(limit)
       .execute();
+    const hits: SearchHit[] = titles.map((row) => ({
+      conversationId: row.id,
+      title: row.title,
+      messageId: null,
+      snippet: row.title,
+    }));
+    if (hits.length === limit) return hits;
+    // Written as a cross join so that SQLite, which keeps the order of one, walks messages newest
+    // first and stops at the limit (dialects.ts); PostgreSQL plans it as the inner join it is.
     const messages = await this.db
       .selectFrom("messages")
-      .innerJoin("conversations", "conversations.id", "messages.conversation_id")
+      .crossJoin("conversations")
+      .whereRef("conversations.id", "=", "messages.conversation_id")
       .select([
         "messages.id as message_id",
         "messages.content",
-        "messages.search_terms",
         "conversations.id as conversation_id",
         "conversations.title",
       ])
@@ -501,23 +512,17 @@ export class ConversationRepository {
       .where(this.dialect.matchesSearchTerms("messages", terms))
       .orderBy("messages.created_at", "desc")
       .orderBy("messages.id", "desc")
-      .limit(limit)
+      .limit(limit - hits.length)
       .execute();
-    // The index narrows; this check makes each hit exact whatever the index holds.
-    const hits: SearchHit[] = [
-      ...titles
-        .filter((row) => holdsEveryTerm(row.search_terms, terms))
-        .map((row) => ({ conversationId: row.id, title: row.title, messageId: null, snippet: row.title })),
-      ...messages
-        .filter((row) => holdsEveryTerm(row.search_terms, terms))
-        .map((row) => ({
-          conversationId: row.conversation_id,
-          title: row.title,
-          messageId: row.message_id,
-          snippet: snippet(row.content, query),
-        })),
-    ];
-    return hits.slice(0, limit);
+    for (const row of messages) {
+      hits.push({
+        conversationId: row.conversation_id,
+        title: row.title,
+        messageId: row.message_id,
+        snippet: snippet(row.content, query),
+      });
+    }
+    return hits;
   }
 
   /** Every conversation of the user, oldest first, each with all its messages. */

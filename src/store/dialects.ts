@@ -30,7 +30,16 @@ export interface StoreDialect {
    * search-text.ts) and whatever keeps it in step with the table's rows. Run once, by a migration.
    */
   createSearchIndex(db: Kysely<unknown>, table: SearchableTable): Promise<void>;
-  /** A condition true for the rows of `table` whose `search_terms` hold every one of `terms`. */
+  /**
+   * Makes what `createSearchIndex` made readable without recomputing it per row, where it is not
+   * already: a planner that walks `table` newest-first (to stop at a LIMIT) tests each row it
+   * meets, and must not rebuild that row's terms to do so. Run once, by a later migration.
+   */
+  storeSearchIndex(db: Kysely<unknown>, table: SearchableTable): Promise<void>;
+  /**
+   * A condition true for exactly the rows of `table` whose `search_terms` hold every one of
+   * `terms`, so a query can order and limit by it with nothing left to check in code.
+   */
   matchesSearchTerms(table: SearchableTable, terms: readonly string[]): RawBuilder<SqlBool>;
 }
 
@@ -53,11 +62,20 @@ export function sqliteDialect(dataDir: string): StoreDialect {
     utcDay: (milliseconds) => sql<string>`strftime('%Y-%m-%d', ${milliseconds} / 1000, 'unixepoch')`,
     isUniqueViolation: (error) => errorCode(error)?.startsWith("SQLITE_CONSTRAINT_UNIQUE") === true,
     createSearchIndex: createFts5Index,
-    // Each quoted term is one token to FTS5, and space-separated ones must all match.
+    // The FTS5 table is already its own stored index.
+    storeSearchIndex: async () => {},
+    // Each quoted term is one token to FTS5, and space-separated ones must all match. FTS5's hits
+    // become a set each row is tested against: the unary plus keeps SQLite, which knows nothing of
+    // how many hits there are, from fetching and sorting every one of them for a common term, so
+    // it walks the rows in the query's order and stops at its LIMIT. The instr() tests then make
+    // each hit exact on the row itself, whatever FTS5 folds together or a VACUUM renumbered
+    // (createFts5Index), so both engines return the same rows.
     matchesSearchTerms: (table, terms) => {
       const index = sql.table(`${table}_search`);
       const query = terms.map((term) => `"${term.replaceAll('"', '""')}"`).join(" ");
-      return sql<SqlBool>`${sql.ref(`${table}.rowid`)} in (select rowid from ${index} where ${index} match ${query})`;
+      const padded = sql`' ' || ${sql.ref(`${table}.search_terms`)} || ' '`;
+      const holds = terms.map((term) => sql`instr(${padded}, ${` ${term} `}) > 0`);
+      return sql<SqlBool>`+${sql.ref(`${table}.rowid`)} in (select rowid from ${index} where ${index} match ${query}) and ${sql.join(holds, sql` and `)}`;
     },
   };
 }
@@ -66,7 +84,7 @@ export function sqliteDialect(dataDir: string): StoreDialect {
  * An external-content FTS5 table over the column, kept in step by triggers (FTS5's documented
  * pattern). The tokenizer only splits on the spaces between terms: diacritics are kept and marks
  * count as letters, so both engines match exactly the same terms. It is keyed by rowid, which
- * SQLite documents VACUUM may renumber in tables without an integer primary key; the repository
+ * SQLite documents VACUUM may renumber in tables without an integer primary key; the match
  * re-checks every hit against the row, so that could only lose hits, never show wrong ones
  * (`insert into <table>_search(<table>_search) values ('rebuild')` restores them).
  */
@@ -110,15 +128,29 @@ export function postgresDialect(url: string): StoreDialect {
       sql<string>`to_char(to_timestamp(${milliseconds} / 1000.0) at time zone 'UTC', 'YYYY-MM-DD')`,
     isUniqueViolation: (error) => errorCode(error) === "23505",
     // The terms become lexemes as they are (array_to_tsvector and a quoted tsquery skip the text
-    // parser, which would drop CJK characters under a C locale). The expression matches the index's.
+    // parser, which would drop CJK characters under a C locale). Lexemes compare exactly, so a
+    // match needs no check beyond the index.
     createSearchIndex: async (db, table) => {
       await sql
         .raw(`create index ${table}_search on ${table} using gin (${searchVector("search_terms")})`)
         .execute(db);
     },
+    // An expression index leaves the planner two bad choices for a common term: recompute every
+    // row's vector while walking newest-first, or fetch and sort every hit. A stored vector makes
+    // the walk cheap, so it stops after LIMIT hits; the GIN index still serves rare terms. Adding
+    // the column rewrites the table once, under the migration's lock.
+    storeSearchIndex: async (db, table) => {
+      const statements = [
+        `alter table ${table} add column search_vector tsvector ` +
+          `generated always as (${searchVector("search_terms")}) stored`,
+        `create index ${table}_search_vector on ${table} using gin (search_vector)`,
+        `drop index ${table}_search`,
+      ];
+      for (const statement of statements) await sql.raw(statement).execute(db);
+    },
     matchesSearchTerms: (table, terms) => {
       const query = terms.map(tsqueryLexeme).join(" & ");
-      return sql<SqlBool>`${sql.raw(searchVector(`${table}.search_terms`))} @@ cast(${query} as tsquery)`;
+      return sql<SqlBool>`${sql.ref(`${table}.search_vector`)} @@ cast(${query} as tsquery)`;
     },
   };
 }

@@ -188,18 +188,39 @@ const replyOwners: Migration = {
   },
 };
 
+/**
+ * Search orders and limits in the database: the search index is read as stored (no per-row
+ * rebuild), and messages are indexed newest-first, so a query for a common term walks the newest
+ * messages and stops after a page of hits instead of sorting every hit.
+ */
+const searchOrder = (dialect: MigrationDialect): Migration => ({
+  async up(db: Kysely<unknown>) {
+    await dialect.storeSearchIndex(db, "conversations");
+    await dialect.storeSearchIndex(db, "messages");
+    await db.schema
+      .createIndex("messages_created_at_id")
+      .on("messages")
+      .columns(["created_at", "id"])
+      .execute();
+  },
+});
+
+/** What the migrations ask of the dialect: DDL that differs between engines. */
+type MigrationDialect = Pick<StoreDialect, "createSearchIndex" | "storeSearchIndex">;
+
 /** Every migration, by name; names sort in the order they apply. Some build DDL the dialect's way. */
-export function migrations(dialect: Pick<StoreDialect, "createSearchIndex">): Record<string, Migration> {
+export function migrations(dialect: MigrationDialect): Record<string, Migration> {
   return {
     "0001-initial": initial,
     "0002-key-requests": keyRequests,
     "0003-conversations": conversations(dialect),
     "0004-reply-owners": replyOwners,
+    "0005-search-order": searchOrder(dialect),
   };
 }
 
 export class InCodeMigrationProvider implements MigrationProvider {
-  constructor(private readonly dialect: Pick<StoreDialect, "createSearchIndex">) {}
+  constructor(private readonly dialect: MigrationDialect) {}
 
   async getMigrations(): Promise<Record<string, Migration>> {
     return migrations(this.dialect);

@@ -39,7 +39,10 @@ export function queryTerms(query: string): string[] {
   return [...new Set(terms(query, "query"))].slice(0, MAX_QUERY_TERMS);
 }
 
-/** Whether indexed text (from `indexText`) holds every term of a query. */
+/**
+ * Whether indexed text (from `indexText`) holds every term of a query: the rule each dialect's
+ * match (dialects.ts) applies in SQL, written once here for tests to check against.
+ */
 export function holdsEveryTerm(indexed: string, wanted: readonly string[]): boolean {
   const held = new Set(indexed.split(" "));
   return wanted.every((term) => held.has(term));

@@ -2,7 +2,8 @@
 // engine (store-engines.ts): SQLite always, PostgreSQL when QIUSUO_TEST_DATABASE_URL is set.
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import type { ConversationImport, Message } from "../../src/store/conversations.js";
+import type { ConversationImport, Message, SearchHit } from "../../src/store/conversations.js";
+import { holdsEveryTerm, indexText, queryTerms, snippet } from "../../src/store/search-text.js";
 import { openStore } from "../../src/store/store.js";
 import { StoreError } from "../../src/store/store-error.js";
 import { testEngines } from "./store-engines.js";
@@ -472,3 +473,150 @@ for (const engine of engines) {
     });
   });
 }
+
+/**
+ * A corpus with every kind of text search cuts differently: Chinese sentences, kana and Hangul,
+ * English in mixed case and full width, diacritics, Greek final sigma (which FTS5 folds into σ),
+ * numbers. Every timestamp differs, so the order of hits is fully determined.
+ */
+function searchCorpus(): ConversationImport[] {
+  const pieces = [
+    "我们今天讨论量子计算的基本原理",
+    "请解释薛定谔方程在化学中的应用",
+    "杭州的西湖在春天很美",
+    "如何用递归写二分查找",
+    "量子力学和化学",
+    "ひらがなとカタカナ",
+    "한국어 검색 엔진",
+    "The Quick brown FOX",
+    "ＲＯＡＳＴ chicken at 200°C",
+    "Ärger im Büro",
+    "ΛΟΓΟΣ και ΜΥΘΟΣ",
+    "λογοσ σ",
+    "state-of-the-art compiler",
+    "lattice orbit violin",
+    "garden recipe harbor",
+  ];
+  let seed = 7;
+  const next = () => (seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648);
+  const pick = () => pieces[next() % pieces.length]!;
+  return Array.from({ length: 40 }, (_, index) => {
+    const start = 1_700_000_000_000 + index * 100;
+    return {
+      title: `${index % 5 === 0 ? pick() : "chat"} ${index}`,
+      createdAt: start,
+      updatedAt: start + 50 + (index % 7),
+      messages: Array.from({ length: 6 }, (_, turn) => ({
+        id: `m${turn}`,
+        parentId: turn === 0 ? null : `m${turn - 1}`,
+        role: turn % 2 === 0 ? ("user" as const) : ("assistant" as const),
+        content: `${pick()}，${pick()} #${index}.${turn}`,
+        createdAt: start + turn,
+      })),
+    };
+  });
+}
+
+const searchQueries = [
+  "量子计算",
+  "量",
+  "化学",
+  "原理 化学",
+  "西湖 春天",
+  "量子力学",
+  "カタカナ",
+  "검색",
+  "quick fox",
+  "QUICK",
+  "roast",
+  "ＣＨＩＣＫＥＮ",
+  "ärger",
+  "arger",
+  "λογος",
+  "λογοσ",
+  "art",
+  "lattice harbor",
+  "chat",
+  "12",
+  "chick",
+  "量子 chicken",
+  "  ,,, ",
+];
+
+/** A hit as the same text on any engine: titles and contents instead of ids. */
+interface PortableHit {
+  title: string;
+  message: string | null;
+  snippet: string;
+}
+
+/** What search-text.ts says a search over `corpus` returns. */
+function expectedHits(corpus: readonly ConversationImport[], query: string, limit: number): PortableHit[] {
+  const terms = queryTerms(query);
+  if (terms.length === 0) return [];
+  const holds = (text: string) => holdsEveryTerm(indexText(text), terms);
+  const titles = corpus
+    .filter((conversation) => holds(conversation.title))
+    .sort((a, b) => b.updatedAt - a.updatedAt)
+    .map((conversation) => ({ title: conversation.title, message: null, snippet: conversation.title }));
+  const messages = corpus
+    .flatMap((conversation) => conversation.messages.map((message) => ({ conversation, message })))
+    .filter(({ message }) => holds(message.content))
+    .sort((a, b) => b.message.createdAt - a.message.createdAt)
+    .map(({ conversation, message }) => ({
+      title: conversation.title,
+      message: message.content,
+      snippet: snippet(message.content, query),
+    }));
+  return [...titles, ...messages].slice(0, limit);
+}
+
+describe("search on every engine", () => {
+  it("returns the same hits in the same order on each, as search-text.ts defines them", async (t) => {
+    const corpus = searchCorpus();
+    const found = new Map<string, PortableHit[][]>();
+    for (const engine of engines) {
+      const store = await openStore(await engine.fresh());
+      t.after(() => store.close());
+      const ada = (await store.users.create({ name: "ada" })).id;
+      const bo = (await store.users.create({ name: "bo" })).id;
+      await store.conversations.importConversations(ada, corpus);
+      // Another user's copy of the same text must never show up in ada's results.
+      await store.conversations.importConversations(bo, corpus);
+      const contents = new Map(
+        (await store.conversations.exportAll(ada)).flatMap((conversation) =>
+          conversation.messages.map((message) => [message.id, message.content] as const),
+        ),
+      );
+      const portable = (hit: SearchHit): PortableHit => ({
+        title: hit.title,
+        message:
+          hit.messageId === null ? null : (contents.get(hit.messageId) ?? `not ada's: ${hit.messageId}`),
+        snippet: hit.snippet,
+      });
+      const results: PortableHit[][] = [];
+      for (const query of searchQueries) {
+        for (const limit of [1, 5, 50]) {
+          results.push((await store.conversations.search(ada, query, { limit })).map(portable));
+        }
+      }
+      found.set(engine.name, results);
+    }
+
+    const expected = searchQueries.flatMap((query) =>
+      [1, 5, 50].map((limit) => expectedHits(corpus, query, limit)),
+    );
+    assert.ok(
+      expected.filter((hits) => hits.length > 5).length >= 5,
+      "several queries fill a page, so order and limit are compared",
+    );
+    for (const [name, results] of found) {
+      results.forEach((hits, index) => {
+        const query = searchQueries[Math.floor(index / 3)];
+        assert.deepEqual(hits, expected[index], `${name}: ${query}, limit ${[1, 5, 50][index % 3]}`);
+      });
+    }
+    const [first, ...others] = [...found.values()];
+    for (const results of others) assert.deepEqual(results, first, "both engines agree");
+  });
+});

@@ -43,7 +43,13 @@ for (const engine of engines) {
         );
         assert.deepEqual(
           applied.rows.map((row) => row.name),
-          ["0001-initial", "0002-key-requests", "0003-conversations", "0004-reply-owners"],
+          [
+            "0001-initial",
+            "0002-key-requests",
+            "0003-conversations",
+            "0004-reply-owners",
+            "0005-search-order",
+          ],
         );
       } finally {
         await second.close();
