@@ -4,6 +4,7 @@ import { ConfigError } from "../config/config.js";
 import { registerKeysCommand } from "./keys.js";
 import { registerLsCommand } from "./ls.js";
 import { registerPullCommand } from "./pull.js";
+import { registerRmCommand } from "./rm.js";
 import { registerRunCommand } from "./run.js";
 import { registerServeCommand } from "./serve.js";
 import { registerUsersCommand } from "./users.js";
@@ -17,6 +18,7 @@ registerServeCommand(program);
 registerPullCommand(program);
 registerRunCommand(program);
 registerLsCommand(program);
+registerRmCommand(program);
 registerUsersCommand(program);
 registerKeysCommand(program);
 
