@@ -1,19 +1,22 @@
 // The models page against the real server and its model manager: file facts, unload and load
-// shown as they happen, and a pull that fails (nothing can be downloaded here) showing the
-// server's own message.
+// shown as they happen, a pull that fails (nothing can be downloaded here) showing the server's
+// own message, and deleting a model after a confirmation.
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { Browser } from "playwright-core";
 import type { ModelManager } from "../../src/core/engine.js";
 import { LocalModelManager } from "../../src/engines/local/model-manager.js";
+import { ensureFixtureModels } from "../fixtures/models.js";
 import { AppClient, startTestServer, type TestServer } from "../integration/harness.js";
 import { launchBrowser, openPage } from "./e2e-harness.js";
 
 let server: TestServer;
 let browser: Browser;
+/** Where the model manager keeps its models, as `qiusuo serve` keeps them in its data dir. */
+const dataDir = mkdtempSync(join(tmpdir(), "qiusuo-e2e-models-"));
 
 before(async () => {
   // The manager needs the server's engine, which startTestServer makes: hand the app a forwarder.
@@ -26,7 +29,7 @@ before(async () => {
   };
   server = await startTestServer({ app: { models } });
   made.manager = new LocalModelManager(server.engine, {
-    dataDir: mkdtempSync(join(tmpdir(), "qiusuo-e2e-models-")),
+    dataDir,
     // Nothing listens here: a pull that got as far as downloading fails at once.
     huggingFaceEndpoint: "http://127.0.0.1:9",
   });
@@ -35,6 +38,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await server?.close();
+  rmSync(dataDir, { recursive: true, force: true });
 });
 
 async function serverState(id: string): Promise<string> {
@@ -85,6 +89,41 @@ test("a pull that fails shows the server's message", async () => {
   // The refusal is the only failed request.
   assert.deepEqual(
     watched.errors.filter((error) => !/ POST .*\/api\/models\/pull$/.test(error)),
+    [],
+  );
+  await watched.context.close();
+});
+
+test("deleting a model: confirmed, gone from the page and the disk; a loaded one is refused", async () => {
+  const file = join(dataDir, "models", "spare.gguf");
+  mkdirSync(join(dataDir, "models"), { recursive: true });
+  copyFileSync(ensureFixtureModels().tiny, file);
+  await server.engine.addModelFile(file);
+
+  const watched = await openPage(browser, `${server.url}/settings/models`);
+  const { page } = watched;
+  const loaded = page.locator("tr[data-model-id=scripted]");
+  await loaded.getByRole("button", { name: "Delete: scripted" }).click();
+  await loaded.getByRole("alert").waitFor();
+  assert.match((await loaded.getByRole("alert").textContent()) ?? "", /is loaded; unload it first/);
+  assert.equal(await serverState("scripted"), "ready");
+
+  const spare = page.locator("tr[data-model-id=spare]");
+  await spare.getByRole("button", { name: "Delete: spare" }).click();
+  await spare.waitFor({ state: "detached" });
+  assert.equal(existsSync(file), false);
+  const listed = await new AppClient(server.url).request("GET", "/api/models");
+  assert.deepEqual(
+    (listed.json.data as Array<{ id: string }>).map((model) => model.id),
+    ["scripted"],
+  );
+  assert.deepEqual(watched.dialogs, [
+    "confirm: Delete the model scripted? Its file is removed from disk; pull it again to get it back.",
+    "confirm: Delete the model spare? Its file is removed from disk; pull it again to get it back.",
+  ]);
+  // The refusal is the only failed request.
+  assert.deepEqual(
+    watched.errors.filter((error) => !/^409 DELETE .*\/api\/models\/scripted$/.test(error)),
     [],
   );
   await watched.context.close();

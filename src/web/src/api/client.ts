@@ -167,6 +167,7 @@ export const api = {
   loadModel: (id: string) => json<{ model: AppModel }>("POST", `/api/models/${encodeURIComponent(id)}/load`),
   unloadModel: (id: string) =>
     json<{ model: AppModel }>("POST", `/api/models/${encodeURIComponent(id)}/unload`),
+  deleteModel: (id: string) => json<{ ok: true }>("DELETE", `/api/models/${encodeURIComponent(id)}`),
   pullModel: (model: string, signal: AbortSignal) => pullStream(model, signal),
 };
 

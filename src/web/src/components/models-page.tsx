@@ -1,4 +1,4 @@
-// Models on the server: size, quantization and context; load and unload; pull with live progress.
+// Models on the server: size, quantization and context; load, unload and delete; pull with live progress.
 import { useSignal } from "@preact/signals";
 import { useEffect, useRef } from "preact/hooks";
 import { api } from "../api/client.ts";
@@ -23,6 +23,25 @@ function replaceModel(next: AppModel): void {
   models.value = models.value.some((model) => model.id === next.id)
     ? models.value.map((model) => (model.id === next.id ? next : model))
     : [...models.value, next];
+}
+
+/** A trash can, drawn inline so it looks the same on every system and takes the text's colour. */
+function TrashIcon() {
+  return (
+    <svg
+      viewBox="0 0 24 24"
+      width="16"
+      height="16"
+      aria-hidden="true"
+      fill="none"
+      stroke="currentColor"
+      stroke-width="2"
+      stroke-linecap="round"
+      stroke-linejoin="round"
+    >
+      <path d="M3 6h18M8 6V4h8v2M19 6l-1 14H6L5 6M10 11v6M14 11v6" />
+    </svg>
+  );
 }
 
 interface PullState {
@@ -133,6 +152,21 @@ function ModelRow({ model, manage }: { model: AppModel; manage: boolean }) {
       )
       .finally(() => (pending.value = false));
   };
+  const remove = () => {
+    if (!confirm(t("confirmDeleteModel", { model: model.id }))) return;
+    pending.value = true;
+    error.value = null;
+    api
+      .deleteModel(model.id)
+      .then(
+        () => (models.value = models.value.filter((other) => other.id !== model.id)),
+        (failure) => {
+          error.value = describeError(failure);
+          loadModels(true);
+        },
+      )
+      .finally(() => (pending.value = false));
+  };
   return (
     <tr data-model-id={model.id}>
       <th scope="row">
@@ -175,6 +209,16 @@ function ModelRow({ model, manage }: { model: AppModel; manage: boolean }) {
               {t("load")}
             </button>
           )}
+          <button
+            type="button"
+            class="icon-button"
+            aria-label={`${t("delete")}: ${model.id}`}
+            title={t("delete")}
+            disabled={pending.value || model.state === "loading"}
+            onClick={remove}
+          >
+            <TrashIcon />
+          </button>
         </td>
       )}
     </tr>
