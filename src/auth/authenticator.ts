@@ -25,7 +25,7 @@ export class Authenticator {
   readonly mode: AuthMode;
   private readonly localUser: SessionUser | undefined;
   private pendingSetupToken: string | undefined;
-  private readonly loginThrottle = new LoginThrottle();
+  private readonly loginThrottle: LoginThrottle;
 
   constructor(
     private readonly store: Store,
@@ -34,6 +34,7 @@ export class Authenticator {
     this.mode = setup.mode;
     this.localUser = setup.localUser;
     this.pendingSetupToken = setup.setupToken;
+    this.loginThrottle = new LoginThrottle(store.loginAttempts);
   }
 
   /** The one-time token of first-run setup while no admin exists (print it as a link). */
@@ -103,8 +104,9 @@ export class Authenticator {
 
   /** Logs in by password; `address` is the client's, for the throttle on guessing. */
   async login(name: string, password: string, address: string): Promise<Session> {
-    const wait = this.loginThrottle.retryAfterSeconds(name, address);
-    if (wait > 0) {
+    const attempt = await this.loginThrottle.admit(name, address);
+    if (!attempt.admitted) {
+      const wait = attempt.retryAfterSeconds;
       throw new QiusuoError(
         "rate_limit",
         "too_many_login_attempts",
@@ -113,11 +115,9 @@ export class Authenticator {
       );
     }
     const user = await this.store.users.verifyPassword(name, password);
-    if (!user) {
-      this.loginThrottle.recordFailure(name, address);
-      throw new QiusuoError("authentication", "invalid_credentials", "Wrong user name or password.");
-    }
-    this.loginThrottle.recordSuccess(name, address);
+    // A wrong password leaves the attempt counted as a failure.
+    if (!user) throw new QiusuoError("authentication", "invalid_credentials", "Wrong user name or password.");
+    await this.loginThrottle.succeeded(attempt.attemptId, name, address);
     return this.store.sessions.create({ id: user.id, name: user.name, role: user.role });
   }
 

@@ -205,6 +205,47 @@ const searchOrder = (dialect: MigrationDialect): Migration => ({
   },
 });
 
+/**
+ * Password login attempts per client address, so the login throttle holds across every instance
+ * sharing the database (login-attempts.ts).
+ */
+const loginAttempts: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable("login_attempts")
+      .addColumn("id", "text", (column) => column.primaryKey())
+      .addColumn("address", "text", (column) => column.notNull())
+      .addColumn("name_hash", "text")
+      .addColumn("attempted_at", "bigint", (column) => column.notNull())
+      .execute();
+    await db.schema
+      .createIndex("login_attempts_address_name_hash_attempted_at")
+      .on("login_attempts")
+      .columns(["address", "name_hash", "attempted_at"])
+      .execute();
+    await db.schema
+      .createIndex("login_attempts_address_attempted_at")
+      .on("login_attempts")
+      .columns(["address", "attempted_at"])
+      .execute();
+    await db.schema
+      .createIndex("login_attempts_attempted_at")
+      .on("login_attempts")
+      .column("attempted_at")
+      .execute();
+    await db.schema
+      .createTable("login_addresses")
+      .addColumn("address", "text", (column) => column.primaryKey())
+      .addColumn("last_attempt_at", "bigint", (column) => column.notNull())
+      .execute();
+    await db.schema
+      .createIndex("login_addresses_last_attempt_at")
+      .on("login_addresses")
+      .column("last_attempt_at")
+      .execute();
+  },
+};
+
 /** What the migrations ask of the dialect: DDL that differs between engines. */
 type MigrationDialect = Pick<StoreDialect, "createSearchIndex" | "storeSearchIndex">;
 
@@ -216,6 +257,7 @@ export function migrations(dialect: MigrationDialect): Record<string, Migration>
     "0003-conversations": conversations(dialect),
     "0004-reply-owners": replyOwners,
     "0005-search-order": searchOrder(dialect),
+    "0006-login-attempts": loginAttempts,
   };
 }
 

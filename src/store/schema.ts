@@ -118,6 +118,22 @@ export interface InstancesTable {
   last_seen_at: number;
 }
 
+/** A password login attempt, counted as a failure until it succeeds (login-attempts.ts). */
+export interface LoginAttemptsTable {
+  id: string;
+  /** The client's address. */
+  address: string;
+  /** sha256 (base64url) of the name tried; null once that name logged in from the address. */
+  name_hash: string | null;
+  attempted_at: CreatedAt;
+}
+
+/** One row per client address with recent attempts: admissions lock it to count one at a time. */
+export interface LoginAddressesTable {
+  address: string;
+  last_attempt_at: number;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -127,4 +143,6 @@ export interface Database {
   conversations: ConversationsTable;
   messages: MessagesTable;
   instances: InstancesTable;
+  login_attempts: LoginAttemptsTable;
+  login_addresses: LoginAddressesTable;
 }

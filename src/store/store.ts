@@ -9,6 +9,7 @@ import { ConversationRepository } from "./conversations.js";
 import { postgresDialect, sqliteDialect, type StoreDialect } from "./dialects.js";
 import { InstanceRepository } from "./instances.js";
 import { KeyAdmissionRepository } from "./key-admissions.js";
+import { LoginAttemptRepository } from "./login-attempts.js";
 import { InCodeMigrationProvider } from "./migrations.js";
 import type { Database } from "./schema.js";
 import { SessionRepository } from "./sessions.js";
@@ -30,6 +31,7 @@ export interface Store {
   readonly apiKeys: ApiKeyRepository;
   readonly conversations: ConversationRepository;
   readonly keyAdmissions: KeyAdmissionRepository;
+  readonly loginAttempts: LoginAttemptRepository;
   readonly sessions: SessionRepository;
   readonly instances: InstanceRepository;
   readonly usage: UsageRepository;
@@ -83,6 +85,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     apiKeys: new ApiKeyRepository(db),
     conversations: new ConversationRepository(db, dialect),
     keyAdmissions: new KeyAdmissionRepository(db),
+    loginAttempts: new LoginAttemptRepository(db),
     sessions: new SessionRepository(db),
     instances: new InstanceRepository(db),
     usage: new UsageRepository(db, dialect),

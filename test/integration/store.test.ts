@@ -49,6 +49,7 @@ for (const engine of engines) {
             "0003-conversations",
             "0004-reply-owners",
             "0005-search-order",
+            "0006-login-attempts",
           ],
         );
       } finally {
