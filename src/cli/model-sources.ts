@@ -1,6 +1,10 @@
 import fs from "node:fs/promises";
 import path from "node:path";
-import { resolveModelReference, type ModelReference } from "../engines/local/model-catalog.js";
+import {
+  resolveModelReference,
+  type CatalogModel,
+  type ModelReference,
+} from "../engines/local/model-catalog.js";
 import { modelPathInDataDir, modelsDir } from "../engines/local/model-paths.js";
 
 /** Where a configured model comes from. */
@@ -12,11 +16,15 @@ export type ModelSource =
 /**
  * Resolves what the user named (a path, an alias such as `deepseek-r1:1.5b`, an `hf:` reference or
  * the name of a file in the data dir) to a file, or to a download. Names never leave the data dir;
- * only an explicit path that exists is used as given.
+ * only an explicit path that exists is used as given. `catalogOverrides` are QIUSUO_MODEL_CATALOG's.
  */
-export async function resolveModelSource(name: string, dataDir: string): Promise<ModelSource> {
+export async function resolveModelSource(
+  name: string,
+  dataDir: string,
+  catalogOverrides: readonly CatalogModel[] = [],
+): Promise<ModelSource> {
   if (await isFile(name)) return { kind: "file", path: path.resolve(name), aliases: [] };
-  const reference = tryReference(name);
+  const reference = tryReference(name, catalogOverrides);
   if (reference) {
     const target = modelPathInDataDir(dataDir, reference.localFileName);
     const aliases = [name, ...(reference.alias && reference.alias !== name ? [reference.alias] : [])];
@@ -52,9 +60,9 @@ export async function localModelFiles(dataDir: string): Promise<string[]> {
     .map((name) => path.join(modelsDir(dataDir), name));
 }
 
-function tryReference(name: string): ModelReference | undefined {
+function tryReference(name: string, catalogOverrides: readonly CatalogModel[]): ModelReference | undefined {
   try {
-    return resolveModelReference(name);
+    return resolveModelReference(name, { catalogOverrides });
   } catch {
     return undefined;
   }

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { resolveDataDir, resolveHuggingFace } from "../config/config.js";
+import { resolveDataDir, resolveHuggingFace, resolveModelCatalog } from "../config/config.js";
 import { pullModel } from "../engines/local/model-pull.js";
 import { createProgressBar } from "./progress-bar.js";
 
@@ -11,14 +11,17 @@ export function registerPullCommand(program: Command): void {
     .option("--data-dir <dir>", "where models live (default ~/.qiusuo)")
     .action(async (model: string, flags: { dataDir?: string }) => {
       const huggingFace = resolveHuggingFace();
+      const catalogOverrides = resolveModelCatalog();
       const bar = createProgressBar(`pulling ${model}`);
       const controller = new AbortController();
+      // The first Ctrl-C stops the download and keeps what it got; a second one ends at once.
       process.once("SIGINT", () => controller.abort());
       try {
         const result = await pullModel({
           reference: model,
           dataDir: resolveDataDir(flags.dataDir),
           huggingFaceEndpoint: huggingFace.endpoint,
+          catalogOverrides,
           ...(huggingFace.token ? { headers: { authorization: `Bearer ${huggingFace.token}` } } : {}),
           signal: controller.signal,
           onProgress: (progress) => bar.update(progress),

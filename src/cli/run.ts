@@ -22,13 +22,14 @@ export function registerRunCommand(program: Command): void {
     .option("--gpu <auto|off>", "use a GPU if one is found")
     .action(async (model: string, flags: ServeFlags) => {
       const config = loadServeConfig({ ...flags, model: [model] });
-      const source = await resolveModelSource(model, config.dataDir);
+      const source = await resolveModelSource(model, config.dataDir, config.modelCatalog);
       if (source.kind === "pull") {
         const bar = createProgressBar(`pulling ${model}`);
         await pullModel({
           reference: model,
           dataDir: config.dataDir,
           huggingFaceEndpoint: config.huggingFaceEndpoint,
+          catalogOverrides: config.modelCatalog,
           onProgress: (progress) => bar.update(progress),
         });
         bar.done("downloaded");

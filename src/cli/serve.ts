@@ -153,6 +153,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     models: new LocalModelManager(engine, {
       dataDir: config.dataDir,
       huggingFaceEndpoint: config.huggingFaceEndpoint,
+      catalogOverrides: config.modelCatalog,
       ...(config.huggingFaceToken ? { huggingFaceToken: config.huggingFaceToken } : {}),
       log: (message) => console.log(message),
     }),
@@ -206,12 +207,14 @@ export async function serve(config: ServeConfig): Promise<void> {
 
 async function configuredSources(config: ServeConfig): Promise<ModelSource[]> {
   if (config.models.length > 0) {
-    return Promise.all(config.models.map((name) => resolveModelSource(name, config.dataDir)));
+    return Promise.all(
+      config.models.map((name) => resolveModelSource(name, config.dataDir, config.modelCatalog)),
+    );
   }
   const files = await localModelFiles(config.dataDir);
   if (files.length > 0) return files.map((file) => ({ kind: "file", path: file, aliases: [] }));
   if (!config.pullDefaultModel) return [];
-  return [await resolveModelSource(DEFAULT_MODEL_ALIAS, config.dataDir)];
+  return [await resolveModelSource(DEFAULT_MODEL_ALIAS, config.dataDir, config.modelCatalog)];
 }
 
 async function bringUp(
@@ -228,6 +231,7 @@ async function bringUp(
         reference: source.aliases[0] ?? id,
         dataDir: config.dataDir,
         huggingFaceEndpoint: config.huggingFaceEndpoint,
+        catalogOverrides: config.modelCatalog,
         ...(config.huggingFaceToken
           ? { headers: { authorization: `Bearer ${config.huggingFaceToken}` } }
           : {}),

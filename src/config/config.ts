@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
@@ -27,6 +28,36 @@ export const SERVE_DEFAULTS = {
   gpu: "auto",
   metrics: "admin",
 } as const;
+
+/**
+ * An entry of QIUSUO_MODEL_CATALOG, a JSON array read at start: a site's own aliases, or new pins
+ * (file, size, SHA-256) for built-in ones, say for a mirror that serves its own builds. Tests use it
+ * to serve a fixture model under the default model's alias. model-catalog.ts checks repo and file
+ * again as it does any hf: reference.
+ */
+export const catalogEntrySchema = z
+  .object({
+    /** What users type; lower case, and not `hf:...`, which names a file instead. */
+    alias: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9._:+-]{0,99}$/, "expected lower-case letters, digits and . _ : + -")
+      .refine((alias) => !alias.startsWith("hf:"), "an alias may not start with hf:"),
+    /** `OWNER/NAME` on Hugging Face (or the mirror). */
+    repo: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/, "expected OWNER/NAME"),
+    /** The file's path in the repository, a .gguf file. */
+    file: z.string().regex(/\.gguf$/i, "expected a .gguf file"),
+    description: z.string().optional(),
+    /** Bytes; the pull refuses a file of another size. */
+    size: z.number().int().nonnegative().optional(),
+    /** 64 lower-case hex digits; the pull refuses a file with another digest. */
+    sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, "expected 64 lower-case hex digits")
+      .optional(),
+  })
+  .strict();
+
+export type CatalogEntry = z.infer<typeof catalogEntrySchema>;
 
 export const serveConfigSchema = z.object({
   /** Address to bind. Loopback by default so nothing is exposed by accident. */
@@ -65,6 +96,8 @@ export const serveConfigSchema = z.object({
   /** Hugging Face endpoint for pulls (a mirror works too). */
   huggingFaceEndpoint: z.string().url().default("https://huggingface.co"),
   huggingFaceToken: z.string().optional(),
+  /** Catalog entries that come before the built-in ones (QIUSUO_MODEL_CATALOG); default none. */
+  modelCatalog: z.array(catalogEntrySchema).default([]),
   /** Pull the default model in the background when no model is given. */
   pullDefaultModel: z.boolean().default(true),
   /** A `postgres://` URL (DATABASE_URL); the store uses SQLite in the data dir without one. */
@@ -133,11 +166,15 @@ const envNames: Record<string, string> = {
   gpu: "QIUSUO_GPU",
   huggingFaceEndpoint: "QIUSUO_HF_ENDPOINT",
   huggingFaceToken: "HF_TOKEN",
+  modelCatalog: "QIUSUO_MODEL_CATALOG",
   logLevel: "QIUSUO_LOG_LEVEL",
   databaseUrl: "DATABASE_URL",
   auth: "QIUSUO_AUTH",
   metrics: "QIUSUO_METRICS",
 };
+
+/** Settings that have no flag, only their environment variable. */
+const ENV_ONLY = new Set(["huggingFaceEndpoint", "huggingFaceToken", "modelCatalog"]);
 
 /** The data directory: flag, then QIUSUO_DATA_DIR, then ~/.qiusuo. */
 export function resolveDataDir(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
@@ -176,7 +213,35 @@ export function resolveHuggingFace(env: NodeJS.ProcessEnv = process.env): {
   return token ? { endpoint, token } : { endpoint };
 }
 
+/** QIUSUO_MODEL_CATALOG's entries (none without it), for commands that pull but do not serve. */
+export function resolveModelCatalog(env: NodeJS.ProcessEnv = process.env): CatalogEntry[] {
+  const problems: string[] = [];
+  const raw = readModelCatalogFile(env, problems);
+  const parsed = z.array(catalogEntrySchema).default([]).safeParse(raw);
+  if (parsed.success && problems.length === 0) return parsed.data;
+  throw new ConfigError([
+    ...problems,
+    ...(parsed.success ? [] : issueProblems(parsed.error, "modelCatalog")),
+  ]);
+}
+
+/** The parsed JSON of QIUSUO_MODEL_CATALOG's file; a file that cannot be read or parsed is a problem. */
+function readModelCatalogFile(env: NodeJS.ProcessEnv, problems: string[]): unknown {
+  const file = env.QIUSUO_MODEL_CATALOG;
+  if (file === undefined || file === "") return undefined;
+  try {
+    return JSON.parse(readFileSync(file, "utf8"));
+  } catch (error) {
+    problems.push(
+      `modelCatalog (QIUSUO_MODEL_CATALOG): cannot read ${file} as JSON: ${error instanceof Error ? error.message : String(error)}`,
+    );
+    return undefined;
+  }
+}
+
 export function loadServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.env): ServeConfig {
+  const problems: string[] = [];
+  const modelCatalog = readModelCatalogFile(env, problems);
   const envModels = env.QIUSUO_MODEL?.split(",")
     .map((model) => model.trim())
     .filter(Boolean);
@@ -198,6 +263,7 @@ export function loadServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = proc
     gpu: flags.gpu ?? env.QIUSUO_GPU,
     huggingFaceEndpoint: huggingFace.endpoint,
     huggingFaceToken: huggingFace.token,
+    modelCatalog,
     pullDefaultModel: env.QIUSUO_NO_PULL === "1" ? false : undefined,
     logLevel: flags.logLevel ?? env.QIUSUO_LOG_LEVEL,
     databaseUrl: flags.databaseUrl ?? (env.DATABASE_URL || undefined),
@@ -205,16 +271,27 @@ export function loadServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = proc
     metrics: flags.metrics ?? env.QIUSUO_METRICS,
   };
   const parsed = serveConfigSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((issue) => {
-        const key = String(issue.path[0] ?? "");
-        const source = envNames[key] ? ` (--${kebab(key)} or ${envNames[key]})` : "";
-        return `${key}${source}: ${issue.message}`;
-      }),
-    );
+  if (!parsed.success || problems.length > 0) {
+    throw new ConfigError([...problems, ...(parsed.success ? [] : issueProblems(parsed.error))]);
   }
   return parsed.data;
+}
+
+/** One line per zod issue, naming the flag or variable it came from and where inside it. */
+function issueProblems(error: z.ZodError, prefix?: string): string[] {
+  return error.issues.map((issue) => {
+    const [first, ...rest] = prefix === undefined ? issue.path : [prefix, ...issue.path];
+    const key = String(first ?? "");
+    const inside = rest.map((part) => (typeof part === "number" ? `[${part}]` : `.${part}`)).join("");
+    const variable = envNames[key];
+    const source =
+      variable === undefined
+        ? ""
+        : ENV_ONLY.has(key)
+          ? ` (${variable})`
+          : ` (--${kebab(key)} or ${variable})`;
+    return `${key}${inside}${source}: ${issue.message}`;
+  });
 }
 
 function kebab(name: string): string {

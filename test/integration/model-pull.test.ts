@@ -1,18 +1,21 @@
-// pullModel against a local stand-in for Hugging Face: a "hub" that answers /resolve/ with a redirect
-// carrying x-linked-etag / x-linked-size (as huggingface.co does) and a "CDN" on another port that
-// serves the bytes with Range support and can drop or stall a connection mid-body.
+// pullModel against test/integration/hf-mirror.ts, a local stand-in for Hugging Face: a "hub" that
+// answers /resolve/ with a redirect carrying x-linked-etag / x-linked-size (as huggingface.co does)
+// and a "CDN" on another port that serves the bytes with Range support, and the faults a real
+// download meets: a dropped connection, a server that ignores Range, a wrong checksum, a full disk,
+// two pulls of one file at once.
 
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
-import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, before, beforeEach, describe, test } from "node:test";
 
 import { createProgressBar } from "../../src/cli/progress-bar.js";
+import { ConfigError, loadServeConfig, resolveModelCatalog } from "../../src/config/config.js";
 import { MODEL_CATALOG, resolveModelReference } from "../../src/engines/local/model-catalog.js";
 import {
   InvalidModelNameError,
@@ -20,144 +23,16 @@ import {
   safeModelFileName,
 } from "../../src/engines/local/model-paths.js";
 import { ModelPullError, pullModel } from "../../src/engines/local/model-pull.js";
-import type { PullProgress } from "../../src/engines/local/model-pull.js";
+import type { PullModelOptions, PullProgress } from "../../src/engines/local/model-pull.js";
 import { sha256Hex, tinyModelGguf } from "../unit/gguf-bytes.js";
+import { HuggingFaceMirror } from "./hf-mirror.js";
+import type { MirrorFile } from "./hf-mirror.js";
 
-interface ServedFile {
-  body: Buffer;
-  /** The hub's answer instead of a redirect (404, 401...). */
-  hubStatus?: number;
-  /** Sent as x-linked-etag; default the body's SHA-256, null to send none. */
-  linkedEtag?: string | null;
-  /** The CDN's first response stops after this many body bytes and the socket is destroyed. */
-  dropAfterBytes?: number;
-  /** The CDN's first response sends this many bytes and then nothing more. */
-  stallAfterBytes?: number;
-  /** The CDN answers every request with the whole file, as a server without Range support does. */
-  ignoreRange?: boolean;
-}
-
-interface LoggedRequest {
-  server: "hub" | "cdn";
-  path: string;
-  range: string | undefined;
-  authorization: string | undefined;
-}
-
-class FakeHuggingFace {
-  readonly files = new Map<string, ServedFile>();
-  readonly requests: LoggedRequest[] = [];
-  private readonly interrupted = new Set<string>();
-  private hub!: Server;
-  private cdn!: Server;
-  endpoint = "";
-  private cdnOrigin = "";
-
-  async start(): Promise<void> {
-    this.hub = createServer((request, response) => this.serveHub(request, response));
-    this.cdn = createServer((request, response) => this.serveCdn(request, response));
-    this.endpoint = `http://127.0.0.1:${await listen(this.hub)}`;
-    this.cdnOrigin = `http://127.0.0.1:${await listen(this.cdn)}`;
-  }
-
-  async stop(): Promise<void> {
-    for (const server of [this.hub, this.cdn]) {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    }
-  }
-
-  reset(): void {
-    this.files.clear();
-    this.requests.length = 0;
-    this.interrupted.clear();
-  }
-
-  private log(server: "hub" | "cdn", request: IncomingMessage): void {
-    this.requests.push({
-      server,
-      path: request.url ?? "",
-      range: request.headers.range,
-      authorization: request.headers.authorization,
-    });
-  }
-
-  private serveHub(request: IncomingMessage, response: ServerResponse): void {
-    this.log("hub", request);
-    const match = /^\/([^/]+)\/([^/]+)\/resolve\/main\/(.+)$/.exec(request.url ?? "");
-    const key = match === null ? undefined : `${match[1]}/${match[2]}/${decodeURIComponent(match[3] ?? "")}`;
-    const file = key === undefined ? undefined : this.files.get(key);
-    if (key === undefined || file === undefined) {
-      response.writeHead(404, { "x-error-code": "EntryNotFound" }).end("Entry not found");
-      return;
-    }
-    if (file.hubStatus !== undefined) {
-      response.writeHead(file.hubStatus).end("denied");
-      return;
-    }
-    const headers: Record<string, string> = {
-      location: `${this.cdnOrigin}/cdn/${encodeURIComponent(key)}?signature=abc`,
-      "x-linked-size": String(file.body.length),
-      // The hub's own etag for an LFS file is the digest too; a CDN's is something else.
-      etag: '"not-a-sha256"',
-    };
-    const linked = file.linkedEtag === undefined ? sha256Hex(file.body) : file.linkedEtag;
-    if (linked !== null) headers["x-linked-etag"] = `"${linked}"`;
-    response.writeHead(302, headers).end();
-  }
-
-  private serveCdn(request: IncomingMessage, response: ServerResponse): void {
-    this.log("cdn", request);
-    const key = decodeURIComponent((request.url ?? "").replace(/^\/cdn\//, "").replace(/\?.*$/, ""));
-    const file = this.files.get(key);
-    if (file === undefined) {
-      response.writeHead(404).end();
-      return;
-    }
-    const { body } = file;
-    let start = 0;
-    const rangeMatch = /^bytes=(\d+)-$/.exec(request.headers.range ?? "");
-    if (rangeMatch !== null && file.ignoreRange !== true) {
-      start = Number(rangeMatch[1]);
-      if (start >= body.length) {
-        response.writeHead(416, { "content-range": `bytes */${body.length}` }).end();
-        return;
-      }
-      response.writeHead(206, {
-        "content-range": `bytes ${start}-${body.length - 1}/${body.length}`,
-        "content-length": String(body.length - start),
-        etag: '"cdn-etag"',
-      });
-    } else {
-      response.writeHead(200, { "content-length": String(body.length), etag: '"cdn-etag"' });
-    }
-    const rest = body.subarray(start);
-    const firstTime = !this.interrupted.has(key);
-    if (firstTime && file.dropAfterBytes !== undefined) {
-      this.interrupted.add(key);
-      response.write(rest.subarray(0, file.dropAfterBytes), () => response.socket?.destroy());
-      return;
-    }
-    if (firstTime && file.stallAfterBytes !== undefined) {
-      this.interrupted.add(key);
-      response.write(rest.subarray(0, file.stallAfterBytes)); // and never end
-      return;
-    }
-    response.end(rest);
-  }
-}
-
-function listen(server: Server): Promise<number> {
-  return new Promise((resolve) =>
-    server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port)),
-  );
-}
-
-const hub = new FakeHuggingFace();
+let hub: HuggingFaceMirror;
 let dataDir: string;
 
 before(async () => {
-  await hub.start();
+  hub = await HuggingFaceMirror.start();
 });
 after(async () => {
   await hub.stop();
@@ -170,9 +45,19 @@ afterEach(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-function serve(key: string, file: ServedFile): string {
-  hub.files.set(key, file);
-  return `hf:${key}`;
+function serve(key: string, file: MirrorFile): string {
+  return hub.serve(key, file);
+}
+
+/** pullModel through the mirror, resuming after 10 ms instead of a second. */
+function pull(reference: string, options: Partial<PullModelOptions> = {}) {
+  return pullModel({ reference, dataDir, huggingFaceEndpoint: hub.endpoint, resumeDelayMs: 10, ...options });
+}
+
+function listen(server: ReturnType<typeof createServer>): Promise<number> {
+  return new Promise((resolve) =>
+    server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port)),
+  );
 }
 
 async function assertPullError(
@@ -243,35 +128,57 @@ describe("pullModel", () => {
     assert.equal(hub.requests.length, 0);
   });
 
-  test("resumes an interrupted download with a Range request", async () => {
+  test("a connection that drops mid-file is resumed with a Range request, not restarted", async () => {
     const body = tinyModelGguf(1 << 18);
-    const reference = serve("test-owner/tiny-GGUF/resume.gguf", { body, dropAfterBytes: 300_000 });
-    const partialPath = join(dataDir, "models", "resume.gguf.partial");
+    const key = "test-owner/tiny-GGUF/resume.gguf";
+    const reference = serve(key, { body, dropAfterBytes: 300_000 });
+    const progress: PullProgress[] = [];
+    const result = await pull(reference, { onProgress: (update) => progress.push(update) });
 
+    assert.equal(result.sha256, sha256Hex(body));
+    assert.deepEqual(await readFile(result.path), body);
+    assert.ok(!existsSync(`${result.path}.partial`));
+    const [first, second, ...more] = hub.cdnRequests(key);
+    assert.deepEqual(more, []);
+    assert.equal(first?.range, undefined);
+    const resumedFrom = Number(/^bytes=(\d+)-$/.exec(second?.range ?? "")?.[1]);
+    assert.ok(resumedFrom > 0 && resumedFrom <= 300_000, `resumed from ${second?.range}`);
+    assert.equal(second?.status, 206);
+    assert.equal(second?.sentBytes, body.length - resumedFrom, "only the missing bytes were sent again");
+    // Progress never went back to zero.
+    const afterDrop = progress.findIndex(
+      (update, index) => index > 0 && update.downloadedBytes === resumedFrom,
+    );
+    assert.ok(afterDrop > 0);
+    assert.ok(progress.slice(afterDrop).every((update) => update.downloadedBytes >= resumedFrom));
+  });
+
+  test("a connection that keeps dropping without progress gives up and keeps the partial", async () => {
+    const body = tinyModelGguf(1 << 18);
+    const key = "test-owner/tiny-GGUF/flaky.gguf";
+    // The first answer drops after 100,000 bytes, the next five at once.
+    const reference = serve(key, { body, dropAfterBytes: [100_000, 0, 0, 0, 0, 0] });
     await assertPullError(
-      pullModel({ reference, dataDir, huggingFaceEndpoint: hub.endpoint }),
-      "model_pull_failed",
+      pull(reference),
+      "model_pull_interrupted",
       /interrupted after \d+ of \d+ bytes.*Run the same pull again to resume/,
     );
+    const partialPath = join(dataDir, "models", "flaky.gguf.partial");
     const partialSize = (await stat(partialPath)).size;
-    assert.ok(partialSize > 0 && partialSize < body.length, `partial has ${partialSize} bytes`);
-    assert.ok(!existsSync(join(dataDir, "models", "resume.gguf")));
+    assert.ok(partialSize > 0 && partialSize <= 100_000, `partial has ${partialSize} bytes`);
+    assert.equal(hub.cdnRequests(key).length, 6, "the first try and four resumes after it");
+    assert.ok(!existsSync(join(dataDir, "models", "flaky.gguf")));
+    assert.ok(!existsSync(`${partialPath}.lock`));
 
+    // The network is back: the next pull picks up where the last one stopped.
+    hub.serve(key, { body });
     hub.requests.length = 0;
-    const progress: PullProgress[] = [];
-    const result = await pullModel({
-      reference,
-      dataDir,
-      huggingFaceEndpoint: hub.endpoint,
-      onProgress: (update) => progress.push(update),
-    });
-    const cdnRequest = hub.requests.find((request) => request.server === "cdn");
-    assert.equal(cdnRequest?.range, `bytes=${partialSize}-`);
-    assert.equal(progress[0]?.downloadedBytes, partialSize, "progress counts the bytes already on disk");
+    const result = await pull(reference);
     assert.equal(result.sha256, sha256Hex(body));
-    assert.equal(result.bytes, body.length);
-    assert.deepEqual(await readFile(result.path), body);
-    assert.ok(!existsSync(partialPath));
+    assert.deepEqual(
+      hub.cdnRequests(key).map((request) => request.range),
+      [`bytes=${partialSize}-`],
+    );
   });
 
   test("starts over when the server ignores the Range header", async () => {
@@ -280,9 +187,23 @@ describe("pullModel", () => {
     await mkdirModels();
     // A stale partial whose bytes are wrong: a server that ignores ranges must not be appended to it.
     await writeFile(join(dataDir, "models", "norange.gguf.partial"), Buffer.alloc(1000, 0xee));
-    const result = await pullModel({ reference, dataDir, huggingFaceEndpoint: hub.endpoint });
+    const result = await pull(reference);
     assert.equal(result.sha256, sha256Hex(body));
     assert.deepEqual(await readFile(result.path), body);
+  });
+
+  test("a drop on a server that ignores Range restarts the file cleanly from byte 0", async () => {
+    const body = tinyModelGguf(1 << 18);
+    const key = "test-owner/tiny-GGUF/norange-drop.gguf";
+    const reference = serve(key, { body, ignoreRange: true, dropAfterBytes: 200_000 });
+    const result = await pull(reference);
+    assert.equal(result.sha256, sha256Hex(body));
+    assert.deepEqual(await readFile(result.path), body);
+    const [first, second] = hub.cdnRequests(key);
+    assert.equal(first?.sentBytes, 200_000);
+    assert.match(second?.range ?? "", /^bytes=\d+-$/, "it asked to resume");
+    assert.equal(second?.status, 200, "and got the whole file");
+    assert.equal(second?.sentBytes, body.length);
   });
 
   test("completes from a partial that already holds every byte", async () => {
@@ -302,11 +223,27 @@ describe("pullModel", () => {
       linkedEtag: sha256Hex(Buffer.from("other")),
     });
     await assertPullError(
-      pullModel({ reference, dataDir, huggingFaceEndpoint: hub.endpoint }),
+      pull(reference),
       "model_checksum_mismatch",
-      /has SHA-256 [0-9a-f]{64} but [0-9a-f]{64} was expected/,
+      /has SHA-256 [0-9a-f]{64} but [0-9a-f]{64} was expected: .*tampered with\. It was deleted; run the pull again/,
+    );
+    assert.deepEqual(await modelFiles(), [], "no file, no .partial, no lock");
+  });
+
+  test("a catalog alias whose pinned SHA-256 differs from the file served is refused and removed", async () => {
+    const body = tinyModelGguf(1 << 12);
+    const model = MODEL_CATALOG.find((entry) => entry.alias === "deepseek-r1:1.5b")!;
+    // The mirror publishes the served file's own digest; the pin is what decides.
+    serve(`${model.repo}/${model.file}`, { body });
+    const pinned = { ...model, size: body.length, sha256: sha256Hex(Buffer.from("the real file")) };
+    await assertPullError(
+      pull(model.alias, { catalogOverrides: [pinned] }),
+      "model_checksum_mismatch",
+      new RegExp(`deepseek-r1:1\\.5b has SHA-256 ${sha256Hex(body)} but ${pinned.sha256} was expected`),
     );
     assert.deepEqual(await modelFiles(), []);
+    const result = await pull(model.alias, { catalogOverrides: [{ ...pinned, sha256: sha256Hex(body) }] });
+    assert.equal(result.path, join(dataDir, "models", model.file));
   });
 
   test("ignores an etag that is not a SHA-256", async () => {
@@ -412,7 +349,7 @@ describe("pullModel", () => {
     }, 10);
     try {
       await assertPullError(
-        pullModel({ reference, dataDir, huggingFaceEndpoint: hub.endpoint, signal: controller.signal }),
+        pull(reference, { signal: controller.signal }),
         "model_pull_aborted",
         /was stopped after 100000 bytes\. Run the same pull again to resume/,
       );
@@ -425,20 +362,78 @@ describe("pullModel", () => {
     assert.equal(hub.requests.at(-1)?.range, "bytes=100000-");
   });
 
-  test("a download already running in another process is not interleaved", async () => {
-    const reference = serve("test-owner/tiny-GGUF/busy.gguf", { body: tinyModelGguf() });
+  test("two pulls of one file in this process share one download", async () => {
+    const body = tinyModelGguf(1 << 17);
+    const key = "test-owner/tiny-GGUF/joined.gguf";
+    const reference = serve(key, { body, bytesPerSecond: 1_000_000 });
+    const first: PullProgress[] = [];
+    const second: PullProgress[] = [];
+    const one = pull(reference, { onProgress: (update) => first.push(update) });
+    await waitUntil(() => first.length > 0);
+    const two = pull(reference, { onProgress: (update) => second.push(update) });
+    const [a, b] = await Promise.all([one, two]);
+    assert.deepEqual(a, b);
+    assert.equal(a.sha256, sha256Hex(body));
+    assert.equal(hub.cdnRequests(key).length, 1, "one download");
+    assert.equal(hub.sentBytes(key), body.length);
+    assert.equal(second.at(-1)?.downloadedBytes, body.length, "the second pull saw the progress too");
+
+    // One of two pulls is stopped: the other still gets the file.
+    await rm(a.path);
+    hub.requests.length = 0;
+    const controller = new AbortController();
+    const stopped = pull(reference, { signal: controller.signal });
+    const kept = pull(reference);
+    await waitUntil(() => hub.cdnRequests(key).length > 0);
+    controller.abort();
+    await assertPullError(stopped, "model_pull_aborted", /was stopped/);
+    assert.equal((await kept).sha256, sha256Hex(body));
+    assert.equal(hub.cdnRequests(key).length, 1);
+  });
+
+  test("a pull waits for the same download in another process, then finds its file", async () => {
+    const body = tinyModelGguf(1 << 12);
+    const key = "test-owner/tiny-GGUF/busy.gguf";
+    const reference = serve(key, { body });
     await mkdirModels();
-    await writeFile(join(dataDir, "models", "busy.gguf.partial.lock"), String(process.ppid));
-    await assertPullError(
-      pullModel({ reference, dataDir, huggingFaceEndpoint: hub.endpoint }),
-      "model_pull_busy",
-      /already being downloaded by process \d+/,
-    );
+    const lockPath = join(dataDir, "models", "busy.gguf.partial.lock");
+    // The parent process (alive, not this one) holds the lock and is "downloading".
+    await writeFile(lockPath, String(process.ppid));
+    await writeFile(join(dataDir, "models", "busy.gguf.partial"), body.subarray(0, 1000));
+    const progress: PullProgress[] = [];
+    const waiting = pull(reference, { onProgress: (update) => progress.push(update) });
+    await waitUntil(() => progress.length >= 2);
+    assert.equal(progress[0]?.downloadedBytes, 1000, "the other process's progress, from its partial");
+    assert.equal(hub.requests.length, 0, "nothing fetched while the other process downloads");
+    // It finishes: its file appears and its lock goes.
+    await writeFile(join(dataDir, "models", "busy.gguf"), body);
+    await rm(join(dataDir, "models", "busy.gguf.partial"));
+    await rm(lockPath);
+    const result = await waiting;
+    assert.equal(result.alreadyPresent, true);
+    assert.equal(result.sha256, sha256Hex(body));
+    assert.equal(hub.requests.length, 0);
+
     // A lock left by a process that is gone is taken over.
-    await writeFile(join(dataDir, "models", "busy.gguf.partial.lock"), "999999999");
-    const result = await pullModel({ reference, dataDir, huggingFaceEndpoint: hub.endpoint });
-    assert.equal(result.alreadyPresent, false);
-    assert.ok(!existsSync(join(dataDir, "models", "busy.gguf.partial.lock")));
+    await rm(result.path);
+    await writeFile(lockPath, "999999999");
+    const taken = await pull(reference);
+    assert.equal(taken.alreadyPresent, false);
+    assert.ok(!existsSync(lockPath));
+  });
+
+  test("a pull waiting for another process can be stopped", async () => {
+    const reference = serve("test-owner/tiny-GGUF/waiting.gguf", { body: tinyModelGguf() });
+    await mkdirModels();
+    await writeFile(join(dataDir, "models", "waiting.gguf.partial.lock"), String(process.ppid));
+    const controller = new AbortController();
+    const waiting = pull(reference, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 100);
+    await assertPullError(waiting, "model_pull_aborted", /was stopped/);
+    assert.equal(
+      await readFile(join(dataDir, "models", "waiting.gguf.partial.lock"), "utf8"),
+      String(process.ppid),
+    );
   });
 
   test("path traversal in references is refused before any request", async () => {
@@ -472,6 +467,65 @@ describe("pullModel", () => {
   });
 });
 
+// A real full disk: a 1 MiB tmpfs mounted for these tests (it needs root, as in CI's container;
+// elsewhere they are skipped), with the data dir on it.
+describe("a full disk", () => {
+  let mountPoint = "";
+  let mounted = false;
+  before(async () => {
+    mountPoint = await mkdtemp(join(tmpdir(), "qiusuo-full-disk-"));
+    try {
+      execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mountPoint], { stdio: "ignore" });
+      mounted = true;
+    } catch {
+      mounted = false;
+    }
+  });
+  after(async () => {
+    if (mounted) execFileSync("umount", [mountPoint]);
+    await rm(mountPoint, { recursive: true, force: true });
+  });
+
+  test("a file larger than the free space is refused before a byte is written", async (context) => {
+    if (!mounted) return context.skip("cannot mount a tmpfs here (needs root)");
+    const body = tinyModelGguf(1 << 19); // 2 MiB
+    const reference = serve("test-owner/tiny-GGUF/big.gguf", { body });
+    const small = join(mountPoint, "precheck");
+    await assertPullError(
+      pull(reference, { dataDir: small }),
+      "model_disk_full",
+      /needs 2\.1 MB more but .* has only 1\.0 MB free\. Free some space/,
+    );
+    assert.deepEqual(await readdir(join(small, "models")), [], "no file, no .partial, no lock");
+    await rm(small, { recursive: true });
+  });
+
+  test("the disk filling mid-file is a clear error, and no file looks complete", async (context) => {
+    if (!mounted) return context.skip("cannot mount a tmpfs here (needs root)");
+    const body = tinyModelGguf(1 << 19);
+    const key = "test-owner/tiny-GGUF/fills.gguf";
+    // No size anywhere, so nothing can be checked before writing: the write itself fails.
+    const reference = serve(key, { body, hideSize: true });
+    const full = join(mountPoint, "midway");
+    const error = await assertPullError(
+      pull(reference, { dataDir: full }),
+      "model_disk_full",
+      /^The disk is full: .* has no space left for hf:test-owner\/tiny-GGUF\/fills\.gguf\. The [\d.]+ MB downloaded so far are kept \(as a \.partial file\) to resume from; delete it to get the space back\. Free some space/,
+    );
+    assert.doesNotMatch(error.message, /ENOSPC/);
+    assert.deepEqual(await readdir(join(full, "models")), ["fills.gguf.partial"], "no final file, no lock");
+    const partialSize = (await stat(join(full, "models", "fills.gguf.partial"))).size;
+    assert.ok(partialSize > 0 && partialSize < body.length);
+
+    // Space is freed: the next pull resumes and the file is whole.
+    execFileSync("mount", ["-o", "remount,size=4m", mountPoint]);
+    hub.requests.length = 0;
+    const result = await pull(reference, { dataDir: full });
+    assert.equal(result.sha256, sha256Hex(body));
+    assert.equal(hub.cdnRequests(key)[0]?.range, `bytes=${partialSize}-`);
+  });
+});
+
 describe("model names and references", () => {
   test("catalog aliases resolve to real Hugging Face files through any endpoint", () => {
     const resolved = resolveModelReference("deepseek-r1:1.5b", {
@@ -491,6 +545,60 @@ describe("model names and references", () => {
       assert.equal(resolveModelReference(model.alias).localFileName, model.file);
       assert.ok(model.sha256 === undefined || /^[0-9a-f]{64}$/.test(model.sha256));
     }
+  });
+
+  test("QIUSUO_MODEL_CATALOG adds aliases and re-pins built-in ones; a bad file names every problem", async () => {
+    const catalogFile = join(dataDir, "catalog.json");
+    const own = { alias: "team:small", repo: "Team/Small-GGUF", file: "q8/small-Q8_0.gguf", size: 10 };
+    const repin = {
+      alias: "deepseek-r1:1.5b",
+      repo: "Mirror/R1-GGUF",
+      file: "r1.gguf",
+      sha256: "a".repeat(64),
+    };
+    await writeFile(catalogFile, JSON.stringify([own, repin]));
+    const overrides = loadServeConfig({}, { HOME: dataDir, QIUSUO_MODEL_CATALOG: catalogFile }).modelCatalog;
+    assert.deepEqual(resolveModelReference("Team:Small", { catalogOverrides: overrides }), {
+      alias: "team:small",
+      repo: "Team/Small-GGUF",
+      file: "q8/small-Q8_0.gguf",
+      url: "https://huggingface.co/Team/Small-GGUF/resolve/main/q8/small-Q8_0.gguf",
+      localFileName: "small-Q8_0.gguf",
+      size: 10,
+    });
+    const repinned = resolveModelReference("deepseek-r1:1.5b", { catalogOverrides: overrides });
+    assert.equal(repinned.repo, "Mirror/R1-GGUF");
+    assert.equal(repinned.sha256, "a".repeat(64));
+    assert.equal(repinned.size, undefined, "the entry replaces the built-in one, size and all");
+    assert.equal(resolveModelReference("qwen2.5:0.5b", { catalogOverrides: overrides }).size, 491_400_032);
+    assert.deepEqual(resolveModelCatalog({ QIUSUO_MODEL_CATALOG: catalogFile }), overrides);
+
+    // An entry is checked as an hf: reference is: no way out of the models directory.
+    const escape = [{ alias: "evil", repo: "a/b", file: "../../x.gguf" }];
+    assert.throws(() => resolveModelReference("evil", { catalogOverrides: escape }), InvalidModelNameError);
+
+    await writeFile(
+      catalogFile,
+      JSON.stringify([{ alias: "Bad Alias", repo: "nope", file: "x.bin", sha256: "xyz" }]),
+    );
+    assert.throws(
+      () => loadServeConfig({}, { HOME: dataDir, QIUSUO_MODEL_CATALOG: catalogFile, QIUSUO_PORT: "x" }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.deepEqual(error.problems, [
+          "port (--port or QIUSUO_PORT): Expected number, received nan",
+          "modelCatalog[0].alias (QIUSUO_MODEL_CATALOG): expected lower-case letters, digits and . _ : + -",
+          "modelCatalog[0].repo (QIUSUO_MODEL_CATALOG): expected OWNER/NAME",
+          "modelCatalog[0].file (QIUSUO_MODEL_CATALOG): expected a .gguf file",
+          "modelCatalog[0].sha256 (QIUSUO_MODEL_CATALOG): expected 64 lower-case hex digits",
+        ]);
+        return true;
+      },
+    );
+    assert.throws(
+      () => resolveModelCatalog({ QIUSUO_MODEL_CATALOG: join(dataDir, "missing.json") }),
+      /modelCatalog \(QIUSUO_MODEL_CATALOG\): cannot read .*missing\.json as JSON: ENOENT/,
+    );
   });
 
   test("hf: references may name a file in a folder; the local name is its base name", () => {
@@ -567,6 +675,14 @@ describe("model names and references", () => {
     assert.equal(writes[2], "\r\x1b[Kpulling: downloaded\n");
   });
 });
+
+async function waitUntil(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
 
 async function mkdirModels(): Promise<void> {
   await mkdir(join(dataDir, "models"), { recursive: true });

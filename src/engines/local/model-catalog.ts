@@ -2,6 +2,8 @@
 // `hf:OWNER/REPO/FILE.gguf` references. Sizes and SHA-256 digests are the published values of the
 // files at the time they were added (cross-checked against several independent pins of each file);
 // the pull verifies against them, so a changed or tampered upstream file is refused rather than run.
+// A site may add aliases or re-pin them (QIUSUO_MODEL_CATALOG, read by the config module): those
+// entries come first and are checked like any hf: reference.
 
 import { QiusuoError } from "../../core/errors.js";
 import { InvalidModelNameError, safeModelFileName } from "./model-paths.js";
@@ -15,7 +17,8 @@ export interface CatalogModel {
   readonly repo: string;
   /** The file's path inside the repository. */
   readonly file: string;
-  readonly description: string;
+  /** One line for people; the built-in entries have one, a site's entries may not. */
+  readonly description?: string;
   /** The file size in bytes, when known. */
   readonly size?: number;
   /** The file's SHA-256 as 64 lowercase hex digits, when known. */
@@ -75,6 +78,11 @@ export interface ModelReference {
 export interface ResolveModelOptions {
   /** A Hugging Face compatible endpoint (a mirror such as https://hf-mirror.com, or a test server). */
   huggingFaceEndpoint?: string;
+  /**
+   * Entries looked up before MODEL_CATALOG: one with a built-in alias replaces it (its file, size
+   * and SHA-256). From QIUSUO_MODEL_CATALOG; default none.
+   */
+  catalogOverrides?: readonly CatalogModel[];
 }
 
 export class InvalidEndpointError extends QiusuoError {
@@ -90,9 +98,13 @@ const REPO_PART = /^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$/;
 /** File path segments: printable, no characters that are special in paths or URLs' structure. */
 const FILE_SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9 ._+()[\]@,=~-]*$/;
 
-export function findCatalogModel(alias: string): CatalogModel | undefined {
+export function findCatalogModel(
+  alias: string,
+  overrides: readonly CatalogModel[] = [],
+): CatalogModel | undefined {
   const wanted = alias.trim().toLowerCase();
-  return MODEL_CATALOG.find((model) => model.alias === wanted);
+  const matches = (model: CatalogModel) => model.alias.toLowerCase() === wanted;
+  return overrides.find(matches) ?? MODEL_CATALOG.find(matches);
 }
 
 /**
@@ -104,20 +116,20 @@ export function resolveModelReference(reference: string, options: ResolveModelOp
   const trimmed = reference.trim();
   if (trimmed.toLowerCase().startsWith(HF_PREFIX)) return resolveHuggingFaceReference(trimmed, endpoint);
 
-  const model = findCatalogModel(trimmed);
+  const overrides = options.catalogOverrides ?? [];
+  const model = findCatalogModel(trimmed, overrides);
   if (model === undefined) {
-    const known = MODEL_CATALOG.map((entry) => entry.alias).join(", ");
+    const aliases = [...overrides, ...MODEL_CATALOG].map((entry) => entry.alias.toLowerCase());
+    const known = [...new Set(aliases)].join(", ");
     throw new InvalidModelNameError(
       `Unknown model ${JSON.stringify(reference)}. Use a catalog alias (${known}), ` +
         "hf:OWNER/REPO/FILE.gguf for any GGUF on Hugging Face, or --model /path/to/model.gguf for a file you have.",
     );
   }
+  // Checked like a typed hf: reference: a site's catalog entry is no more trusted than one.
   const resolved: ModelReference = {
-    alias: model.alias,
-    repo: model.repo,
-    file: model.file,
-    url: fileUrl(endpoint, model.repo, model.file),
-    localFileName: safeModelFileName(lastSegment(model.file)),
+    alias: model.alias.toLowerCase(),
+    ...resolveHuggingFaceReference(`${HF_PREFIX}${model.repo}/${model.file}`, endpoint),
   };
   if (model.size !== undefined) resolved.size = model.size;
   if (model.sha256 !== undefined) resolved.sha256 = model.sha256;
@@ -150,10 +162,6 @@ function resolveHuggingFaceReference(reference: string, endpoint: string): Model
   const repo = `${owner}/${repoName}`;
   const file = fileSegments.join("/");
   return { repo, file, url: fileUrl(endpoint, repo, file), localFileName: safeModelFileName(fileName) };
-}
-
-function lastSegment(file: string): string {
-  return file.slice(file.lastIndexOf("/") + 1);
 }
 
 function fileUrl(endpoint: string, repo: string, file: string): string {

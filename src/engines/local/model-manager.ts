@@ -6,7 +6,7 @@ import path from "node:path";
 import type { ModelDetails, ModelManager, ModelPullProgress } from "../../core/engine.js";
 import { QiusuoError } from "../../core/errors.js";
 import type { LocalEngine } from "./local-engine.js";
-import { resolveModelReference, type ModelReference } from "./model-catalog.js";
+import { resolveModelReference, type CatalogModel, type ModelReference } from "./model-catalog.js";
 import { deleteModelFiles, processesUsingFile, runningPull } from "./model-files.js";
 import { modelIdForFile, modelPathInDataDir, modelsDir } from "./model-paths.js";
 import { pullModel } from "./model-pull.js";
@@ -15,6 +15,8 @@ export interface LocalModelManagerOptions {
   dataDir: string;
   huggingFaceEndpoint?: string;
   huggingFaceToken?: string;
+  /** Catalog entries that come before the built-in ones (QIUSUO_MODEL_CATALOG). */
+  catalogOverrides?: readonly CatalogModel[];
   log?: (message: string) => void;
 }
 
@@ -107,12 +109,14 @@ export class LocalModelManager implements ModelManager {
 
   private reference(name: string): ModelReference {
     try {
-      return resolveModelReference(
-        name,
-        this.options.huggingFaceEndpoint === undefined
+      return resolveModelReference(name, {
+        ...(this.options.huggingFaceEndpoint === undefined
           ? {}
-          : { huggingFaceEndpoint: this.options.huggingFaceEndpoint },
-      );
+          : { huggingFaceEndpoint: this.options.huggingFaceEndpoint }),
+        ...(this.options.catalogOverrides === undefined
+          ? {}
+          : { catalogOverrides: this.options.catalogOverrides }),
+      });
     } catch (error) {
       throw new QiusuoError("invalid_parameter", "unknown_model_reference", messageOf(error), {
         param: "model",
@@ -140,6 +144,9 @@ export class LocalModelManager implements ModelManager {
         ...(this.options.huggingFaceEndpoint === undefined
           ? {}
           : { huggingFaceEndpoint: this.options.huggingFaceEndpoint }),
+        ...(this.options.catalogOverrides === undefined
+          ? {}
+          : { catalogOverrides: this.options.catalogOverrides }),
         ...(this.options.huggingFaceToken
           ? { headers: { authorization: `Bearer ${this.options.huggingFaceToken}` } }
           : {}),

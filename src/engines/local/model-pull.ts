@@ -1,57 +1,37 @@
 // Downloads a GGUF model into <dataDir>/models. Models are gigabytes and home networks drop, so the
 // download streams to `<file>.partial` and resumes from there with an HTTP Range request. Nothing is
 // trusted: the size and SHA-256 are checked against the catalog (or what Hugging Face publishes for
-// the file), and the file is run through our own GGUF checker before it gets its final name.
+// the file), and the file is run through our own GGUF checker before it gets its final name. A
+// connection that drops mid-file is resumed by itself; two pulls of one file share one download,
+// in this process through a map of running downloads, across processes through a lock file.
 
 import { createHash } from "node:crypto";
 import type { Hash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, open, readFile, rename, rm, stat, statfs, writeFile } from "node:fs/promises";
+import { mkdir, open, rename, rm, stat, statfs } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import path from "node:path";
 
-import { QiusuoError } from "../../core/errors.js";
-import type { ErrorKind } from "../../core/errors.js";
 import { InvalidModelFileError, inspectGgufFile } from "./gguf-file.js";
 import { readChecksumFile, writeChecksumFile } from "./file-digest.js";
 import { resolveModelReference } from "./model-catalog.js";
-import type { ModelReference } from "./model-catalog.js";
+import type { CatalogModel, ModelReference } from "./model-catalog.js";
+import {
+  ModelPullError,
+  abortedError,
+  diskFullError,
+  displayName,
+  formatMegabytes,
+  interruptedError,
+  isDiskFull,
+  statusError,
+  unreachableError,
+} from "./model-pull-errors.js";
 import { modelPathInDataDir, modelsDir } from "./model-paths.js";
-import { isProcessAlive } from "../../core/process-alive.js";
+import { fileSize, lockDownload, shareDownload, sleep } from "./pull-sharing.js";
 
-export type ModelPullErrorCode =
-  | "model_pull_failed"
-  | "model_not_found"
-  | "model_access_denied"
-  | "model_unreachable"
-  | "model_size_mismatch"
-  | "model_checksum_mismatch"
-  | "model_invalid_file"
-  | "model_disk_full"
-  | "model_pull_busy"
-  | "model_pull_aborted";
-
-const ERROR_KINDS: Record<ModelPullErrorCode, ErrorKind> = {
-  model_pull_failed: "unavailable",
-  model_not_found: "not_found",
-  model_access_denied: "permission",
-  model_unreachable: "unavailable",
-  model_size_mismatch: "internal",
-  model_checksum_mismatch: "internal",
-  model_invalid_file: "internal",
-  model_disk_full: "internal",
-  model_pull_busy: "unavailable",
-  model_pull_aborted: "unavailable",
-};
-
-export class ModelPullError extends QiusuoError {
-  override readonly name = "ModelPullError";
-  declare readonly code: ModelPullErrorCode;
-
-  constructor(code: ModelPullErrorCode, message: string, options: { cause?: unknown } = {}) {
-    super(ERROR_KINDS[code], code, message, options);
-  }
-}
+export { ModelPullError } from "./model-pull-errors.js";
+export type { ModelPullErrorCode } from "./model-pull-errors.js";
 
 export interface PullProgress {
   /** Bytes on disk so far, including what an earlier, interrupted pull left. */
@@ -68,22 +48,35 @@ export interface PullModelOptions {
   dataDir: string;
   /** Default https://huggingface.co; a mirror such as https://hf-mirror.com works the same way. */
   huggingFaceEndpoint?: string;
+  /** Catalog entries that come before the built-in ones (QIUSUO_MODEL_CATALOG); default none. */
+  catalogOverrides?: readonly CatalogModel[];
   /** Extra request headers, e.g. `authorization: Bearer hf_...` for gated repositories. */
   headers?: Record<string, string>;
-  /** Aborting keeps the `.partial` file, so the next pull resumes. */
+  /**
+   * Aborting keeps the `.partial` file, so the next pull resumes. A pull that joined another one
+   * stops waiting; the download stops when no pull waits for it any more.
+   */
   signal?: AbortSignal;
   onProgress?: (progress: PullProgress) => void;
+  /**
+   * The pause before resuming a download whose connection dropped, doubled each time it drops
+   * again without a byte more. Default 1000 ms.
+   */
+  resumeDelayMs?: number;
 }
 
 export interface PullModelResult {
   path: string;
   bytes: number;
   sha256: string;
-  /** True when the model was already downloaded and nothing was fetched. */
+  /** True when this pull fetched nothing: the model was there, or another process downloaded it. */
   alreadyPresent: boolean;
 }
 
 const MAX_REDIRECTS = 10;
+/** A dropped connection is resumed this many times in a row without a byte more before giving up. */
+const MAX_RESUMES_WITHOUT_PROGRESS = 4;
+const DEFAULT_RESUME_DELAY_MS = 1000;
 const PROGRESS_INTERVAL_MS = 100;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 const USER_AGENT = "qiusuo (+https://github.com/qiusuo)";
@@ -92,26 +85,83 @@ const CREDENTIAL_HEADERS = ["authorization", "cookie", "proxy-authorization"];
 
 /**
  * Downloads the model `reference` names into `<dataDir>/models`, resuming an interrupted download,
- * and returns once the file is verified. Returns at once when a valid copy is already there.
+ * and returns once the file is verified. Returns at once when a valid copy is already there; joins
+ * a download of the same file already running in this process or in another one.
  */
 export async function pullModel(options: PullModelOptions): Promise<PullModelResult> {
-  const reference = resolveModelReference(
-    options.reference,
-    options.huggingFaceEndpoint === undefined ? {} : { huggingFaceEndpoint: options.huggingFaceEndpoint },
-  );
+  const reference = resolveModelReference(options.reference, {
+    ...(options.huggingFaceEndpoint === undefined
+      ? {}
+      : { huggingFaceEndpoint: options.huggingFaceEndpoint }),
+    ...(options.catalogOverrides === undefined ? {} : { catalogOverrides: options.catalogOverrides }),
+  });
   const finalPath = modelPathInDataDir(options.dataDir, reference.localFileName);
   await mkdir(modelsDir(options.dataDir), { recursive: true });
 
   const existing = await verifiedExistingModel(finalPath, reference);
   if (existing !== undefined) return existing;
+  const target = { finalPath, url: reference.url, label: displayName(reference) };
+  return shareDownload(
+    target,
+    (signal, onProgress) => downloadLocked(reference, finalPath, { ...options, signal, onProgress }),
+    options,
+  );
+}
 
+/** The options of the one download that every pull of a file shares. */
+type LockedPullOptions = PullModelOptions & {
+  signal: AbortSignal;
+  onProgress: (progress: PullProgress) => void;
+};
+
+/** The download itself, under the lock that keeps other processes from writing the same file. */
+async function downloadLocked(
+  reference: ModelReference,
+  finalPath: string,
+  options: LockedPullOptions,
+): Promise<PullModelResult> {
   const partialPath = `${finalPath}.partial`;
-  const releaseLock = await lockDownload(`${partialPath}.lock`, reference);
+  const releaseLock = await lockDownload(partialPath, {
+    label: displayName(reference),
+    totalBytes: reference.size,
+    signal: options.signal,
+    onProgress: options.onProgress,
+  });
   try {
-    const download = await downloadToPartial(reference, partialPath, options);
+    // Another process may have finished the file while this one waited for the lock.
+    const existing = await verifiedExistingModel(finalPath, reference);
+    if (existing !== undefined) return existing;
+    const download = await downloadResuming(reference, partialPath, options);
     return await finishDownload(reference, partialPath, finalPath, download);
   } finally {
     await releaseLock();
+  }
+}
+
+/** Downloads into the partial file, resuming by itself when the connection drops. */
+async function downloadResuming(
+  reference: ModelReference,
+  partialPath: string,
+  options: LockedPullOptions,
+): Promise<DownloadOutcome> {
+  const baseDelay = options.resumeDelayMs ?? DEFAULT_RESUME_DELAY_MS;
+  let failuresInARow = 0;
+  for (let attempt = 0; ; attempt++) {
+    const before = await fileSize(partialPath);
+    try {
+      return await downloadToPartial(reference, partialPath, options);
+    } catch (error) {
+      // Once bytes have flowed, a network that is down for a moment is waited for, too.
+      const resumable =
+        error instanceof ModelPullError &&
+        (error.code === "model_pull_interrupted" || (error.code === "model_unreachable" && attempt > 0));
+      if (!resumable) throw error;
+      failuresInARow = (await fileSize(partialPath)) > before ? 0 : failuresInARow + 1;
+      if (failuresInARow > MAX_RESUMES_WITHOUT_PROGRESS) throw error;
+      await sleep(baseDelay * 2 ** failuresInARow, options.signal).catch(() => {
+        throw abortedError(displayName(reference), undefined);
+      });
+    }
   }
 }
 
@@ -161,7 +211,8 @@ async function finishDownload(
     throw error;
   }
   await rename(partialPath, finalPath);
-  await writeChecksumFile(finalPath, download.sha256);
+  // Only a cache of the digest: on a full disk the model is still complete and verified.
+  await writeChecksumFile(finalPath, download.sha256).catch(() => undefined);
   return { path: finalPath, bytes: download.bytes, sha256: download.sha256, alreadyPresent: false };
 }
 
@@ -192,32 +243,6 @@ async function verifiedExistingModel(
     (await hashFile(finalPath, size, createHash("sha256")));
   if (reference.sha256 !== undefined && sha256 !== reference.sha256) return undefined;
   return { path: finalPath, bytes: size, sha256, alreadyPresent: true };
-}
-
-/**
- * Two pulls of one file (say `serve` pulling while the user runs `pull`) would interleave writes
- * into the same .partial. A lock file holding our pid keeps the second out; a lock whose process is
- * gone is stale and taken over.
- */
-async function lockDownload(lockPath: string, reference: ModelReference): Promise<() => Promise<void>> {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      await writeFile(lockPath, String(process.pid), { flag: "wx" });
-      return () => rm(lockPath, { force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      const holder = Number.parseInt(await readFile(lockPath, "utf8").catch(() => ""), 10);
-      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isProcessAlive(holder)) {
-        throw new ModelPullError(
-          "model_pull_busy",
-          `${displayName(reference)} is already being downloaded by process ${holder}. ` +
-            "Wait for it to finish, or stop it and run the pull again to resume.",
-        );
-      }
-      await rm(lockPath, { force: true });
-    }
-  }
-  throw new ModelPullError("model_pull_busy", `Could not lock the download of ${displayName(reference)}.`);
 }
 
 async function downloadToPartial(
@@ -324,8 +349,12 @@ async function receiveBody(
   if (totalBytes !== undefined)
     await ensureDiskSpace(path.dirname(partialPath), totalBytes - plan.startAt, label);
 
-  const file: FileHandle = await open(partialPath, plan.startAt > 0 ? "a" : "w");
   let downloaded = plan.startAt;
+  const diskFull = (error: unknown): unknown =>
+    isDiskFull(error) ? diskFullError(label, path.dirname(partialPath), downloaded) : error;
+  const file: FileHandle = await open(partialPath, plan.startAt > 0 ? "a" : "w").catch((error: unknown) => {
+    throw diskFull(error);
+  });
   const started = Date.now();
   let lastReport = 0;
   const report = (force: boolean): void => {
@@ -358,20 +387,27 @@ async function receiveBody(
             `The server sent more than the ${totalBytes} bytes ${label} should have. The download was deleted.`,
           );
         }
-        await file.write(chunk.value);
+        try {
+          await file.write(chunk.value);
+        } catch (error) {
+          await reader.cancel().catch(() => undefined);
+          throw diskFull(error);
+        }
         hash.update(chunk.value);
         downloaded += chunk.value.length;
         report(false);
       }
     }
     report(true);
-    await file.datasync();
+    await file.datasync().catch((error: unknown) => {
+      throw diskFull(error);
+    });
   } finally {
     await file.close().catch(() => undefined);
   }
   if (totalBytes !== undefined && downloaded < totalBytes) {
     throw new ModelPullError(
-      "model_pull_failed",
+      "model_pull_interrupted",
       `The connection closed after ${downloaded} of ${totalBytes} bytes of ${label}. ` +
         "Run the same pull again to resume where it stopped.",
     );
@@ -444,83 +480,6 @@ async function fetchFollowingRedirects(
   );
 }
 
-function statusError(reference: ModelReference, status: number): ModelPullError {
-  const label = displayName(reference);
-  if (status === 404) {
-    return new ModelPullError(
-      "model_not_found",
-      `${reference.repo}/${reference.file} was not found at ${reference.url} (HTTP 404). Check the owner, ` +
-        "repository and file name on the model's page, or use a catalog alias such as deepseek-r1:1.5b.",
-    );
-  }
-  if (status === 401 || status === 403) {
-    return new ModelPullError(
-      "model_access_denied",
-      `Hugging Face refused access to ${label} (HTTP ${status}). The repository may be gated or private: ` +
-        "accept its terms on the model's page and set HF_TOKEN to a Hugging Face access token.",
-    );
-  }
-  if (status === 429) {
-    return new ModelPullError(
-      "model_pull_failed",
-      `The server is rate-limiting downloads of ${label} (HTTP 429). Wait a while and run the pull again, or set HF_TOKEN.`,
-    );
-  }
-  return new ModelPullError(
-    "model_pull_failed",
-    `The server answered HTTP ${status} for ${label}. Try again later, or set a mirror with QIUSUO_HF_ENDPOINT.`,
-  );
-}
-
-function unreachableError(url: URL, error: unknown): ModelPullError {
-  return new ModelPullError(
-    "model_unreachable",
-    `Could not reach ${url.origin} (${networkReason(error)}). Check the network, set a mirror with ` +
-      "QIUSUO_HF_ENDPOINT, or pass --model /path/to/model.gguf",
-    { cause: error },
-  );
-}
-
-function interruptedError(
-  label: string,
-  downloaded: number,
-  totalBytes: number | undefined,
-  error: unknown,
-  signal: AbortSignal | undefined,
-): ModelPullError {
-  if (signal?.aborted) return abortedError(label, downloaded);
-  const of = totalBytes === undefined ? "" : ` of ${totalBytes}`;
-  return new ModelPullError(
-    "model_pull_failed",
-    `The download of ${label} was interrupted after ${downloaded}${of} bytes (${networkReason(error)}). ` +
-      "Run the same pull again to resume where it stopped.",
-    { cause: error },
-  );
-}
-
-function abortedError(label: string, downloaded: number | undefined): ModelPullError {
-  const where = downloaded === undefined ? "" : ` after ${downloaded} bytes`;
-  return new ModelPullError(
-    "model_pull_aborted",
-    `The download of ${label} was stopped${where}. Run the same pull again to resume.`,
-  );
-}
-
-/** The most specific words in a fetch failure: undici wraps the socket error as `cause`. */
-function networkReason(error: unknown): string {
-  const parts: string[] = [];
-  let current: unknown = error;
-  for (let depth = 0; depth < 4 && current instanceof Error; depth++) {
-    const aggregate = current instanceof AggregateError ? current.errors[0] : undefined;
-    const message = current.message || (aggregate instanceof Error ? aggregate.message : "");
-    const code = (current as NodeJS.ErrnoException).code;
-    if (message !== "" && message !== "fetch failed" && message !== "terminated") parts.push(message);
-    else if (code !== undefined) parts.push(code);
-    current = current.cause;
-  }
-  return parts.length > 0 ? parts.join(": ") : "network error";
-}
-
 async function ensureDiskSpace(directory: string, bytesNeeded: number, label: string): Promise<void> {
   let available: number;
   try {
@@ -532,7 +491,8 @@ async function ensureDiskSpace(directory: string, bytesNeeded: number, label: st
   if (available < bytesNeeded) {
     throw new ModelPullError(
       "model_disk_full",
-      `${label} needs ${formatMegabytes(bytesNeeded)} more but ${directory} has only ${formatMegabytes(available)} free.`,
+      `${label} needs ${formatMegabytes(bytesNeeded)} more but ${directory} has only ${formatMegabytes(available)} free. ` +
+        "Free some space (or use a --data-dir on a larger disk) and run the pull again.",
     );
   }
 }
@@ -545,15 +505,6 @@ async function hashFile(filePath: string, length: number, hash: Hash, digest = t
       hash.update(chunk as Buffer);
   }
   return digest ? hash.digest("hex") : hash;
-}
-
-async function fileSize(filePath: string): Promise<number> {
-  try {
-    const stats = await stat(filePath);
-    return stats.isFile() ? stats.size : 0;
-  } catch {
-    return 0;
-  }
 }
 
 function parseContentRange(header: string | null): { start: number; total: number | undefined } | undefined {
@@ -579,12 +530,4 @@ function sha256FromHeader(value: string | null): string | undefined {
   if (value === null) return undefined;
   const digest = value.trim().replace(/^W\//, "").replace(/^"|"$/g, "").toLowerCase();
   return SHA256_HEX.test(digest) ? digest : undefined;
-}
-
-function displayName(reference: ModelReference): string {
-  return reference.alias ?? `hf:${reference.repo}/${reference.file}`;
-}
-
-function formatMegabytes(bytes: number): string {
-  return `${(bytes / 1e6).toFixed(1)} MB`;
 }
