@@ -4,7 +4,8 @@
  * exactly as a missing one does (undefined or false), never with a different error.
  */
 import { randomUUID } from "node:crypto";
-import type { Kysely, Selectable, Transaction } from "kysely";
+import type { Insertable, Kysely, Selectable, Transaction } from "kysely";
+import { SliceClock } from "../core/slice-clock.js";
 import type { StoreDialect } from "./dialects.js";
 import type { ConversationsTable, Database, MessagesTable } from "./schema.js";
 import { indexText, queryTerms, snippet } from "./search-text.js";
@@ -13,8 +14,11 @@ import { StoreError } from "./store-error.js";
 /** The title a conversation starts with; its first user message replaces it. */
 export const DEFAULT_TITLE = "New chat";
 const TITLE_LENGTH = 60;
-/** Rows per multi-row insert when importing, well under both engines' parameter limits. */
-const IMPORT_BATCH = 500;
+/**
+ * Rows per multi-row insert when importing: well under both engines' parameter limits, and a few
+ * ms of SQLite's time each, as the import hands the event loop back between them.
+ */
+const IMPORT_BATCH = 200;
 
 export interface ConversationSettings {
   /** The model replies use; the server's default when unset. */
@@ -559,68 +563,30 @@ export class ConversationRepository {
    * roles and timestamps (a message earlier than its parent is moved to just after it). Throws
    * `StoreError("message_parent_invalid")`, importing nothing, when a parent is not an earlier
    * message of the same conversation. Returns how many conversations it added.
+   *
+   * 100,000 messages cost a few seconds, so the work hands the event loop back every few ms. The
+   * rows are made first, outside the transaction; the transaction then only writes them, and
+   * yields between its inserts while it holds its connection (SQLite's only one: other queries
+   * wait for the import to commit or roll back, and none runs inside it).
    */
   async importConversations(userId: string, conversations: readonly ConversationImport[]): Promise<number> {
+    const clock = new SliceClock();
+    const imports: ImportRows[] = [];
+    for (const conversation of conversations) imports.push(await importRows(userId, conversation, clock));
     await this.db.transaction().execute(async (transaction) => {
-      for (const conversation of conversations) await this.importOne(transaction, userId, conversation);
+      for (const { conversation, messages } of imports) {
+        await clock.maybeYield();
+        await transaction.insertInto("conversations").values(conversation).execute();
+        for (let start = 0; start < messages.length; start += IMPORT_BATCH) {
+          await clock.maybeYield();
+          await transaction
+            .insertInto("messages")
+            .values(messages.slice(start, start + IMPORT_BATCH))
+            .execute();
+        }
+      }
     });
     return conversations.length;
-  }
-
-  private async importOne(
-    transaction: Executor,
-    userId: string,
-    conversation: ConversationImport,
-  ): Promise<void> {
-    const conversationId = randomUUID();
-    const newIds = new Map<string, { id: string; createdAt: number }>();
-    const rows: Array<MessageRow & { search_terms: string }> = [];
-    for (const message of conversation.messages) {
-      const parent = message.parentId === null ? undefined : newIds.get(message.parentId);
-      if (message.parentId !== null && !parent) {
-        throw new StoreError(
-          "message_parent_invalid",
-          `Imported message "${message.id}" follows "${message.parentId}", which does not come before it.`,
-        );
-      }
-      const createdAt = Math.max(
-        finiteOr(message.createdAt, conversation.createdAt),
-        (parent?.createdAt ?? -1) + 1,
-      );
-      const id = randomUUID();
-      newIds.set(message.id, { id, createdAt });
-      const status = message.status === "streaming" ? "interrupted" : (message.status ?? "complete");
-      rows.push({
-        ...messageRow(id, conversationId, parent?.id ?? null, message, status, createdAt),
-        search_terms: indexText(message.content),
-      });
-    }
-    const newest = rows.reduce<(typeof rows)[number] | undefined>(
-      (best, row) => (!best || row.created_at >= best.created_at ? row : best),
-      undefined,
-    );
-    const leaf =
-      (conversation.currentLeafId && newIds.get(conversation.currentLeafId)?.id) ?? newest?.id ?? null;
-    const createdAt = finiteOr(conversation.createdAt, Date.now());
-    await transaction
-      .insertInto("conversations")
-      .values({
-        id: conversationId,
-        user_id: userId,
-        title: conversation.title,
-        settings: JSON.stringify(conversation.settings ?? {}),
-        current_leaf_id: leaf,
-        search_terms: indexText(conversation.title),
-        created_at: createdAt,
-        updated_at: Math.max(finiteOr(conversation.updatedAt, createdAt), newest?.created_at ?? 0),
-      })
-      .execute();
-    for (let start = 0; start < rows.length; start += IMPORT_BATCH) {
-      await transaction
-        .insertInto("messages")
-        .values(rows.slice(start, start + IMPORT_BATCH))
-        .execute();
-    }
   }
 
   private ownConversation(
@@ -641,6 +607,64 @@ export class ConversationRepository {
     this.lastTimestamp = Math.max(Date.now(), this.lastTimestamp + 1);
     return this.lastTimestamp;
   }
+}
+
+/** The rows one imported conversation adds. */
+interface ImportRows {
+  conversation: Insertable<ConversationsTable>;
+  messages: Array<MessageRow & { search_terms: string }>;
+}
+
+/** Makes an imported conversation's rows (see importConversations), yielding to `clock`. */
+async function importRows(
+  userId: string,
+  conversation: ConversationImport,
+  clock: SliceClock,
+): Promise<ImportRows> {
+  const conversationId = randomUUID();
+  const newIds = new Map<string, { id: string; createdAt: number }>();
+  const rows: Array<MessageRow & { search_terms: string }> = [];
+  for (const message of conversation.messages) {
+    await clock.maybeYield();
+    const parent = message.parentId === null ? undefined : newIds.get(message.parentId);
+    if (message.parentId !== null && !parent) {
+      throw new StoreError(
+        "message_parent_invalid",
+        `Imported message "${message.id}" follows "${message.parentId}", which does not come before it.`,
+      );
+    }
+    const createdAt = Math.max(
+      finiteOr(message.createdAt, conversation.createdAt),
+      (parent?.createdAt ?? -1) + 1,
+    );
+    const id = randomUUID();
+    newIds.set(message.id, { id, createdAt });
+    const status = message.status === "streaming" ? "interrupted" : (message.status ?? "complete");
+    rows.push({
+      ...messageRow(id, conversationId, parent?.id ?? null, message, status, createdAt),
+      search_terms: indexText(message.content),
+    });
+  }
+  const newest = rows.reduce<(typeof rows)[number] | undefined>(
+    (best, row) => (!best || row.created_at >= best.created_at ? row : best),
+    undefined,
+  );
+  const leaf =
+    (conversation.currentLeafId && newIds.get(conversation.currentLeafId)?.id) ?? newest?.id ?? null;
+  const createdAt = finiteOr(conversation.createdAt, Date.now());
+  return {
+    conversation: {
+      id: conversationId,
+      user_id: userId,
+      title: conversation.title,
+      settings: JSON.stringify(conversation.settings ?? {}),
+      current_leaf_id: leaf,
+      search_terms: indexText(conversation.title),
+      created_at: createdAt,
+      updated_at: Math.max(finiteOr(conversation.updatedAt, createdAt), newest?.created_at ?? 0),
+    },
+    messages: rows,
+  };
 }
 
 /** The first line of the content, trimmed to 60 characters; undefined when it is blank. */
