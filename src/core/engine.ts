@@ -60,7 +60,8 @@ export interface ModelProvenance {
   /** The model id that answered (aliases resolved). */
   model: string;
   modelFile: string;
-  modelSha256: string;
+  /** Null when asked not to wait and the file is still being hashed (see `provenance`). */
+  modelSha256: string | null;
   /** SHA-256 of the chat template text; null when the model has none. */
   templateSha256: string | null;
 }
@@ -112,8 +113,11 @@ export interface Engine {
   complete?(request: CompletionRequest, signal: AbortSignal): Promise<AsyncIterable<ChatEvent>>;
   /** Every model with file facts, for the app's models page. */
   modelDetails?(): ModelDetails[];
-  /** The weights and template a request for `model` runs on (hashing the file once if needed). */
-  provenance?(model: string): Promise<ModelProvenance>;
+  /**
+   * The weights and template a request for `model` runs on, hashing the file once if needed;
+   * with `waitForDigest: false` at once, the digest null if the file is still being hashed.
+   */
+  provenance?(model: string, options?: { waitForDigest?: boolean }): Promise<ModelProvenance>;
   /**
    * One embedding vector per input. Waits in the same queue as chats (429 when it is full), and
    * stops between inputs once `signal` aborts.

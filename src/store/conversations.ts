@@ -407,6 +407,19 @@ export class ConversationRepository {
   }
 
   /**
+   * Replaces a reply's provenance: its model file's digest, known only once the file has been
+   * hashed, which a reply does not wait for. Whether the reply was found.
+   */
+  async recordProvenance(messageId: string, provenance: JsonObject): Promise<boolean> {
+    const result = await this.db
+      .updateTable("messages")
+      .set({ provenance: jsonOrNull(provenance) })
+      .where("id", "=", messageId)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  /**
    * Marks replies still `streaming` as `interrupted`: run at startup and now and then, after a
    * crash or kill left rows mid-stream. Replies written by one of `liveOwners` (instances still
    * running) are left alone. Returns how many it marked.

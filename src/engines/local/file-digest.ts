@@ -9,7 +9,7 @@ import { readFile, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
-const digests = new Map<string, { modifiedMs: number; digest: Promise<string> }>();
+const digests = new Map<string, { modifiedMs: number; digest: Promise<string>; known?: string }>();
 
 /** Writes `<file>.sha256` in sha256sum format, so the next pull need not hash gigabytes again. */
 export async function writeChecksumFile(finalPath: string, sha256: string): Promise<void> {
@@ -49,7 +49,25 @@ export async function fileSha256(filePath: string): Promise<string> {
     await writeChecksumFile(filePath, computed).catch(() => undefined);
     return computed;
   })();
-  digests.set(filePath, { modifiedMs: mtimeMs, digest });
-  digest.catch(() => digests.delete(filePath));
+  const entry: { modifiedMs: number; digest: Promise<string>; known?: string } = {
+    modifiedMs: mtimeMs,
+    digest,
+  };
+  digests.set(filePath, entry);
+  digest.then(
+    (value) => (entry.known = value),
+    () => digests.delete(filePath),
+  );
   return digest;
+}
+
+/**
+ * The file's SHA-256 if it is known without hashing (in memory, or in an up-to-date
+ * `<file>.sha256`); undefined while the file is still being hashed or never was.
+ */
+export async function knownSha256(filePath: string): Promise<string | undefined> {
+  const { mtimeMs } = await stat(filePath);
+  const known = digests.get(filePath);
+  if (known && known.modifiedMs === mtimeMs && known.known !== undefined) return known.known;
+  return readChecksumFile(filePath, mtimeMs);
 }

@@ -14,7 +14,7 @@ import { ModelNotFoundError, ModelUnavailableError, QiusuoError } from "../../co
 import { aliasThinking, MODEL_ALIASES } from "../../core/model-aliases.js";
 import { silentObserver, type EngineObserver } from "../../core/observer.js";
 import { AUTO_CONTEXT_CAP, fitContextSize } from "./context-fit.js";
-import { fileSha256 } from "./file-digest.js";
+import { fileSha256, knownSha256 } from "./file-digest.js";
 import { modelIdForFile } from "./model-paths.js";
 import { inspectGgufFile, type GgufFileSummary } from "./gguf-file.js";
 import { getRuntime, type RuntimeOptions } from "./llama-runtime.js";
@@ -648,14 +648,18 @@ export class LocalEngine implements Engine {
     return { id: entry.id };
   }
 
-  async provenance(model: string): Promise<ModelProvenance> {
+  async provenance(model: string, options: { waitForDigest?: boolean } = {}): Promise<ModelProvenance> {
     const entry = this.resolve(model);
     if (!entry.filePath) throw this.unavailable(entry);
     const template = entry.summary?.chatTemplate;
+    const digest =
+      options.waitForDigest === false
+        ? ((await knownSha256(entry.filePath)) ?? null)
+        : await fileSha256(entry.filePath);
     return {
       model: entry.id,
       modelFile: path.basename(entry.filePath),
-      modelSha256: await fileSha256(entry.filePath),
+      modelSha256: digest,
       templateSha256: template === undefined ? null : createHash("sha256").update(template).digest("hex"),
     };
   }

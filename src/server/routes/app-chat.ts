@@ -111,7 +111,12 @@ async function answer(
     await meter.settle(errorCode(error), undefined, model);
     throw error;
   }
-  const provenance = engine.provenance ? await engine.provenance(model).catch(() => undefined) : undefined;
+  // The model file's digest may still be computing (a large file's first hash takes a minute):
+  // the reply does not wait for it; it is recorded on the reply once the file is hashed.
+  const provenance = engine.provenance
+    ? await engine.provenance(model, { waitForDigest: false }).catch(() => undefined)
+    : undefined;
+  const seed = chatRequest.sampling.seed;
   const settings = {
     thinking: chatRequest.thinking ?? null,
     temperature: chatRequest.sampling.temperature,
@@ -121,11 +126,17 @@ async function answer(
     ...(context.instanceId === undefined ? {} : { owner: context.instanceId }),
     model: provenance?.model ?? model,
     settings,
-    provenance: provenance
-      ? { ...provenance, seed: chatRequest.sampling.seed }
-      : { seed: chatRequest.sampling.seed },
+    provenance: provenance ? { ...provenance, seed } : { seed },
   });
   if (!started) throw notFound("Conversation", conversation.id);
+  if (provenance?.modelSha256 === null && engine.provenance) {
+    void engine
+      .provenance(model)
+      .then((known) => store.conversations.recordProvenance(started.id, { ...known, seed }))
+      .catch((error: unknown) =>
+        request.log.warn({ err: error }, "the reply's model digest was not recorded"),
+      );
+  }
   return sendEventStream(
     request,
     reply,
