@@ -7,7 +7,7 @@ import { parseCountTokensRequest, parseMessagesRequest } from "../../protocol/an
 import { collectMessage, streamMessage } from "../../protocol/anthropic/messages-response.js";
 import { withKeepAlive } from "../../protocol/keep-alive.js";
 import type { ApiGate } from "../api-gate.js";
-import { API_BODY_LIMIT_BYTES } from "../limits.js";
+import { apiBodyLimit } from "../limits.js";
 import {
   disconnectSignal,
   fromFastifyError,
@@ -29,6 +29,7 @@ export function registerAnthropicRoutes(
 ): void {
   void app.register(
     async (scope) => {
+      const bodyLimit = apiBodyLimit(scope);
       scope.setErrorHandler(async (error: FastifyError | QiusuoError, request, reply) => {
         const wire = toAnthropicError(fromFastifyError(error));
         if (wire.error.kind === "internal")
@@ -44,21 +45,17 @@ export function registerAnthropicRoutes(
           );
       });
       for (const prefix of ["", "/v1"]) {
-        scope.post(`${prefix}/messages`, { bodyLimit: API_BODY_LIMIT_BYTES }, async (request, reply) =>
+        scope.post(`${prefix}/messages`, { bodyLimit }, async (request, reply) =>
           messages(engine, keepAliveMs, request, reply, (await gate.admit(request, reply)).meter),
         );
         // Counting renders and tokenizes the whole prompt: it is admitted (rpm, concurrency,
         // request quota) and booked like any other request, with no tokens used.
-        scope.post(
-          `${prefix}/messages/count_tokens`,
-          { bodyLimit: API_BODY_LIMIT_BYTES },
-          async (request, reply) => {
-            const { meter } = await gate.admit(request, reply);
-            const counted = await countTokens(engine, request);
-            await meter.settle("ok");
-            return counted;
-          },
-        );
+        scope.post(`${prefix}/messages/count_tokens`, { bodyLimit }, async (request, reply) => {
+          const { meter } = await gate.admit(request, reply);
+          const counted = await countTokens(engine, request);
+          await meter.settle("ok");
+          return counted;
+        });
       }
     },
     { prefix: "/anthropic" },

@@ -11,7 +11,7 @@ import { listModels } from "../../protocol/deepseek/models.js";
 import { toWireError } from "../../protocol/errors.js";
 import { withKeepAlive } from "../../protocol/keep-alive.js";
 import type { ApiGate } from "../api-gate.js";
-import { API_BODY_LIMIT_BYTES } from "../limits.js";
+import { apiBodyLimit } from "../limits.js";
 import { disconnectSignal, sendEventStream, sendJsonWithBlankLines } from "../reply-helpers.js";
 
 /**
@@ -26,6 +26,7 @@ export interface DeepSeekRouteOptions {
 
 export function registerDeepSeekRoutes(app: FastifyInstance, options: DeepSeekRouteOptions): void {
   const { engine, gate, keepAliveMs } = options;
+  const bodyLimit = apiBodyLimit(app);
   for (const prefix of ["", "/v1", "/beta"]) {
     app.get(`${prefix}/models`, async (request) => {
       await gate.principal(request);
@@ -35,13 +36,13 @@ export function registerDeepSeekRoutes(app: FastifyInstance, options: DeepSeekRo
       const { apiKey } = await gate.principal(request);
       return balance(apiKey ?? undefined);
     });
-    app.post(`${prefix}/chat/completions`, { bodyLimit: API_BODY_LIMIT_BYTES }, async (request, reply) =>
+    app.post(`${prefix}/chat/completions`, { bodyLimit }, async (request, reply) =>
       chatCompletions(engine, keepAliveMs, request, reply, (await gate.admit(request, reply)).meter),
     );
-    app.post(`${prefix}/completions`, { bodyLimit: API_BODY_LIMIT_BYTES }, async (request, reply) =>
+    app.post(`${prefix}/completions`, { bodyLimit }, async (request, reply) =>
       completions(engine, keepAliveMs, request, reply, (await gate.admit(request, reply)).meter),
     );
-    app.post(`${prefix}/embeddings`, { bodyLimit: API_BODY_LIMIT_BYTES }, async (request, reply) =>
+    app.post(`${prefix}/embeddings`, { bodyLimit }, async (request, reply) =>
       embeddings(engine, request, reply, (await gate.admit(request, reply)).meter),
     );
   }
