@@ -3,12 +3,12 @@
 // asks the system instead: a process that has the file open or mapped (a server or `qiusuo run`
 // that loaded it) holds it, and the delete is refused unless --force. A server that lists the
 // model without having loaded it does not hold the file; it finds the file gone when it next loads.
-import { lstat, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import path from "node:path";
 import type { Command } from "commander";
 import { resolveDataDir } from "../config/config.js";
 import { resolveModelReference } from "../engines/local/model-catalog.js";
-import { deleteModelFiles, processesUsingFile, runningPull } from "../engines/local/model-files.js";
+import { deleteModelFiles, exists, processesUsingFile, runningPull } from "../engines/local/model-files.js";
 import { modelIdForFile, modelPathInDataDir, modelsDir } from "../engines/local/model-paths.js";
 
 export function registerRmCommand(program: Command): void {
@@ -97,15 +97,5 @@ function referenceFileName(name: string): string | undefined {
     return resolveModelReference(name).localFileName;
   } catch {
     return undefined;
-  }
-}
-
-/** Whether anything is at `target`; a link counts even when what it points to is gone. */
-async function exists(target: string): Promise<boolean> {
-  try {
-    await lstat(target);
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -114,7 +114,7 @@ function shorten(command: string): string {
 }
 
 /** Whether the path exists; a link counts even when what it points to is gone. */
-async function exists(target: string): Promise<boolean> {
+export async function exists(target: string): Promise<boolean> {
   try {
     await lstat(target);
     return true;
