@@ -52,19 +52,12 @@ export class PromptTokenizer {
     this.pattern = texts.length > 0 ? new RegExp(texts.join("|"), "g") : undefined;
   }
 
-  /** Whether `text` holds the text of a control token. */
-  containsControlText(text: string): boolean {
-    if (!this.pattern) return false;
-    this.pattern.lastIndex = 0;
-    return this.pattern.test(text);
-  }
-
   /**
    * Breaks up every control-token text in `text` with a zero-width space after its first
    * character, for user strings that a template prints itself (tool names, ids, arguments).
    */
   defang(text: string): string {
-    if (!this.pattern || !this.containsControlText(text)) return text;
+    if (!this.pattern) return text;
     return text.replace(this.pattern, (match) => `${match[0]}\u200B${match.slice(1)}`);
   }
 
