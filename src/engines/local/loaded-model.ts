@@ -195,6 +195,7 @@ export class LoadedModel {
   ) {
     const tooLong = (atLeast: number) =>
       new ContextLengthError(this.contextSize, atLeast, completionTokens, { atLeast: true });
+    const refused = refusedAs(this.contextSize, completionTokens);
     // Every message renders to at least one token, and no token stands for more characters
     // than the vocabulary's longest.
     if (request.messages.length > limit) throw tooLong(request.messages.length);
@@ -213,8 +214,7 @@ export class LoadedModel {
           limit,
         });
       } catch (error) {
-        if (error instanceof PromptTooLongError) throw tooLong(error.atLeast);
-        throw error;
+        throw refused(error);
       }
     };
     let prompt = await render(thinking);
@@ -229,12 +229,10 @@ export class LoadedModel {
    */
   async complete(request: CompletionRequest, signal: AbortSignal): Promise<AsyncIterable<ChatEvent>> {
     const limit = this.contextSize - (request.maxTokens ?? 1) - 4; // room for BOS and FIM tokens
+    const refused = refusedAs(this.contextSize, request.maxTokens ?? 1);
     const text = (value: string) =>
       this.prompts.tokenizer.tokenizeText(value, limit).catch((error: unknown) => {
-        if (!(error instanceof PromptTooLongError)) throw error;
-        throw new ContextLengthError(this.contextSize, error.atLeast, request.maxTokens ?? 1, {
-          atLeast: true,
-        });
+        throw refused(error);
       });
     let tokens: Token[];
     if (request.suffix !== undefined) {
@@ -297,11 +295,7 @@ export class LoadedModel {
         const tokens = await this.prompts.tokenizer
           .tokenizeText(input, contextSize - 1)
           .catch((error: unknown) => {
-            if (!(error instanceof PromptTooLongError)) throw error;
-            throw new ContextLengthError(contextSize, error.atLeast, 0, {
-              atLeast: true,
-              param: `input.${index}`,
-            });
+            throw refusedAs(contextSize, 0, `input.${index}`)(error);
           });
         if (tokens.length === 0) {
           throw new InvalidRequestError("empty_input", "An input is empty.", `input.${index}`);
@@ -555,6 +549,20 @@ export class LoadedModel {
     await this.context.dispose();
     await this.model.dispose();
   }
+}
+
+/**
+ * Turns a tokenizer's PromptTooLongError into the client's 400 (its count a lower bound: the
+ * tokenizer stopped once the prompt could not fit); other errors pass as they are.
+ */
+function refusedAs(contextSize: number, completionTokens: number, param?: string) {
+  return (error: unknown): unknown =>
+    error instanceof PromptTooLongError
+      ? new ContextLengthError(contextSize, error.atLeast, completionTokens, {
+          atLeast: true,
+          ...(param === undefined ? {} : { param }),
+        })
+      : error;
 }
 
 /** What evaluateWithMetadata yields when probabilities are asked for. */
