@@ -36,7 +36,16 @@ export type ResponseFormat =
 
 export type ChatMessage =
   | { role: "system"; content: string }
-  | { role: "user"; content: string }
+  | {
+      role: "user";
+      content: string;
+      /**
+       * Images that come with the text (OpenAI `image_url` parts, Anthropic `image` blocks), in
+       * order after it. Only engines whose model accepts images take them; the others refuse
+       * the request with a 400 naming the model.
+       */
+      images?: ImageInput[];
+    }
   | {
       role: "assistant";
       content: string;
@@ -50,6 +59,13 @@ export type ChatMessage =
       prefix?: boolean;
     }
   | { role: "tool"; content: string; toolCallId: string };
+
+/** An image in a message: a `data:` URL (base64) or an `https:` URL the upstream fetches. */
+export interface ImageInput {
+  url: string;
+  /** OpenAI's `detail` hint, passed on as given. */
+  detail?: "auto" | "low" | "high";
+}
 
 export interface SamplingSettings {
   /** 0 means greedy. Default 1 (DeepSeek's default). */
@@ -100,6 +116,23 @@ export interface Usage {
   promptCacheHitTokens: number;
   completionTokens: number;
   reasoningTokens: number;
+  /**
+   * Where the counts come from: the engine's own tokenizer (local models, the default), the
+   * upstream's reported usage, or an estimate from the text when an upstream sent none.
+   */
+  source?: "engine" | "upstream" | "estimated";
+}
+
+/** Which upstream replica produced a reply (absent for local models). */
+export interface ServedBy {
+  /** The upstream pool's name, as configured (`--upstream NAME=...`). */
+  pool: string;
+  /** The replica's base URL (never with credentials). */
+  replica: string;
+  /** The model id the upstream knows the model by. */
+  upstreamModel: string;
+  /** The upstream's `system_fingerprint`, when it sent one. */
+  systemFingerprint?: string;
 }
 
 /** What an engine yields while it generates: a stream of typed parts, named noun-verb. */
@@ -121,6 +154,8 @@ export type ChatEvent =
       usage: Usage;
       /** The stop string that ended generation, when one did (finishReason "stop"). */
       stopSequence?: string;
+      /** The upstream replica that answered, for upstream models. */
+      servedBy?: ServedBy;
     };
 
 /** The request options that say "plain text, no tools, no log-probabilities". */

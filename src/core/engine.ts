@@ -21,6 +21,10 @@ export interface ModelInfo {
   contextSize?: number;
   /** Sequences generating right now, once loaded. */
   busySequences?: number;
+  /** For an upstream model: the pool (`--upstream NAME=...`) that serves it. */
+  pool?: string;
+  /** Whether the model takes images in user messages (local GGUF models do not yet). */
+  acceptsImages?: boolean;
 }
 
 /** Counters and gauges an engine exposes for /health and /metrics. */

@@ -23,6 +23,10 @@ export type ErrorKind =
   | "request_timeout"
   /** The server cannot serve the request now (model loading, missing, overloaded). */
   | "unavailable"
+  /** An upstream engine answered with something that is not a valid reply (HTTP 502). */
+  | "bad_gateway"
+  /** An upstream engine did not answer in time (HTTP 504). */
+  | "gateway_timeout"
   | "internal";
 
 export class QiusuoError extends Error {
@@ -48,7 +52,8 @@ export class QiusuoError extends Error {
     this.code = code;
     this.param = options.param ?? null;
     this.retryAfterSeconds = options.retryAfterSeconds;
-    this.isRetryable = kind === "rate_limit" || kind === "unavailable";
+    this.isRetryable =
+      kind === "rate_limit" || kind === "unavailable" || kind === "bad_gateway" || kind === "gateway_timeout";
   }
 }
 

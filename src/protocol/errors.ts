@@ -15,6 +15,8 @@ const statusByKind: Record<ErrorKind, { status: number; type: string }> = {
   headers_too_large: { status: 431, type: "invalid_request_error" },
   request_timeout: { status: 408, type: "invalid_request_error" },
   unavailable: { status: 503, type: "server_overloaded" },
+  bad_gateway: { status: 502, type: "upstream_error" },
+  gateway_timeout: { status: 504, type: "upstream_timeout" },
   internal: { status: 500, type: "server_error" },
 };
 

@@ -30,6 +30,8 @@ const statusByKind: Record<ErrorKind, { status: number; type: AnthropicErrorType
   headers_too_large: { status: 431, type: "invalid_request_error" },
   request_timeout: { status: 408, type: "invalid_request_error" },
   unavailable: { status: 503, type: "overloaded_error" },
+  bad_gateway: { status: 502, type: "api_error" },
+  gateway_timeout: { status: 504, type: "api_error" },
   internal: { status: 500, type: "api_error" },
 };
 
