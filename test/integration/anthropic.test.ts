@@ -204,7 +204,7 @@ describe("the Anthropic Messages API", () => {
             { role: "user", content: [{ type: "image", source: { type: "url", url: "http://x" } }] },
           ],
         },
-        says: /`image` content blocks are not supported/,
+        says: /must be an `https:` URL/,
       },
       {
         body: { ...body, tools: [{ type: "web_search_20250305", name: "web_search" }] },

@@ -333,9 +333,16 @@ describe("Anthropic request parsing", () => {
   it("refuses what it cannot serve, naming the field", async () => {
     const cases: Array<{ body: Record<string, unknown>; param: string; says: RegExp }> = [
       {
-        body: { messages: [{ role: "user", content: [{ type: "image", source: {} }] }] },
-        param: "messages.0.content.0.type",
-        says: /`image` content blocks are not supported/,
+        body: {
+          messages: [
+            {
+              role: "user",
+              content: [{ type: "tool_result", tool_use_id: "t", content: [{ type: "image", source: {} }] }],
+            },
+          ],
+        },
+        param: "messages.0.content.0.content.0.type",
+        says: /`image` content blocks are taken only in a user message's own content/,
       },
       {
         body: {

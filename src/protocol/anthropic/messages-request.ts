@@ -3,6 +3,7 @@ import { z } from "zod";
 import type {
   ChatMessage,
   ChatRequest,
+  ImageInput,
   ResponseFormat,
   ToolCall,
   ToolChoice,
@@ -10,6 +11,8 @@ import type {
 } from "../../core/chat.js";
 import { InvalidParameterError, InvalidRequestError, type QiusuoError } from "../../core/errors.js";
 import { SliceClock } from "../../core/slice-clock.js";
+import { IMAGE_LIMITS } from "../image-limits.js";
+import { checkImageUrl, isImageMediaType, tooManyImages } from "../images.js";
 import {
   checkBodyDepthInSlices,
   messageList,
@@ -133,8 +136,10 @@ async function toChatRequest(body: MessagesBody): Promise<ChatRequest> {
     body.system === undefined ? [] : [{ role: "system" as const, content: textOf(body.system, ["system"]) }];
   const messages: ChatMessage[] = [];
   const clock = new SliceClock();
+  const images = { count: 0 };
   for (const [index, message] of body.messages.entries()) {
-    messages.push(...toCoreMessages(message, ["messages", index], index === body.messages.length - 1));
+    const path = ["messages", index];
+    messages.push(...toCoreMessages(message, path, index === body.messages.length - 1, images));
     await clock.maybeYield();
   }
   const tools = (body.tools ?? []).map((definition, index) => toToolDefinition(definition, ["tools", index]));
@@ -187,11 +192,17 @@ const blockFields = {
     content: optional(content),
     is_error: optional(z.boolean()),
   }),
+  image: z.object({
+    source: z.discriminatedUnion("type", [
+      z.object({ type: z.literal("base64"), media_type: z.string(), data: z.string() }),
+      z.object({ type: z.literal("url"), url: z.string() }),
+    ]),
+  }),
 };
 
 /** Which block types each role may send; `redacted_thinking` is accepted and dropped. */
 const allowedBlocks: Record<"user" | "assistant", readonly string[]> = {
-  user: ["text", "tool_result"],
+  user: ["text", "image", "tool_result"],
   assistant: ["text", "thinking", "redacted_thinking", "tool_use"],
 };
 
@@ -199,6 +210,7 @@ function toCoreMessages(
   message: MessagesBody["messages"][number],
   path: Path,
   isLast: boolean,
+  seen: { count: number },
 ): ChatMessage[] {
   const { role } = message;
   if (typeof message.content === "string") {
@@ -208,16 +220,24 @@ function toCoreMessages(
   const blocks = message.content.map((item, index) => checkBlock(item, role, [...path, "content", index]));
   if (role === "assistant") return [toAssistantMessage(blocks, isLast)];
 
-  // A user turn may mix tool results and text; each keeps its place in the conversation.
+  // A user turn may mix tool results, text and images; each keeps its place in the conversation.
   const out: ChatMessage[] = [];
   let texts: string[] = [];
+  let images: ImageInput[] = [];
   const flushText = () => {
-    if (texts.length > 0) out.push({ role: "user", content: texts.join("\n\n") });
+    if (texts.length > 0 || images.length > 0) {
+      out.push({ role: "user", content: texts.join("\n\n"), ...(images.length > 0 ? { images } : {}) });
+    }
     texts = [];
+    images = [];
   };
   blocks.forEach((item, index) => {
     if (item.type === "text") texts.push(item.text);
-    else if (item.type === "tool_result") {
+    else if (item.type === "image") {
+      const at = [...path, "content", index];
+      if (++seen.count > IMAGE_LIMITS.imagesPerRequest) throw tooManyImages(at.join("."));
+      images.push(imageOf(item, at));
+    } else if (item.type === "tool_result") {
       flushText();
       const resultPath = [...path, "content", index, "content"];
       out.push({
@@ -236,6 +256,7 @@ type CheckedBlock =
   | ({ type: "thinking" } & z.infer<typeof blockFields.thinking>)
   | ({ type: "tool_use" } & z.infer<typeof blockFields.tool_use>)
   | ({ type: "tool_result" } & z.infer<typeof blockFields.tool_result>)
+  | ({ type: "image" } & z.infer<typeof blockFields.image>)
   | { type: "redacted_thinking" };
 
 function checkBlock(item: Block, role: "user" | "assistant", path: Path): CheckedBlock {
@@ -247,6 +268,7 @@ function checkBlock(item: Block, role: "user" | "assistant", path: Path): Checke
     case "thinking":
     case "tool_use":
     case "tool_result":
+    case "image":
       return { type: item.type, ...parseAt(blockFields[item.type], item, path) } as CheckedBlock;
     default:
       return { type: "redacted_thinking" };
@@ -272,6 +294,26 @@ function toAssistantMessage(blocks: CheckedBlock[], isLast: boolean): ChatMessag
     // Anthropic's prefill: a final assistant turn is continued, not answered.
     ...(isLast && toolCalls.length === 0 ? { prefix: true } : {}),
   };
+}
+
+/** An `image` block as the URL engines take: base64 data becomes a `data:` URL; both are checked. */
+function imageOf(block: z.infer<typeof blockFields.image>, path: Path): ImageInput {
+  const source = block.source;
+  if (source.type === "url") {
+    checkImageUrl(source.url, [...path, "source", "url"].join("."));
+    return { url: source.url };
+  }
+  if (!isImageMediaType(source.media_type)) {
+    const param = [...path, "source", "media_type"].join(".");
+    throw new InvalidRequestError(
+      "invalid_image",
+      `\`${param}\` must be one of ${IMAGE_LIMITS.mediaTypes.join(", ")}; got '${source.media_type}'.`,
+      param,
+    );
+  }
+  const url = `data:${source.media_type};base64,${source.data}`;
+  checkImageUrl(url, [...path, "source", "data"].join("."));
+  return { url };
 }
 
 function prefillOf(text: string): ChatMessage {
@@ -334,7 +376,14 @@ function toToolChoice(choice: MessagesBody["tool_choice"], tools: ToolDefinition
 
 function unsupportedBlock(type: string, allowed: readonly string[], where: string, path: Path): QiusuoError {
   const param = [...path, "type"].join(".");
-  if (type === "image" || type === "document" || type === "search_result") {
+  if (type === "image") {
+    return new InvalidParameterError(
+      "unsupported_content",
+      "`image` content blocks are taken only in a user message's own content; send the image there.",
+      param,
+    );
+  }
+  if (type === "document" || type === "search_result") {
     return new InvalidParameterError(
       "unsupported_content",
       `\`${type}\` content blocks are not supported: the models served here read text only.`,

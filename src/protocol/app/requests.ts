@@ -1,5 +1,8 @@
 /** The request bodies and queries of the chat app's API (`/api`, see docs/api.md). */
 import { z } from "zod";
+import { InvalidRequestError } from "../../core/errors.js";
+import { IMAGE_LIMITS } from "../image-limits.js";
+import { checkImageUrl } from "../images.js";
 import { optional, parseWith } from "../validation.js";
 import { FILE_LIMITS } from "./file-limits.js";
 
@@ -90,32 +93,60 @@ const generation = {
   temperature: optional(z.number().min(0).max(2)),
 };
 
-export const parseNewMessage = (body: unknown) =>
-  parseWith(
-    z.object({
-      parentId: z.string().min(1).max(100).nullable(),
-      content: z.string().max(1_000_000),
-      files: optional(
-        z
-          .array(
-            z.object({
-              name: z.string().min(1).max(255),
-              // Characters first, a cheap bound (a UTF-16 unit is at least one UTF-8 byte), then bytes.
-              text: z
-                .string()
-                .max(FILE_LIMITS.textBytesPerFile, tooMuchText)
-                .refine(
-                  (text) => Buffer.byteLength(text, "utf8") <= FILE_LIMITS.textBytesPerFile,
-                  tooMuchText,
-                ),
-            }),
-          )
-          .max(FILE_LIMITS.files),
-      ),
-      ...generation,
-    }),
-    body,
-  );
+/** An image attached in the app: always inline (a `data:` URL read from the user's file). */
+export interface AttachedImage {
+  url: string;
+  name?: string | undefined;
+}
+
+/** The most characters of one inline image: a 20 MiB image in base64, with its `data:` header. */
+const MAX_IMAGE_URL_CHARS = Math.ceil(IMAGE_LIMITS.bytesPerImage / 3) * 4 + 64;
+
+const newMessage = z.object({
+  parentId: z.string().min(1).max(100).nullable(),
+  content: z.string().max(1_000_000),
+  files: optional(
+    z
+      .array(
+        z.object({
+          name: z.string().min(1).max(255),
+          // Characters first, a cheap bound (a UTF-16 unit is at least one UTF-8 byte), then bytes.
+          text: z
+            .string()
+            .max(FILE_LIMITS.textBytesPerFile, tooMuchText)
+            .refine((text) => Buffer.byteLength(text, "utf8") <= FILE_LIMITS.textBytesPerFile, tooMuchText),
+        }),
+      )
+      .max(FILE_LIMITS.files),
+  ),
+  images: optional(
+    z
+      .array(
+        z.object({
+          url: z.string().max(MAX_IMAGE_URL_CHARS, "must be an image of at most 20 MiB"),
+          name: optional(z.string().min(1).max(255)),
+        }),
+      )
+      .max(IMAGE_LIMITS.imagesPerRequest),
+  ),
+  ...generation,
+});
+
+export const parseNewMessage = (body: unknown) => {
+  const message = parseWith(newMessage, body);
+  for (const [index, image] of (message.images ?? []).entries()) {
+    const param = `images.${index}.url`;
+    if (!image.url.startsWith("data:")) {
+      throw new InvalidRequestError(
+        "invalid_image_url",
+        `An image attached in the app must be sent inline, as a \`data:image/...;base64,\` URL (in \`${param}\`).`,
+        param,
+      );
+    }
+    checkImageUrl(image.url, param);
+  }
+  return message;
+};
 
 export const parseRegenerate = (body: unknown) => parseWith(z.object(generation), body ?? {});
 

@@ -3,11 +3,14 @@ import { z } from "zod";
 import type {
   ChatMessage,
   ChatRequest,
+  ImageInput,
   ResponseFormat,
   ToolChoice,
   ToolDefinition,
 } from "../../core/chat.js";
 import { InvalidParameterError } from "../../core/errors.js";
+import { IMAGE_LIMITS } from "../image-limits.js";
+import { checkImageUrl, tooManyImages } from "../images.js";
 import {
   checkBodyDepthInSlices,
   messageList,
@@ -29,6 +32,21 @@ const content = z.union([
     .transform((parts) => parts.map((part) => part.text).join("")),
 ]);
 
+const textPart = z.object({ type: z.literal("text"), text }).passthrough();
+/** OpenAI's image part; some clients send `image_url` as the bare URL. */
+const imagePart = z
+  .object({
+    type: z.literal("image_url"),
+    image_url: z.union([
+      z.string(),
+      z.object({ url: z.string(), detail: optional(z.enum(["auto", "low", "high"])) }).passthrough(),
+    ]),
+  })
+  .passthrough();
+
+/** A user's content may also hold images; they are checked once the message's index is known. */
+const userContent = z.union([text, z.array(z.discriminatedUnion("type", [textPart, imagePart]))]);
+
 export const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 const MAX_TOOLS = 128;
 const MAX_STOP_SEQUENCES = 16;
@@ -44,7 +62,7 @@ const message = z.discriminatedUnion("role", [
   z.object({ role: z.literal("system"), content, name: optional(z.string()) }),
   // OpenAI's newer name for the system role; clients built for OpenAI send it.
   z.object({ role: z.literal("developer"), content, name: optional(z.string()) }),
-  z.object({ role: z.literal("user"), content, name: optional(z.string()) }),
+  z.object({ role: z.literal("user"), content: userContent, name: optional(z.string()) }),
   z.object({
     role: z.literal("assistant"),
     content: content.nullish(),
@@ -157,6 +175,7 @@ export async function parseChatCompletion(body: unknown): Promise<ParsedChatComp
     );
   }
   const messages = parsed.messages.map(toCoreMessage);
+  checkImages(messages, parsed.messages);
   const prefixAt = messages.findIndex((item) => item.role === "assistant" && item.prefix);
   if (prefixAt >= 0 && prefixAt !== messages.length - 1) {
     throw new InvalidParameterError(
@@ -197,8 +216,20 @@ function toCoreMessage(input: z.infer<typeof message>): ChatMessage {
     case "system":
     case "developer":
       return { role: "system", content: input.content };
-    case "user":
-      return { role: "user", content: input.content };
+    case "user": {
+      if (typeof input.content === "string") return { role: "user", content: input.content };
+      const texts: string[] = [];
+      const images: ImageInput[] = [];
+      for (const part of input.content) {
+        if (part.type === "text") texts.push(part.text);
+        else if (typeof part.image_url === "string") images.push({ url: part.image_url });
+        else {
+          const { url, detail } = part.image_url;
+          images.push(detail === undefined ? { url } : { url, detail });
+        }
+      }
+      return { role: "user", content: texts.join(""), ...(images.length > 0 ? { images } : {}) };
+    }
     case "tool":
       return { role: "tool", content: input.content, toolCallId: input.tool_call_id };
     case "assistant": {
@@ -218,6 +249,26 @@ function toCoreMessage(input: z.infer<typeof message>): ChatMessage {
           : {}),
         ...(input.prefix ? { prefix: true } : {}),
       };
+    }
+  }
+}
+
+/**
+ * Checks every image of the request (count first, then each URL), naming each by its part:
+ * `messages.N.content.M.image_url.url`.
+ */
+function checkImages(messages: readonly ChatMessage[], wire: ReadonlyArray<z.infer<typeof message>>): void {
+  let count = 0;
+  for (const [index, item] of messages.entries()) {
+    if (item.role !== "user" || !item.images) continue;
+    const parts = wire[index]!.content;
+    if (!Array.isArray(parts)) continue;
+    for (const [partIndex, part] of parts.entries()) {
+      if (part.type !== "image_url") continue;
+      const at = `messages.${index}.content.${partIndex}`;
+      if (++count > IMAGE_LIMITS.imagesPerRequest) throw tooManyImages(at);
+      const url = typeof part.image_url === "string" ? part.image_url : part.image_url.url;
+      checkImageUrl(url, typeof part.image_url === "string" ? `${at}.image_url` : `${at}.image_url.url`);
     }
   }
 }

@@ -12,6 +12,8 @@ export function listModels(models: readonly ModelInfo[]) {
     status: model.state,
     ...(model.reason ? { status_reason: model.reason } : {}),
     ...(model.contextSize ? { context_length: model.contextSize } : {}),
+    // An extension too: whether user messages may carry images (absent when not known).
+    ...(model.acceptsImages === undefined ? {} : { accepts_images: model.acceptsImages }),
   }));
   const first = models[0];
   if (first) {
@@ -22,6 +24,7 @@ export function listModels(models: readonly ModelInfo[]) {
         created: first.created,
         owned_by: "qiusuo",
         status: first.state,
+        ...(first.acceptsImages === undefined ? {} : { accepts_images: first.acceptsImages }),
       });
     }
   }

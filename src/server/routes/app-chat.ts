@@ -3,7 +3,13 @@ import { RequestMeter } from "../../auth/request-meter.js";
 import type { ChatEvent, Usage } from "../../core/chat.js";
 import { QiusuoError } from "../../core/errors.js";
 import { ReplyParts, wireToolCall } from "../../core/reply-parts.js";
-import { parseNewMessage, parseRegenerate, withFiles } from "../../protocol/app/requests.js";
+import {
+  parseNewMessage,
+  parseRegenerate,
+  withFiles,
+  type AttachedImage,
+} from "../../protocol/app/requests.js";
+import { IMAGE_LIMITS } from "../../protocol/image-limits.js";
 import { parseChatCompletion } from "../../protocol/deepseek/chat-request.js";
 import { KEEP_ALIVE, withKeepAlive } from "../../protocol/keep-alive.js";
 import { SSE_KEEP_ALIVE } from "../../protocol/sse.js";
@@ -36,7 +42,8 @@ export function registerChatRoutes(app: FastifyInstance, context: AppApiContext)
     const conversation = await conversations.get(user.id, request.params.id);
     if (!conversation) throw notFound("Conversation", request.params.id);
     const files = body.files ?? [];
-    if (body.content.trim().length === 0 && files.length === 0) {
+    const images = body.images ?? [];
+    if (body.content.trim().length === 0 && files.length === 0 && images.length === 0) {
       throw new QiusuoError("invalid_request", "empty_message", "The message is empty.", {
         param: "content",
       });
@@ -45,7 +52,10 @@ export function registerChatRoutes(app: FastifyInstance, context: AppApiContext)
       parentId: body.parentId,
       role: "user",
       content: body.content,
-      settings: files.length > 0 ? { files } : null,
+      settings:
+        files.length > 0 || images.length > 0
+          ? { ...(files.length > 0 ? { files } : {}), ...(images.length > 0 ? { images } : {}) }
+          : null,
     });
     const messages = userMessage && (await conversations.messages(user.id, conversation.id));
     if (!userMessage || !messages) throw notFound("Conversation", conversation.id);
@@ -93,7 +103,7 @@ async function answer(
       ...(conversation.settings.systemPrompt
         ? [{ role: "system", content: conversation.settings.systemPrompt }]
         : []),
-      ...branch.map(promptMessage),
+      ...promptMessages(branch),
     ],
     ...(temperature === undefined ? {} : { temperature }),
     ...(generation.thinking === undefined
@@ -230,11 +240,39 @@ function branchOf(messages: readonly Message[], leaf: Message): Message[] {
   return branch.reverse();
 }
 
-/** A stored message as the model sees it: files in DeepSeek's template; replies without reasoning. */
-function promptMessage(message: Message) {
+/**
+ * The branch as the model sees it. A request holds at most {@link IMAGE_LIMITS.imagesPerRequest}
+ * images, so in a long conversation only the newest that many go with their messages.
+ */
+function promptMessages(branch: readonly Message[]) {
+  let imagesLeft = IMAGE_LIMITS.imagesPerRequest;
+  return branch
+    .toReversed()
+    .map((message) => {
+      const images = ((message.role === "user" && message.settings?.images) || []) as AttachedImage[];
+      const kept = images.slice(Math.max(0, images.length - imagesLeft));
+      imagesLeft -= kept.length;
+      return promptMessage(message, kept);
+    })
+    .reverse();
+}
+
+/**
+ * A stored message as the model sees it: files in DeepSeek's template, images as OpenAI image
+ * parts after the text; replies without reasoning.
+ */
+function promptMessage(message: Message, images: readonly AttachedImage[]) {
   if (message.role === "user") {
     const files = (message.settings?.files ?? []) as Array<{ name: string; text: string }>;
-    return { role: "user", content: withFiles(message.content, files) };
+    const text = withFiles(message.content, files);
+    if (images.length === 0) return { role: "user", content: text };
+    return {
+      role: "user",
+      content: [
+        { type: "text", text },
+        ...images.map((image) => ({ type: "image_url", image_url: { url: image.url } })),
+      ],
+    };
   }
   if (message.role === "assistant") {
     return {
