@@ -19,6 +19,7 @@ import { modelIdForFile } from "./model-paths.js";
 import { inspectGgufFile, type GgufFileSummary } from "./gguf-file.js";
 import { getRuntime, type RuntimeOptions } from "./llama-runtime.js";
 import { LoadedModel, type LoadOptions } from "./loaded-model.js";
+import { refuseImages } from "./images-refused.js";
 
 export type LocalEngineOptions = LoadOptions &
   Pick<RuntimeOptions, "gpu"> & {
@@ -184,6 +185,7 @@ export class LocalEngine implements Engine {
   }
 
   async chat(request: ChatRequest, signal: AbortSignal): Promise<AsyncIterable<ChatEvent>> {
+    refuseImages(this.resolve(request.model).id, request);
     const thinking = request.thinking ?? aliasThinking(request.model);
     return this.generateWith(request.model, signal, (loaded) => loaded.chat(request, thinking, signal));
   }
@@ -193,6 +195,7 @@ export class LocalEngine implements Engine {
   }
 
   async countTokens(request: ChatRequest): Promise<number> {
+    refuseImages(this.resolve(request.model).id, request);
     const thinking = request.thinking ?? aliasThinking(request.model);
     return this.useModel(request.model, new AbortController().signal, async (loaded) =>
       loaded.countTokens(request, thinking),
@@ -670,6 +673,7 @@ export class LocalEngine implements Engine {
       created: entry.created,
       ownedBy: "qiusuo",
       state: entry.state,
+      acceptsImages: false,
       ...(entry.reason ? { reason: entry.reason } : {}),
       ...(entry.loaded
         ? { contextSize: entry.loaded.contextSize, busySequences: entry.loaded.stats.busySequences }
