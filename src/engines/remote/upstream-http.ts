@@ -315,7 +315,8 @@ export class SseParser {
   /** At the end of the body: a last event without its blank line still counts. */
   end(): string[] {
     const events: string[] = [];
-    if (this.buffer.length > 0) this.line(this.buffer, events);
+    const last = this.buffer.endsWith("\r") ? this.buffer.slice(0, -1) : this.buffer;
+    if (last.length > 0) this.line(last, events);
     this.buffer = "";
     this.line("", events);
     return events;
