@@ -99,12 +99,14 @@ describe("chatAffinityKeys", () => {
 
   it("keeps a 10,000-message chat cheap: few keys, and turn-to-turn matches still found", () => {
     const messages = longChat(10_000);
+    chatAffinityKeys(MODEL, longChat(100)); // warm up
     const started = performance.now();
     const { keys, totalChars } = chatAffinityKeys(MODEL, messages);
     const elapsed = performance.now() - started;
     console.log(`# 10,000 messages (${totalChars} chars): ${keys.length} keys in ${elapsed.toFixed(1)} ms`);
     assert.ok(keys.length <= 128 + 16, `${keys.length} keys`);
-    assert.ok(elapsed < 100, `${elapsed} ms`);
+    // About 5 ms on an idle core; the bound leaves room for a busy CI machine.
+    assert.ok(elapsed < 150, `${elapsed} ms`);
     assert.equal(keys.at(-1)!.chars, totalChars);
     // The next turn of an agent loop (five tool results, then a user message) finds the reply.
     const remembered = withReply(MODEL, messages, undefined, { content: "done" });

@@ -229,6 +229,7 @@ export class ReplicaPool {
       if (!slot) throw this.exhausted(failures, deadline, deadlineMs);
       const { member } = slot;
       if (signal.aborted) {
+        // Aborted between the slot being handed over and this continuation running.
         this.free(slot);
         throw new ModelUnavailableError("request_aborted", "The request was cancelled while queued.");
       }
