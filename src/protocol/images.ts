@@ -1,5 +1,5 @@
 import { InvalidRequestError } from "../core/errors.js";
-import { IMAGE_LIMITS, type ImageMediaType } from "./image-limits.js";
+import { IMAGE_LIMITS, sniffImageType, type ImageMediaType } from "./image-limits.js";
 
 /**
  * Checks an image URL from a request: an inline `data:image/(png|jpeg|gif|webp);base64,...` URL
@@ -78,29 +78,11 @@ function checkImageData(type: ImageMediaType, url: string, start: number, param:
     );
   }
   const head = Buffer.from(url.slice(start, start + 16), "base64");
-  if (!hasSignature(type, head)) {
+  if (sniffImageType(head) !== type) {
     throw new InvalidRequestError(
       "invalid_image",
       `The image in \`${param}\` is not a ${type.slice("image/".length).toUpperCase()} file: its bytes do not start with that format's signature.`,
       param,
     );
-  }
-}
-
-const ascii = (bytes: Uint8Array, from: number, text: string) =>
-  bytes.length >= from + text.length &&
-  [...text].every((char, index) => bytes[from + index] === char.charCodeAt(0));
-
-/** Whether `head` (an image's first bytes) starts with the signature of `type`. */
-export function hasSignature(type: ImageMediaType, head: Uint8Array): boolean {
-  switch (type) {
-    case "image/png":
-      return [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a].every((byte, index) => head[index] === byte);
-    case "image/jpeg":
-      return head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff;
-    case "image/gif":
-      return ascii(head, 0, "GIF87a") || ascii(head, 0, "GIF89a");
-    case "image/webp":
-      return ascii(head, 0, "RIFF") && ascii(head, 8, "WEBP");
   }
 }

@@ -4,6 +4,7 @@ import type {
   ApiKey,
   AppModel,
   AttachedFile,
+  AttachedImage,
   Conversation,
   ConversationDetail,
   ConversationSettings,
@@ -135,7 +136,12 @@ export const api = {
     json<Conversation>("PUT", `/api/conversations/${encodeURIComponent(id)}/current`, { messageId }),
   sendMessage: (
     id: string,
-    request: { parentId: string | null; content: string; files?: AttachedFile[] } & GenerationOptions,
+    request: {
+      parentId: string | null;
+      content: string;
+      files?: AttachedFile[];
+      images?: AttachedImage[];
+    } & GenerationOptions,
     signal: AbortSignal,
   ) =>
     messageStream(
@@ -144,6 +150,7 @@ export const api = {
         parentId: request.parentId,
         content: request.content,
         ...(request.files?.length ? { files: request.files } : {}),
+        ...(request.images?.length ? { images: request.images } : {}),
         ...withoutEmpty(request),
       },
       signal,

@@ -107,11 +107,19 @@ export interface AppModel {
   reasoning?: boolean;
   /** Tokens per sequence, once loaded. */
   contextSize?: number;
+  /** Whether user messages may carry images; absent or false means text only. */
+  acceptsImages?: boolean;
 }
 
 export interface AttachedFile {
   name: string;
   text: string;
+}
+
+/** An image on a user message: a `data:image/...;base64,` URL and the file's name. */
+export interface AttachedImage {
+  url: string;
+  name?: string;
 }
 
 /** Fields a message or regenerate request may set; empty ones are left out of the body. */

@@ -1,9 +1,19 @@
-// The message box: Enter sends, Shift+Enter breaks the line, Esc stops; DeepThink, model, files.
+// The message box: Enter sends, Shift+Enter breaks the line, Esc stops; DeepThink, model, files,
+// and images when the chosen model accepts them.
 import { signal, useSignal } from "@preact/signals";
 import { useRef } from "preact/hooks";
 import { api } from "../api/client.ts";
-import type { AppModel, AttachedFile } from "../api/types.ts";
+import type { AppModel, AttachedFile, AttachedImage } from "../api/types.ts";
 import { formatBytes, MAX_FILES, readAttachment } from "../files.ts";
+import {
+  acceptsImages,
+  IMAGE_ACCEPT,
+  isImageFile,
+  isSafeImageUrl,
+  MAX_IMAGES,
+  modelFor,
+  readImage,
+} from "../images.ts";
 import { t } from "../i18n/i18n.ts";
 import { busy, notice, openChat, sendMessage, stop, updateSettings } from "../state/chat.ts";
 import { deepThink, preferredModel } from "../state/prefs.ts";
@@ -19,9 +29,14 @@ export function loadModels(force = false): void {
   );
 }
 
+/** The model the next message goes to, as the picker shows it ("" for the server's default). */
+function chosenModel(): string {
+  return openChat.value?.conversation.settings.model || preferredModel.value;
+}
+
 function ModelPicker() {
   const chat = openChat.value;
-  const value = chat?.conversation.settings.model || preferredModel.value;
+  const value = chosenModel();
   const ids = models.value.map((model) => model.id);
   if (value && !ids.includes(value)) ids.push(value);
   return (
@@ -48,22 +63,59 @@ function ModelPicker() {
 export function Composer() {
   const text = useSignal("");
   const files = useSignal<AttachedFile[]>([]);
+  const images = useSignal<AttachedImage[]>([]);
   const reading = useSignal<string | null>(null);
   const input = useRef<HTMLTextAreaElement>(null);
   const picker = useRef<HTMLInputElement>(null);
+  const imagePicker = useRef<HTMLInputElement>(null);
+  const imagesOn = acceptsImages(models.value, chosenModel());
+  const empty = !text.value.trim() && files.value.length === 0 && images.value.length === 0;
 
   const submit = () => {
     const content = text.value.trim();
-    if (busy.value || reading.value || (!content && files.value.length === 0)) return;
-    const attached = files.value;
+    if (busy.value || reading.value || empty) return;
+    if (images.value.length > 0 && !imagesOn) {
+      // The model was changed after the images were attached.
+      const model = modelFor(models.value, chosenModel())?.id ?? chosenModel();
+      notice.value = t("imagesNotAccepted", { model });
+      return;
+    }
+    const attached = { files: files.value, images: images.value };
     text.value = "";
     files.value = [];
+    images.value = [];
     void sendMessage(content, attached);
+  };
+
+  const attachImage = async (file: File) => {
+    if (images.value.length >= MAX_IMAGES) {
+      notice.value = t("tooManyImages", { limit: MAX_IMAGES });
+      return;
+    }
+    reading.value = t("readingFile", { name: file.name });
+    const result = await readImage(file);
+    reading.value = null;
+    if ("url" in result) images.value = [...images.value, result];
+    else
+      notice.value =
+        result.kind === "unsupported-image"
+          ? t("imageUnsupported", { name: result.name })
+          : result.kind === "image-too-large"
+            ? t("imageTooLarge", {
+                name: result.name,
+                size: formatBytes(result.size),
+                limit: formatBytes(result.limit),
+              })
+            : t("fileUnreadable", { name: result.name, reason: result.reason });
   };
 
   const attach = async (list: FileList | null) => {
     if (!list) return;
     for (const file of Array.from(list)) {
+      if (imagesOn && isImageFile(file)) {
+        await attachImage(file);
+        continue;
+      }
       if (files.value.length >= MAX_FILES) {
         notice.value = t("tooManyFiles", { limit: MAX_FILES });
         break;
@@ -87,6 +139,7 @@ export function Composer() {
             : t("fileUnreadable", { name: result.name, reason: result.reason });
     }
     if (picker.current) picker.current.value = "";
+    if (imagePicker.current) imagePicker.current.value = "";
     input.current?.focus();
   };
 
@@ -98,8 +151,24 @@ export function Composer() {
         submit();
       }}
     >
-      {(files.value.length > 0 || reading.value) && (
+      {(files.value.length > 0 || images.value.length > 0 || reading.value) && (
         <ul class="file-chips">
+          {images.value.map((image, index) => (
+            <li class="file-chip image-chip" key={`image-${index}`}>
+              {isSafeImageUrl(image.url) && (
+                <img class="thumbnail" src={image.url} alt={t("imageAlt", { name: image.name ?? "" })} />
+              )}
+              <span>{image.name}</span>
+              <button
+                type="button"
+                class="icon-button"
+                aria-label={t("removeImage", { name: image.name ?? "" })}
+                onClick={() => (images.value = images.value.filter((existing) => existing !== image))}
+              >
+                ×
+              </button>
+            </li>
+          ))}
           {files.value.map((file) => (
             <li class="file-chip" key={file.name}>
               <span>{file.name}</span>
@@ -154,7 +223,7 @@ export function Composer() {
           type="file"
           multiple
           hidden
-          accept=".txt,.md,.markdown,.json,.csv,.yaml,.yml,.xml,.html,.css,.js,.ts,.tsx,.jsx,.py,.go,.rs,.java,.c,.h,.cpp,.cs,.rb,.php,.sh,.sql,.toml,.log,.pdf,text/*,application/pdf"
+          accept={`.txt,.md,.markdown,.json,.csv,.yaml,.yml,.xml,.html,.css,.js,.ts,.tsx,.jsx,.py,.go,.rs,.java,.c,.h,.cpp,.cs,.rb,.php,.sh,.sql,.toml,.log,.pdf,text/*,application/pdf${imagesOn ? `,${IMAGE_ACCEPT}` : ""}`}
           onChange={(event) => void attach(event.currentTarget.files)}
           data-testid="file-input"
         />
@@ -167,18 +236,34 @@ export function Composer() {
         >
           📎
         </button>
+        {imagesOn && (
+          <>
+            <input
+              ref={imagePicker}
+              type="file"
+              multiple
+              hidden
+              accept={IMAGE_ACCEPT}
+              onChange={(event) => void attach(event.currentTarget.files)}
+              data-testid="image-input"
+            />
+            <button
+              type="button"
+              class="icon-button attach-image"
+              aria-label={t("attachImage")}
+              title={t("attachImage")}
+              onClick={() => imagePicker.current?.click()}
+            >
+              🖼
+            </button>
+          </>
+        )}
         {busy.value ? (
           <button type="button" class="send stop" onClick={stop} aria-label={t("stop")} title={t("stop")}>
             ■
           </button>
         ) : (
-          <button
-            type="submit"
-            class="send"
-            aria-label={t("send")}
-            title={t("send")}
-            disabled={!text.value.trim() && files.value.length === 0}
-          >
+          <button type="submit" class="send" aria-label={t("send")} title={t("send")} disabled={empty}>
             ↑
           </button>
         )}

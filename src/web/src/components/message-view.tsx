@@ -2,8 +2,9 @@
 // reasoning, usage and actions. The reply being streamed reads the live signal.
 import { useSignal } from "@preact/signals";
 import { useEffect, useRef } from "preact/hooks";
-import type { AttachedFile, Message } from "../api/types.ts";
+import type { AttachedFile, AttachedImage, Message } from "../api/types.ts";
 import { splitFileTemplate } from "../files.ts";
+import { isSafeImageUrl } from "../images.ts";
 import { displayChinese, t } from "../i18n/i18n.ts";
 import { busy, live, regenerate, sendMessage, switchBranch } from "../state/chat.ts";
 import { CopyButton } from "./copy-button.tsx";
@@ -53,8 +54,14 @@ function UserMessage({ message, branches }: { message: Message; branches: Branch
   // The server keeps attachments in the message's settings; older or imported messages may hold
   // them inline in DeepSeek's file template instead.
   const parsed = splitFileTemplate(message.content);
-  const saved = (message.settings as { files?: AttachedFile[] } | null | undefined)?.files;
+  const settings = message.settings as
+    { files?: AttachedFile[]; images?: AttachedImage[] } | null | undefined;
+  const saved = settings?.files;
   const files = Array.isArray(saved) && saved.length > 0 ? saved : parsed.files;
+  // Only inline images of the allowed types are shown; anything else in the saved JSON is not.
+  const images = (Array.isArray(settings?.images) ? settings.images : []).filter((image) =>
+    isSafeImageUrl(image?.url),
+  );
   const question = parsed.question;
   const editing = useSignal(false);
   const draft = useSignal(question);
@@ -67,7 +74,7 @@ function UserMessage({ message, branches }: { message: Message; branches: Branch
     const text = draft.value.trim();
     if (!text) return;
     editing.value = false;
-    void sendMessage(text, files, message.parentId);
+    void sendMessage(text, { files, images }, message.parentId);
   };
 
   return (
@@ -77,6 +84,18 @@ function UserMessage({ message, branches }: { message: Message; branches: Branch
           {files.map((file) => (
             <li class="file-chip" key={file.name}>
               {file.name}
+            </li>
+          ))}
+        </ul>
+      )}
+      {images.length > 0 && (
+        <ul class="message-images">
+          {images.map((image, index) => (
+            <li key={index}>
+              <img
+                src={image.url}
+                alt={typeof image.name === "string" ? t("imageAlt", { name: image.name }) : t("image")}
+              />
             </li>
           ))}
         </ul>

@@ -1,7 +1,7 @@
 // The open conversation, the list in the sidebar, and the reply being streamed.
 import { batch, signal } from "@preact/signals";
 import { api, ApiError, type MessageStreamEvent } from "../api/client.ts";
-import type { AttachedFile, Conversation, GenerationOptions, Message } from "../api/types.ts";
+import type { AttachedFile, AttachedImage, Conversation, GenerationOptions, Message } from "../api/types.ts";
 import { t } from "../i18n/i18n.ts";
 import { deepThink, preferredModel } from "./prefs.ts";
 import { navigate } from "./router.ts";
@@ -195,9 +195,10 @@ async function play(stream: AsyncGenerator<MessageStreamEvent>, pendingUserId: s
 /** Sends a user message under `parentId` (the thread's end, or an edited message's parent). */
 export async function sendMessage(
   content: string,
-  files: AttachedFile[],
+  attachments: { files: AttachedFile[]; images?: AttachedImage[] },
   parentId: string | null | undefined = undefined,
 ): Promise<void> {
+  const { files, images = [] } = attachments;
   if (busy.value) return;
   busy.value = true;
   notice.value = null;
@@ -227,12 +228,19 @@ export async function sendMessage(
     usage: null,
     status: "complete",
     createdAt: Date.now(),
-    ...(files.length > 0 ? { settings: { files } } : {}),
+    ...(files.length > 0 || images.length > 0
+      ? {
+          settings: {
+            ...(files.length > 0 ? { files } : {}),
+            ...(images.length > 0 ? { images } : {}),
+          },
+        }
+      : {}),
   });
   controller = new AbortController();
   const stream = api.sendMessage(
     chat.conversation.id,
-    { parentId: parent, content, files, ...generationOptions() },
+    { parentId: parent, content, files, images, ...generationOptions() },
     controller.signal,
   );
   await play(stream, pendingId);
