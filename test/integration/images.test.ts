@@ -4,6 +4,8 @@
 // 400 naming the model. The app stores an attached image with its message and sends it the same way.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import type { ChatEvent, ChatRequest } from "../../src/core/chat.js";
+import type { Engine, ModelInfo } from "../../src/core/engine.js";
 import { IMAGE_LIMITS } from "../../src/protocol/image-limits.js";
 import { parseChatCompletion } from "../../src/protocol/deepseek/chat-request.js";
 import { AppClient, postJson, startTestServer, type TestServer } from "./harness.js";
@@ -355,5 +357,130 @@ describe("images in chat requests", () => {
       const models = await client.request("GET", "/api/models");
       assert.equal(models.json.data[0].acceptsImages, false);
     });
+  });
+});
+
+/**
+ * An engine whose one model accepts images: it records each request and answers "I see". Served
+ * beside the local engine, it shows what reaches an engine that takes images.
+ */
+class SeeingEngine implements Engine {
+  readonly requests: ChatRequest[] = [];
+  listModels(): ModelInfo[] {
+    return [
+      { id: "vision/see", created: 0, ownedBy: "test", state: "ready", pool: "vision", acceptsImages: true },
+    ];
+  }
+  async chat(request: ChatRequest): Promise<AsyncIterable<ChatEvent>> {
+    this.requests.push(request);
+    return (async function* (): AsyncGenerator<ChatEvent> {
+      yield { type: "text-delta", text: "I see" };
+      yield {
+        type: "finish",
+        finishReason: "stop",
+        usage: { promptTokens: 1, promptCacheHitTokens: 0, completionTokens: 2, reasoningTokens: 0 },
+      };
+    })();
+  }
+  async dispose(): Promise<void> {}
+}
+
+describe("images reaching a model that accepts them", () => {
+  let server: TestServer;
+  const seeing = new SeeingEngine();
+  before(async () => {
+    server = await startTestServer({ upstreams: [{ name: "vision", engine: seeing }] });
+  });
+  after(() => server.close());
+  const lastUser = () =>
+    seeing.requests
+      .at(-1)!
+      .messages.filter((message) => message.role === "user")
+      .at(-1);
+
+  it("lists the model with accepts_images: true", async () => {
+    const response = await fetch(`${server.url}/v1/models`);
+    const models = ((await response.json()) as { data: Array<{ id: string; accepts_images?: boolean }> })
+      .data;
+    assert.equal(models.find((model) => model.id === "vision/see")?.accepts_images, true);
+  });
+
+  it("passes OpenAI image parts on as images, in order", async () => {
+    const response = await postJson(`${server.url}/v1/chat/completions`, {
+      ...withImages(imagePart(dataUrl("png")), {
+        type: "image_url",
+        image_url: { url: "https://example.com/a.jpg", detail: "low" },
+      }),
+      model: "vision/see",
+    });
+    assert.equal(response.status, 200, response.text);
+    assert.equal(response.json.choices[0].message.content, "I see");
+    assert.deepEqual(lastUser(), {
+      role: "user",
+      content: "What is this?",
+      images: [{ url: dataUrl("png") }, { url: "https://example.com/a.jpg", detail: "low" }],
+    });
+  });
+
+  it("passes Anthropic image blocks on as images, base64 as data: URLs", async () => {
+    const response = await postJson(`${server.url}/anthropic/v1/messages`, {
+      model: "vision/see",
+      max_tokens: 16,
+      messages: [
+        {
+          role: "user",
+          content: [
+            { type: "image", source: { type: "base64", media_type: "image/jpeg", data: base64Of("jpeg") } },
+            { type: "text", text: "What is this?" },
+            { type: "image", source: { type: "url", url: "https://example.com/b.png" } },
+          ],
+        },
+      ],
+    });
+    assert.equal(response.status, 200, response.text);
+    assert.deepEqual(lastUser(), {
+      role: "user",
+      content: "What is this?",
+      images: [{ url: dataUrl("jpeg") }, { url: "https://example.com/b.png" }],
+    });
+  });
+
+  it("sends the app's images with their message, the newest 20 of the branch", async () => {
+    const client = new AppClient(server.url);
+    const created = await client.request("POST", "/api/conversations", { settings: { model: "vision/see" } });
+    assert.equal(created.status, 201, created.text);
+    const images = (type: keyof typeof signatures, count: number) =>
+      Array.from({ length: count }, (_, index) => ({
+        url: dataUrl(type, index + 1),
+        name: `${type}-${index}`,
+      }));
+    const first = await client.send(created.json.id, {
+      parentId: null,
+      content: "One",
+      images: images("png", 12),
+    });
+    assert.equal(first.status, 200, JSON.stringify(first.json));
+    assert.deepEqual(lastUser(), {
+      role: "user",
+      content: "One",
+      images: images("png", 12).map(({ url }) => ({ url })),
+    });
+    const reply = first.events.find((event) => event.event === "done")!.data;
+    const second = await client.send(created.json.id, {
+      parentId: reply.id,
+      content: "Two",
+      images: images("gif", 12),
+    });
+    assert.equal(second.status, 200, JSON.stringify(second.json));
+    const users = seeing.requests.at(-1)!.messages.filter((message) => message.role === "user");
+    assert.deepEqual(
+      users.map((message) => message.role === "user" && message.images?.map(({ url }) => url)),
+      [
+        images("png", 12)
+          .slice(4)
+          .map(({ url }) => url),
+        images("gif", 12).map(({ url }) => url),
+      ],
+    );
   });
 });
