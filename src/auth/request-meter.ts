@@ -17,6 +17,8 @@ export const NO_USAGE: Usage = {
 export class RequestMeter {
   private settled = false;
   private model = "";
+  /** The upstream pool that answered, once its finish event says so. */
+  private upstream: string | undefined;
   private readonly startedAt = performance.now();
 
   constructor(
@@ -45,7 +47,10 @@ export class RequestMeter {
           throw error;
         }
         if (result.done) await this.settle("ok", usage ?? NO_USAGE);
-        else if (result.value.type === "finish") usage = result.value.usage;
+        else if (result.value.type === "finish") {
+          usage = result.value.usage;
+          this.upstream = result.value.servedBy?.pool;
+        }
         return result;
       },
       return: async (value?: unknown) => {
@@ -74,6 +79,8 @@ export class RequestMeter {
         reasoningTokens: usage.reasoningTokens,
         latencyMs: performance.now() - this.startedAt,
         status,
+        usageSource: usage.source ?? "engine",
+        upstream: this.upstream ?? null,
       })
       .catch(this.onError);
     if (this.admissionId !== undefined) {

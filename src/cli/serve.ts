@@ -19,7 +19,7 @@ import { createProgressBar } from "./progress-bar.js";
 export function registerServeCommand(program: Command): void {
   program
     .command("serve")
-    .description("start the API server (and, later, the chat app)")
+    .description("start the chat app and the API server")
     .option(
       "-m, --model <path|alias>",
       "model file, catalog alias or hf: reference (repeatable)",
@@ -58,6 +58,16 @@ export function registerServeCommand(program: Command): void {
     .option("--auth", "accounts mode: logins and API keys (always on for a non-loopback --host)")
     .option("--database-url <url>", "PostgreSQL instead of SQLite in the data dir (or DATABASE_URL)")
     .option(
+      "--upstream <NAME=URL[,URL...]>",
+      "an OpenAI-compatible upstream pool (vLLM, SGLang, llama-server, Ollama, DeepSeek...); several URLs are replicas; key in QIUSUO_UPSTREAM_<NAME>_KEY (repeatable)",
+      collect,
+      [],
+    )
+    .option(
+      "--config <file>",
+      "a JSON file with settings, upstream pools and model aliases (see docs/deployment.md)",
+    )
+    .option(
       "--metrics <admin|public>",
       `who may read /metrics in accounts mode: an admin's key or session, or anyone (default ${SERVE_DEFAULTS.metrics})`,
     )
@@ -80,6 +90,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     { buildApp },
     { openCommandStore },
     { createMetrics },
+    { buildEngines },
   ] = await Promise.all([
     import("../engines/local/model-manager.js"),
     import("../engines/local/local-engine.js"),
@@ -89,6 +100,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     import("../server/app.js"),
     import("./store-command.js"),
     import("../server/metrics.js"),
+    import("../host/engines.js"),
   ]);
   const store = await openCommandStore(
     config.databaseUrl
@@ -134,6 +146,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     log: (message) => console.log(message),
   });
   metrics.watch(engine);
+  const { router, remotes } = buildEngines(config, { local: engine, log: (line) => console.log(line) });
   const sources = await configuredSources(config);
   for (const source of sources) {
     const id = modelIdForFile(source.path);
@@ -146,7 +159,7 @@ export async function serve(config: ServeConfig): Promise<void> {
   }
 
   const app = await buildApp({
-    engine,
+    engine: router,
     store,
     auth,
     instanceId,
@@ -157,7 +170,7 @@ export async function serve(config: ServeConfig): Promise<void> {
       ...(config.huggingFaceToken ? { huggingFaceToken: config.huggingFaceToken } : {}),
       log: (message) => console.log(message),
     }),
-    health: engine,
+    health: { listModels: () => router.listModels(), pools: () => remotes.map((remote) => remote.health()) },
     metrics,
     host: config.host,
     logLevel: config.logLevel,
@@ -178,7 +191,12 @@ export async function serve(config: ServeConfig): Promise<void> {
   if (auth.setupToken !== undefined) {
     console.log(`No admin account yet. Create one in the browser: ${url}/setup?token=${auth.setupToken}`);
   }
-  if (sources.length === 0) {
+  for (const remote of remotes) {
+    console.log(
+      `upstream ${remote.name}: ${config.upstreams[remote.name]!.urls.length} replica(s); its models are served as ${remote.name}/<model>`,
+    );
+  }
+  if (sources.length === 0 && remotes.length === 0) {
     console.log(
       "No model is configured. Start with --model /path/to/model.gguf, or run `qiusuo pull deepseek-r1:1.5b`.",
     );
@@ -190,7 +208,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     stopping = true;
     console.log(`\n${signal}: shutting down`);
     await app.close();
-    await engine.dispose();
+    await router.dispose();
     await disposeRuntime();
     clearInterval(heartbeat);
     await store.instances.remove(instanceId).catch(() => {});
@@ -213,7 +231,8 @@ async function configuredSources(config: ServeConfig): Promise<ModelSource[]> {
   }
   const files = await localModelFiles(config.dataDir);
   if (files.length > 0) return files.map((file) => ({ kind: "file", path: file, aliases: [] }));
-  if (!config.pullDefaultModel) return [];
+  // With upstreams and no model of its own, qiusuo is a pure gateway: nothing to download.
+  if (!config.pullDefaultModel || Object.keys(config.upstreams).length > 0) return [];
   return [await resolveModelSource(DEFAULT_MODEL_ALIAS, config.dataDir, config.modelCatalog)];
 }
 

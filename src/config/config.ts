@@ -59,6 +59,65 @@ export const catalogEntrySchema = z
 
 export type CatalogEntry = z.infer<typeof catalogEntrySchema>;
 
+/** A pool's name: what its models are prefixed with (`NAME/model`) and its key's variable says. */
+export const UPSTREAM_NAME = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+
+/** An upstream replica's base URL: http(s), no credentials (the key comes from the environment). */
+const upstreamUrl = z
+  .string()
+  .url()
+  .superRefine((text, context) => {
+    const url = new URL(text);
+    if (url.protocol !== "http:" && url.protocol !== "https:")
+      context.addIssue({
+        code: "custom",
+        message: `expected an http:// or https:// URL, got ${url.protocol}`,
+      });
+    if (url.username || url.password)
+      context.addIssue({
+        code: "custom",
+        message: "put the key in QIUSUO_UPSTREAM_<NAME>_KEY, not in the URL",
+      });
+    if (url.search || url.hash)
+      context.addIssue({ code: "custom", message: "expected a base URL without ?query or #fragment" });
+  });
+
+/**
+ * One upstream pool (`--upstream NAME=URL,...` or `upstreams.NAME` in `--config`): replicas of
+ * one OpenAI-compatible server (vLLM, SGLang, llama-server, Ollama's /v1, DeepSeek, OpenAI,
+ * another qiusuo) that serve the same models.
+ */
+export const upstreamPoolSchema = z
+  .object({
+    /** Base URLs of the replicas (`http://host:8000/v1`; `/v1` is added when missing). */
+    urls: z.array(upstreamUrl).min(1).max(256),
+    /** Relative share of requests per replica, in `urls` order; default 1 each. */
+    weights: z.array(z.number().positive().max(1000)).optional(),
+    /** Serve only these upstream model ids; default all that `/v1/models` lists. */
+    models: z.array(z.string().min(1).max(256)).optional(),
+    /** Whether its models take images (true, false, or the ids of those that do); default false. */
+    acceptsImages: z.union([z.boolean(), z.array(z.string().min(1))]).default(false),
+    /** Requests in flight per replica; more wait in qiusuo's queue. */
+    maxConcurrent: integer(1, 10_000).default(16),
+    /** Requests that may wait for a replica before new ones get 429; default 8 per slot. */
+    maxQueue: integer(0, 1_000_000).optional(),
+    /** Send a conversation back to the replica that holds its prefix (KV cache). */
+    affinity: z.boolean().default(true),
+    /** Seconds to connect and get the response head before a replica counts as failed. */
+    connectTimeoutSeconds: z.number().positive().max(600).default(10),
+    /** Seconds a reply may stay silent mid-stream before it is ended with an error. */
+    idleTimeoutSeconds: z.number().positive().max(3600).default(300),
+    /** Seconds between rereads of each pool's `/v1/models`. */
+    discoverySeconds: z.number().positive().max(86_400).default(60),
+    /** Seconds between health checks of the replicas in service; 0 turns them off. */
+    healthSeconds: z.number().min(0).max(3600).default(15),
+    /** Consecutive failures that take a replica out of service until it answers a probe again. */
+    ejectAfterFailures: integer(1, 1000).default(3),
+  })
+  .strict();
+
+export type UpstreamPoolConfig = z.infer<typeof upstreamPoolSchema>;
+
 export const serveConfigSchema = z.object({
   /** Address to bind. Loopback by default so nothing is exposed by accident. */
   host: z.string().min(1).default(SERVE_DEFAULTS.host),
@@ -114,6 +173,19 @@ export const serveConfigSchema = z.object({
   metrics: z.enum(["admin", "public"]).default(SERVE_DEFAULTS.metrics),
   /** Server log level; the terminal gets plain progress lines whatever it is. */
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("warn"),
+  /** Upstream pools by name (`--upstream`, `--config`'s `upstreams`); none by default. */
+  upstreams: z
+    .record(
+      z.string().regex(UPSTREAM_NAME, "expected a name of lower-case letters, digits, _ and -"),
+      upstreamPoolSchema,
+    )
+    .default({}),
+  /** `QIUSUO_UPSTREAM_<NAME>_KEY` per pool, read from the environment only. */
+  upstreamKeys: z.record(z.string()).default({}),
+  /** Names an admin gives models: alias -> model id (`--config`'s `aliases`). */
+  aliases: z.record(z.string().min(1).max(256), z.string().min(1).max(300)).default({}),
+  /** The model `deepseek-chat` and `deepseek-reasoner` answer with; default the first one. */
+  defaultModel: z.string().min(1).optional(),
 });
 
 export type ServeConfig = z.infer<typeof serveConfigSchema>;
@@ -140,6 +212,10 @@ export interface ServeFlags {
   databaseUrl?: string;
   auth?: boolean;
   metrics?: string;
+  /** `NAME=URL[,URL...]`, repeatable. */
+  upstream?: string[];
+  /** A JSON file with any setting, and `upstreams`, `aliases`, `defaultModel`. */
+  config?: string;
 }
 
 export class ConfigError extends Error {
@@ -171,6 +247,7 @@ const envNames: Record<string, string> = {
   databaseUrl: "DATABASE_URL",
   auth: "QIUSUO_AUTH",
   metrics: "QIUSUO_METRICS",
+  upstreams: "QIUSUO_UPSTREAM",
 };
 
 /** Settings that have no flag, only their environment variable. */
@@ -241,6 +318,7 @@ function readModelCatalogFile(env: NodeJS.ProcessEnv, problems: string[]): unkno
 
 export function loadServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = process.env): ServeConfig {
   const problems: string[] = [];
+  const file = readConfigFile(flags.config ?? (env.QIUSUO_CONFIG || undefined), problems);
   const modelCatalog = readModelCatalogFile(env, problems);
   const envModels = env.QIUSUO_MODEL?.split(",")
     .map((model) => model.trim())
@@ -249,7 +327,10 @@ export function loadServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = proc
   const raw = {
     host: flags.host ?? env.QIUSUO_HOST,
     port: flags.port ?? env.QIUSUO_PORT,
-    dataDir: resolveDataDir(flags.dataDir, env),
+    dataDir: resolveDataDir(
+      flags.dataDir ?? env.QIUSUO_DATA_DIR ?? (typeof file.dataDir === "string" ? file.dataDir : undefined),
+      env,
+    ),
     models: flags.model && flags.model.length > 0 ? flags.model : envModels,
     contextSize: flags.ctxSize ?? env.QIUSUO_CTX_SIZE,
     parallel: flags.parallel ?? env.QIUSUO_PARALLEL,
@@ -270,11 +351,114 @@ export function loadServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = proc
     auth: flags.auth ?? (env.QIUSUO_AUTH === undefined ? undefined : env.QIUSUO_AUTH === "1"),
     metrics: flags.metrics ?? env.QIUSUO_METRICS,
   };
-  const parsed = serveConfigSchema.safeParse(raw);
+  // The file comes under flags and environment: a value set there wins.
+  const fromFile = Object.fromEntries(
+    Object.entries(file).filter(([key]) => FILE_KEYS.has(key) && raw[key as keyof typeof raw] === undefined),
+  );
+  for (const key of Object.keys(file)) {
+    if (!FILE_KEYS.has(key) && !["upstreams", "aliases", "defaultModel"].includes(key))
+      problems.push(`${key} (in ${flags.config ?? env.QIUSUO_CONFIG}): not a setting qiusuo knows`);
+  }
+  const upstreams = mergeUpstreams(
+    file.upstreams,
+    flags.upstream && flags.upstream.length > 0 ? flags.upstream : envList(env.QIUSUO_UPSTREAM),
+    problems,
+  );
+  const parsed = serveConfigSchema.safeParse({
+    ...fromFile,
+    ...Object.fromEntries(Object.entries(raw).filter(([, value]) => value !== undefined)),
+    upstreams,
+    upstreamKeys: upstreamKeys(upstreams, env),
+    aliases: file.aliases,
+    defaultModel: file.defaultModel,
+  });
   if (!parsed.success || problems.length > 0) {
     throw new ConfigError([...problems, ...(parsed.success ? [] : issueProblems(parsed.error))]);
   }
   return parsed.data;
+}
+
+/** Settings a `--config` file may hold beside `upstreams`, `aliases` and `defaultModel`. */
+const FILE_KEYS = new Set([
+  "host",
+  "port",
+  "dataDir",
+  "models",
+  "contextSize",
+  "parallel",
+  "threads",
+  "idleUnloadSeconds",
+  "maxQueue",
+  "cacheSizeMb",
+  "keepAliveSeconds",
+  "requestTimeoutSeconds",
+  "maxLoadedModels",
+  "gpu",
+  "logLevel",
+  "databaseUrl",
+  "auth",
+  "metrics",
+]);
+
+/** The `--config` file's JSON object; one that cannot be read or parsed is a problem. */
+function readConfigFile(file: string | undefined, problems: string[]): Record<string, unknown> {
+  if (file === undefined) return {};
+  try {
+    const value: unknown = JSON.parse(readFileSync(file, "utf8"));
+    if (typeof value === "object" && value !== null && !Array.isArray(value))
+      return value as Record<string, unknown>;
+    problems.push(`config (--config ${file}): expected a JSON object`);
+  } catch (error) {
+    problems.push(
+      `config (--config ${file}): cannot read it as JSON: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+  return {};
+}
+
+function envList(value: string | undefined): string[] {
+  return (value ?? "")
+    .split(/\s+/)
+    .map((item) => item.trim())
+    .filter(Boolean);
+}
+
+/**
+ * The file's pools with `--upstream NAME=URL[,URL...]` laid over them: a flag's URLs replace the
+ * file's for that name and keep its other settings; a new name is a pool with defaults.
+ */
+function mergeUpstreams(fromFile: unknown, flags: readonly string[], problems: string[]): unknown {
+  const pools: Record<string, unknown> =
+    typeof fromFile === "object" && fromFile !== null ? { ...(fromFile as Record<string, unknown>) } : {};
+  for (const flag of flags) {
+    const match = /^([^=]+)=(.+)$/.exec(flag);
+    if (!match) {
+      problems.push(`upstreams (--upstream ${flag}): expected NAME=URL[,URL...]`);
+      continue;
+    }
+    const name = match[1]!.trim();
+    const urls = match[2]!
+      .split(",")
+      .map((url) => url.trim())
+      .filter(Boolean);
+    const before = pools[name];
+    pools[name] = { ...(typeof before === "object" && before !== null ? before : {}), urls };
+  }
+  return pools;
+}
+
+/** Each pool's key from `QIUSUO_UPSTREAM_<NAME>_KEY` (NAME upper-cased, - as _). */
+function upstreamKeys(pools: unknown, env: NodeJS.ProcessEnv): Record<string, string> {
+  const keys: Record<string, string> = {};
+  for (const name of Object.keys(typeof pools === "object" && pools !== null ? pools : {})) {
+    const key = env[upstreamKeyVariable(name)];
+    if (key) keys[name] = key;
+  }
+  return keys;
+}
+
+export function upstreamKeyVariable(pool: string): string {
+  return `QIUSUO_UPSTREAM_${pool.toUpperCase().replace(/-/g, "_")}_KEY`;
 }
 
 /** One line per zod issue, naming the flag or variable it came from and where inside it. */
@@ -301,6 +485,7 @@ function kebab(name: string): string {
   if (name === "cacheSizeMb") return "cache-size";
   if (name === "keepAliveSeconds") return "keep-alive";
   if (name === "requestTimeoutSeconds") return "request-timeout";
+  if (name === "upstreams") return "upstream";
   return name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
 }
 

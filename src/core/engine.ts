@@ -68,6 +68,12 @@ export interface ModelProvenance {
   modelSha256: string | null;
   /** SHA-256 of the chat template text; null when the model has none. */
   templateSha256: string | null;
+  /**
+   * For an upstream model: its pool and the id the upstream knows it by. Which replica answered
+   * (and its `system_fingerprint`) is known only once it has: see the `finish` event's `servedBy`.
+   */
+  pool?: string;
+  upstreamModel?: string;
 }
 
 /** Download progress of a model pull. */

@@ -246,6 +246,20 @@ const loginAttempts: Migration = {
   },
 };
 
+/**
+ * Where each ledger row's token counts come from (the engine's tokenizer, an upstream's reported
+ * usage, or an estimate when an upstream sent none) and which upstream pool answered.
+ */
+const usageSource: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .alterTable("usage")
+      .addColumn("usage_source", "text", (column) => column.notNull().defaultTo("engine"))
+      .execute();
+    await db.schema.alterTable("usage").addColumn("upstream", "text").execute();
+  },
+};
+
 /** What the migrations ask of the dialect: DDL that differs between engines. */
 type MigrationDialect = Pick<StoreDialect, "createSearchIndex" | "storeSearchIndex">;
 
@@ -258,6 +272,7 @@ export function migrations(dialect: MigrationDialect): Record<string, Migration>
     "0004-reply-owners": replyOwners,
     "0005-search-order": searchOrder(dialect),
     "0006-login-attempts": loginAttempts,
+    "0007-usage-source": usageSource,
   };
 }
 

@@ -61,6 +61,10 @@ export interface UsageTable {
   latency_ms: number;
   /** `ok`, or the error code the request ended with. */
   status: string;
+  /** `engine` (counted by our tokenizer), `upstream` (as it reported) or `estimated`. */
+  usage_source: Generated<string>;
+  /** The upstream pool that answered; null for local models. */
+  upstream: string | null;
   created_at: CreatedAt;
 }
 

@@ -18,6 +18,10 @@ export interface UsageRecord {
   latencyMs: number;
   /** `ok`, or the error code the request ended with. */
   status: string;
+  /** Where the token counts come from; default `engine`. */
+  usageSource?: "engine" | "upstream" | "estimated";
+  /** The upstream pool that answered, for upstream models. */
+  upstream?: string | null;
   /** Default now. */
   createdAt?: Date;
 }
@@ -70,6 +74,8 @@ export class UsageRepository {
           reasoning_tokens: usage.reasoningTokens,
           latency_ms: Math.round(usage.latencyMs),
           status: usage.status,
+          usage_source: usage.usageSource ?? "engine",
+          upstream: usage.upstream ?? null,
           created_at: (usage.createdAt ?? new Date()).getTime(),
         })
         .execute();

@@ -11,11 +11,14 @@ import { LocalEngine, type LocalEngineOptions } from "../../src/engines/local/lo
 import { LocalModelManager } from "../../src/engines/local/model-manager.js";
 import { buildApp, type AppOptions } from "../../src/server/app.js";
 import { createMetrics } from "../../src/server/metrics.js";
+import { ModelRouter, type RouterBackend } from "../../src/core/model-router.js";
 
 export interface TestServer {
   url: string;
   app: FastifyInstance;
   engine: LocalEngine;
+  /** What the server answers with: the local engine and any `upstreams`, behind the router. */
+  router: ModelRouter;
   store: Store;
   auth: Authenticator;
   fixtures: FixtureModelPaths;
@@ -38,6 +41,10 @@ export async function startTestServer(
     store?: Store;
     /** Accounts mode (`--auth`); default local mode. */
     accounts?: boolean;
+    /** Upstream pools served beside the local engine (after it; disposed with the server). */
+    upstreams?: RouterBackend[];
+    /** Admin aliases and the default model, as `--config` gives them. */
+    routing?: { aliases?: Record<string, string>; defaultModel?: string };
   } = {},
 ): Promise<TestServer> {
   const ownStore = options.store === undefined;
@@ -66,12 +73,16 @@ export async function startTestServer(
       preload: index === 0 && options.preload !== false,
     });
   }
+  const router = new ModelRouter({
+    backends: [{ name: "local", engine }, ...(options.upstreams ?? [])],
+    ...options.routing,
+  });
   const app = await buildApp({
-    engine,
+    engine: router,
     store,
     auth,
     models: new LocalModelManager(engine, { dataDir: modelDir }),
-    health: engine,
+    health: router,
     metrics,
     host: "127.0.0.1",
     logLevel: "error",
@@ -83,12 +94,13 @@ export async function startTestServer(
     url: `http://127.0.0.1:${port}`,
     app,
     engine,
+    router,
     store,
     auth,
     fixtures,
     async close() {
       await app.close();
-      await engine.dispose();
+      await router.dispose();
       rmSync(modelDir, { recursive: true, force: true });
       if (ownStore) {
         await store.close();

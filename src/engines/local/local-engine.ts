@@ -11,7 +11,6 @@ import type {
   ModelState,
 } from "../../core/engine.js";
 import { ModelNotFoundError, ModelUnavailableError, QiusuoError } from "../../core/errors.js";
-import { aliasThinking, MODEL_ALIASES } from "../../core/model-aliases.js";
 import { silentObserver, type EngineObserver } from "../../core/observer.js";
 import { AUTO_CONTEXT_CAP, fitContextSize } from "./context-fit.js";
 import { fileSha256, knownSha256 } from "./file-digest.js";
@@ -186,8 +185,9 @@ export class LocalEngine implements Engine {
 
   async chat(request: ChatRequest, signal: AbortSignal): Promise<AsyncIterable<ChatEvent>> {
     refuseImages(this.resolve(request.model).id, request);
-    const thinking = request.thinking ?? aliasThinking(request.model);
-    return this.generateWith(request.model, signal, (loaded) => loaded.chat(request, thinking, signal));
+    return this.generateWith(request.model, signal, (loaded) =>
+      loaded.chat(request, request.thinking, signal),
+    );
   }
 
   async complete(request: CompletionRequest, signal: AbortSignal): Promise<AsyncIterable<ChatEvent>> {
@@ -196,9 +196,8 @@ export class LocalEngine implements Engine {
 
   async countTokens(request: ChatRequest): Promise<number> {
     refuseImages(this.resolve(request.model).id, request);
-    const thinking = request.thinking ?? aliasThinking(request.model);
     return this.useModel(request.model, new AbortController().signal, async (loaded) =>
-      loaded.countTokens(request, thinking),
+      loaded.countTokens(request, request.thinking),
     );
   }
 
@@ -517,17 +516,12 @@ export class LocalEngine implements Engine {
     );
   }
 
+  /** A model by its id or one of its own aliases; DeepSeek's names are the router's business. */
   private resolve(model: string): ModelEntry {
-    const entry =
-      model in MODEL_ALIASES
-        ? this.entries[0]
-        : this.entries.find((candidate) => candidate.id === model || candidate.aliases.includes(model));
+    const entry = this.entries.find((candidate) => candidate.id === model || candidate.aliases.includes(model));
     if (!entry) {
       const available = this.entries.flatMap((candidate) => [candidate.id, ...candidate.aliases]);
-      throw new ModelNotFoundError(
-        model,
-        this.entries.length > 0 ? [...available, ...Object.keys(MODEL_ALIASES)] : [],
-      );
+      throw new ModelNotFoundError(model, available);
     }
     return entry;
   }
