@@ -50,6 +50,7 @@ for (const engine of engines) {
             "0004-reply-owners",
             "0005-search-order",
             "0006-login-attempts",
+            "0007-usage-source",
           ],
         );
       } finally {
