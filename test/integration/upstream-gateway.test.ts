@@ -10,7 +10,7 @@ import { upstreamPoolSchema, type UpstreamPoolConfig } from "../../src/config/co
 import type { ChatEvent, ChatRequest } from "../../src/core/chat.js";
 import { RemoteEngine } from "../../src/engines/remote/remote-engine.js";
 import { ensureFixtureModels } from "../fixtures/models.js";
-import { postJson, startTestServer, waitFor, type TestServer } from "./harness.js";
+import { AppClient, postJson, startTestServer, waitFor, type TestServer } from "./harness.js";
 import { startLlamaServer, startQiusuoWorker, type UpstreamServer } from "./upstream-servers.js";
 
 const fixtures = ensureFixtureModels();
@@ -224,6 +224,30 @@ describe("upstream pools behind the router", { timeout: 240_000 }, () => {
     assert.equal(refused.status, 503, refused.text);
     assert.equal(refused.json.error.type, "server_overloaded");
     assert.match(refused.json.error.message, /dead/);
+  });
+
+  it("answers an app turn with an upstream model and records which replica answered", async () => {
+    const client = new AppClient(server.url);
+    const created = await client.request("POST", "/api/conversations", {});
+    assert.equal(created.status, 201, created.text);
+    const { status, events } = await client.send(created.json.id, {
+      parentId: null,
+      content: "What is six times seven?",
+      model: "fleet/scripted",
+    });
+    assert.equal(status, 200);
+    const done = events.find((event) => event.event === "done")!;
+    assert.equal(done.data.content, "The answer is 42");
+    assert.equal(done.data.reasoning, "let me think");
+    const provenance = done.data.provenance as Record<string, any>;
+    assert.equal(provenance.pool, "fleet");
+    assert.equal(provenance.upstreamModel, "scripted");
+    assert.equal(provenance.servedBy.pool, "fleet");
+    assert.ok(
+      replicas.some((replica) => (provenance.servedBy.replica as string).startsWith(replica.url)),
+      provenance.servedBy.replica,
+    );
+    assert.equal(typeof provenance.seed, "number");
   });
 
   it("finishes every request that had not started streaming when a replica is killed", async () => {

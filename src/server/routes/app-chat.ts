@@ -13,7 +13,7 @@ import { IMAGE_LIMITS } from "../../protocol/image-limits.js";
 import { parseChatCompletion } from "../../protocol/deepseek/chat-request.js";
 import { KEEP_ALIVE, withKeepAlive } from "../../protocol/keep-alive.js";
 import { SSE_KEEP_ALIVE } from "../../protocol/sse.js";
-import type { Conversation, Message } from "../../store/conversations.js";
+import type { Conversation, JsonObject, Message } from "../../store/conversations.js";
 import { disconnectSignal, sendEventStream } from "../reply-helpers.js";
 import { notFound, type AppApiContext } from "./app-api.js";
 
@@ -139,7 +139,8 @@ async function answer(
     provenance: provenance ? { ...provenance, seed } : { seed },
   });
   if (!started) throw notFound("Conversation", conversation.id);
-  if (provenance?.modelSha256 === null && engine.provenance) {
+  // An upstream model has no file to hash; which replica answered is recorded when it finishes.
+  if (provenance?.modelSha256 === null && provenance.pool === undefined && engine.provenance) {
     void engine
       .provenance(model)
       .then((known) => store.conversations.recordProvenance(started.id, { ...known, seed }))
@@ -154,6 +155,7 @@ async function answer(
       context,
       newUserMessage,
       started,
+      provenance ? { ...provenance, seed } : { seed },
       withKeepAlive(meter.watch(model, events), context.keepAliveMs),
     ),
     signal,
@@ -168,6 +170,7 @@ async function* replyStream(
   context: AppApiContext,
   userMessage: Message | undefined,
   started: Message,
+  provenance: JsonObject,
   events: AsyncIterable<ChatEvent | typeof KEEP_ALIVE>,
 ): AsyncIterable<string> {
   const conversations = context.store.conversations;
@@ -203,6 +206,9 @@ async function* replyStream(
     }
     if (parts.reasoning && reasoningMs === undefined) reasoningMs = performance.now() - startedAt;
     const usage = parts.finish?.usage;
+    const servedBy = parts.finish?.servedBy;
+    if (servedBy)
+      await conversations.recordProvenance(started.id, { ...provenance, servedBy: { ...servedBy } });
     const done = await conversations.finishReply(started.id, {
       status: "complete",
       ...progress(),
