@@ -144,6 +144,27 @@ describe("bad upstreams", () => {
     assert.equal(events.at(-1)!.type, "finish");
   });
 
+  it("a connection reset before any answer is tried once more on a fresh connection", async () => {
+    let requests = 0;
+    const flaky = await badServer((request, response) => {
+      if (++requests === 1) request.socket.destroy();
+      else sse(response, [chunk("ok"), stopChunk, "[DONE]"]);
+    });
+    const events = await collect(
+      await client(flaky.url).chat("m", chatRequest(), new AbortController().signal),
+    );
+    assert.equal(events.at(-1)!.type, "finish");
+    assert.equal(flaky.seen.length, 2);
+    const dead = await badServer((request) => request.socket.destroy());
+    const error = checked(
+      await client(dead.url)
+        .chat("m", chatRequest(), new AbortController().signal)
+        .catch((e) => e),
+    );
+    assert.equal(error.kind, "unavailable");
+    assert.equal(dead.seen.length, 2);
+  });
+
   it("malformed JSON: 502", async () => {
     const bad = await badServer((_request, response) => {
       response.writeHead(200, { "content-type": "application/json" });

@@ -173,7 +173,16 @@ export class StreamDecoder {
       const kind: Kind = wasReasoning || this.splitter.isReasoning ? "reasoning" : "content";
       this.deltas[kind]++;
       this.pendingLogprobs[kind].push(...logprobs.splice(0));
-      events.push(...this.toEvents(parts));
+      const produced = this.toEvents(parts);
+      // The reasoning just ended (`</think>`, which shows no text): its tokens' logprobs go out
+      // before the answer's first text, so the logprobs stay in generation order.
+      const closing = this.splitter.isReasoning ? [] : this.pendingLogprobs.reasoning.splice(0);
+      if (closing.length > 0) {
+        const answerAt = produced.findIndex((event) => event.type === "text-delta");
+        const emptyDelta: ChatEvent = { type: "reasoning-delta", text: "", logprobs: closing };
+        produced.splice(answerAt < 0 ? produced.length : answerAt, 0, emptyDelta);
+      }
+      events.push(...produced);
     } else if (logprobs.length > 0) {
       this.pendingLogprobs[this.splitter.isReasoning ? "reasoning" : "content"].push(...logprobs);
     }

@@ -321,7 +321,7 @@ export function bodyError(label: UpstreamLabel, error: unknown): QiusuoError {
 }
 
 /** The code of a fetch failure: undici wraps the socket's error as `cause`. */
-function networkCode(error: unknown): string | undefined {
+export function networkCode(error: unknown): string | undefined {
   for (let current = error, depth = 0; current instanceof Error && depth < 4; depth++) {
     const code = (current as Error & { code?: unknown }).code;
     if (typeof code === "string") return code;

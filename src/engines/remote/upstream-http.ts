@@ -12,6 +12,7 @@ import {
   headersTimeoutError,
   idleTimeoutError,
   malformedError,
+  networkCode,
   networkError,
   redirectError,
   retryAfterSeconds,
@@ -88,6 +89,21 @@ export class UpstreamHttp {
    * a non-2xx answer throws the mapped QiusuoError here, before the caller reads anything.
    */
   async send(call: UpstreamCall): Promise<UpstreamResponse> {
+    const started = performance.now();
+    try {
+      return await this.attempt(call, this.timeouts.connectMs);
+    } catch (error) {
+      // A pooled keep-alive connection the upstream closed as we reused it fails at once with
+      // one of these; that is no news about the upstream, so one fresh connection is tried.
+      const remaining = this.timeouts.connectMs - (performance.now() - started);
+      if (!(error instanceof StaleConnection) || remaining <= 0) throw unwrap(error);
+      return this.attempt(call, remaining).catch((retryError: unknown) => {
+        throw unwrap(retryError);
+      });
+    }
+  }
+
+  private async attempt(call: UpstreamCall, connectMs: number): Promise<UpstreamResponse> {
     const exchange = new Exchange(call.signal);
     const headers: Record<string, string> = { accept: "application/json, text/event-stream" };
     if (call.body !== undefined) headers["content-type"] = "application/json";
@@ -96,7 +112,7 @@ export class UpstreamHttp {
     const timer = setTimeout(() => {
       timedOut = true;
       exchange.abort();
-    }, this.timeouts.connectMs);
+    }, connectMs);
     let response: Response;
     try {
       response = await fetch(call.url, {
@@ -110,7 +126,8 @@ export class UpstreamHttp {
       exchange.close();
       if (call.signal.aborted) throw abortedError();
       if (timedOut) throw headersTimeoutError(this.label, this.timeouts.connectMs);
-      throw networkError(this.label, error);
+      const mapped = networkError(this.label, error);
+      throw STALE_CODES.has(networkCode(error) ?? "") ? new StaleConnection(mapped) : mapped;
     } finally {
       clearTimeout(timer);
     }
@@ -136,6 +153,20 @@ export class UpstreamHttp {
       upstream.close();
     }
   }
+}
+
+/** Socket errors that a reused keep-alive connection shows when its upstream closed it. */
+const STALE_CODES = new Set(["ECONNRESET", "EPIPE", "UND_ERR_SOCKET"]);
+
+/** A mapped network error that deserves one retry on a fresh connection. */
+class StaleConnection extends Error {
+  constructor(readonly error: QiusuoError) {
+    super(error.message);
+  }
+}
+
+function unwrap(error: unknown): unknown {
+  return error instanceof StaleConnection ? error.error : error;
 }
 
 /** One request's abort wiring: the caller's signal and our timers both end the connection. */
