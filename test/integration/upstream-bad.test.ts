@@ -165,6 +165,19 @@ describe("bad upstreams", () => {
     assert.equal(dead.seen.length, 2);
   });
 
+  it("a body held open after [DONE] does not hold the reply: the finish comes, the connection goes", async () => {
+    const lingering = await badServer((_request, response) =>
+      sse(response, [chunk("ok"), stopChunk, "[DONE]"], false),
+    );
+    const started = Date.now();
+    const events = await collect(
+      await client(lingering.url).chat("m", chatRequest(), new AbortController().signal),
+    );
+    assert.equal(events.at(-1)!.type, "finish");
+    assert.ok(Date.now() - started < 3_000);
+    await waitFor(() => lingering.closed === 1, "the connection was dropped", 2_000);
+  });
+
   it("malformed JSON: 502", async () => {
     const bad = await badServer((_request, response) => {
       response.writeHead(200, { "content-type": "application/json" });

@@ -242,14 +242,15 @@ export class UpstreamClient {
       }
       if (signal.aborted) return;
       yield* decoder.end();
-      // Whatever follows `[DONE]` (normally just the end of the body) is read and ignored.
-      while (!(await payloads.next()).done);
+      // The end of the body normally follows `[DONE]` at once; reading it keeps the connection
+      // for the next request. An upstream that sends more, or holds the body open, is cut off.
+      await drain(payloads, DRAIN_MS);
     } catch (error) {
       if (signal.aborted) return; // the client left; it reads nothing more
       throw error;
     } finally {
-      await payloads.return(undefined);
-      response.close();
+      response.close(); // first: a read still pending on the body ends with it
+      await payloads.return(undefined).catch(() => undefined);
     }
   }
 
@@ -309,6 +310,19 @@ export function normaliseBaseUrl(baseUrl: string): { apiUrl: string; rootUrl: st
   const rootPath = path.endsWith("/v1") ? path.slice(0, -"/v1".length) : path;
   const root = `${url.origin}${rootPath}`;
   return { apiUrl: `${root}/v1`, rootUrl: root };
+}
+
+/** How long the end of a body may lag behind its `[DONE]` before the connection is dropped. */
+const DRAIN_MS = 1_000;
+
+/** Reads to the end within `ms`; errors and leftovers after the reply are no concern of it. */
+async function drain(payloads: AsyncGenerator<string>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const reading = (async () => {
+    while (!(await payloads.next()).done);
+  })().catch(() => undefined);
+  await Promise.race([reading, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
 
 function isCount(value: unknown): value is number {
