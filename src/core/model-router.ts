@@ -85,7 +85,18 @@ export class ModelRouter implements Engine {
       if (main !== undefined) target = main;
     }
     const found = this.find(target);
-    if (!found) throw new ModelNotFoundError(name, this.availableNames());
+    if (!found) {
+      const pools = this.bareMatches(target).map((match) => match.model);
+      if (pools.length > 1) {
+        throw new QiusuoError(
+          "invalid_request",
+          "model_ambiguous",
+          `The model '${name}' is served by several upstream pools: ${pools.join(", ")}. Name one of them.`,
+          { param: "model" },
+        );
+      }
+      throw new ModelNotFoundError(name, this.availableNames());
+    }
     return { ...found, thinking };
   }
 
@@ -149,13 +160,18 @@ export class ModelRouter implements Engine {
       const owner = backend.engine.modelDetails?.().find((model) => model.aliases.includes(name));
       if (owner) return { backend, model: owner.id };
     }
-    const bare = this.backends.flatMap((backend) =>
+    const bare = this.bareMatches(name);
+    return bare.length === 1 ? bare[0] : undefined;
+  }
+
+  /** Upstream models whose id is `POOL/name`. */
+  private bareMatches(name: string): Array<Omit<ModelRoute, "thinking">> {
+    return this.backends.flatMap((backend) =>
       backend.engine
         .listModels()
         .filter((model) => model.pool !== undefined && model.id === `${model.pool}/${name}`)
         .map((model) => ({ backend, model: model.id })),
     );
-    return bare.length === 1 ? bare[0] : undefined;
   }
 
   private availableNames(): string[] {

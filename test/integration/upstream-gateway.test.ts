@@ -52,6 +52,7 @@ describe("upstream pools behind the router", { timeout: 240_000 }, () => {
   let fleet: RemoteEngine;
   let qiusuo: RemoteEngine;
   let dead: RemoteEngine;
+  let single: RemoteEngine;
   let server: TestServer;
 
   before(async () => {
@@ -70,15 +71,19 @@ describe("upstream pools behind the router", { timeout: 240_000 }, () => {
       name: "dead",
       config: pool(["http://127.0.0.1:9/v1"], { models: ["ghost"], connectTimeoutSeconds: 2 }),
     });
-    await Promise.all([fleet.start(), qiusuo.start(), dead.start()]);
+    // The same worker as a pool that takes one request at a time: the rest wait in our queue.
+    single = new RemoteEngine({ name: "one", config: pool([worker.url], { maxConcurrent: 1 }) });
+    await Promise.all([fleet.start(), qiusuo.start(), dead.start(), single.start()]);
     server = await startTestServer({
       models: ["scripted"],
       upstreams: [
         { name: "fleet", engine: fleet },
         { name: "q", engine: qiusuo },
         { name: "dead", engine: dead },
+        { name: "one", engine: single },
       ],
       app: {
+        keepAliveSeconds: 0.05,
         health: {
           listModels: () => server.router.listModels(),
           pools: () => [fleet.health(), qiusuo.health(), dead.health()],
@@ -114,10 +119,17 @@ describe("upstream pools behind the router", { timeout: 240_000 }, () => {
     assert.equal(answer.model, "fleet/scripted");
     assert.ok(answer.usage!.prompt_tokens > 0);
 
-    // `tiny` is a local file name too? No: the local model is `scripted`, so bare `tiny` is q's.
-    const stream = await client.chat.completions.create({
+    // Two pools serve `tiny`: the bare id names neither, and says so.
+    const ambiguous = await postJson(`${server.url}/v1/chat/completions`, {
       model: "tiny",
       messages: [{ role: "user", content: "hello" }],
+    });
+    assert.equal(ambiguous.status, 400);
+    assert.match(ambiguous.json.error.message, /q\/tiny.*one\/tiny/);
+    const stream = await client.chat.completions.create({
+      model: "q/tiny",
+      messages: [{ role: "user", content: "hello" }],
+      temperature: 0,
       max_tokens: 4,
       stream: true,
       stream_options: { include_usage: true },
@@ -203,6 +215,36 @@ describe("upstream pools behind the router", { timeout: 240_000 }, () => {
     await waitFor(async () => (await busy()) > 0, "the worker is generating");
     controller.abort();
     await waitFor(async () => (await busy()) === 0, "the worker freed its sequence", 5_000);
+  });
+
+  it("keeps a request waiting in the pool's queue alive, then serves it", async () => {
+    const body = (content: string) => ({
+      model: "one/tiny",
+      messages: [{ role: "user", content }],
+      temperature: 0,
+      max_tokens: 400,
+      stream: true,
+    });
+    const running = fetch(`${server.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body("first")),
+    }).then((response) => response.text());
+    await waitFor(
+      () => single.health().replicas[0]!.outstanding === 1,
+      "the first request holds the replica",
+    );
+    const queued = await fetch(`${server.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body("second")),
+    });
+    assert.equal(queued.status, 200);
+    const text = await queued.text();
+    // Keep-alive comments came while it waited for the replica (the role chunk goes first).
+    assert.ok(text.includes(": keep-alive"), text.slice(0, 300));
+    assert.match(text, /"finish_reason":"length"/);
+    assert.match(await running, /"finish_reason":"length"/);
   });
 
   it("reports a pool it cannot reach in /health and answers its models with a clear 503", async () => {

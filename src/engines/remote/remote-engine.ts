@@ -9,7 +9,7 @@ import type { Engine, ModelDetails, ModelInfo, ModelProvenance } from "../../cor
 import { InvalidRequestError, ModelNotFoundError, QiusuoError } from "../../core/errors.js";
 import type { UpstreamPoolConfig } from "../../config/config.js";
 import { chatAffinityKeys, completionAffinityKeys, withReply, type AffinityKey } from "./prefix-affinity.js";
-import { displayUrl, ReplicaPool, type Lease, type PoolHealth } from "./replica-pool.js";
+import { displayUrl, ReplicaPool, type PoolHealth } from "./replica-pool.js";
 import { UpstreamClient } from "./upstream-client.js";
 
 export interface RemoteEngineOptions {
@@ -38,6 +38,26 @@ interface UpstreamModel {
 
 /** A failed first attempt is retried on another replica within this long. */
 const FAILOVER_DEADLINE_MS = 30_000;
+
+/** How long a request may wait for its replica before the protocol gets its stream (and keep-alives). */
+const HEAD_WAIT_MS = 250;
+
+/** Whether `promise` settles (either way) within `ms`. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  const settled = promise.then(
+    () => true as const,
+    () => true as const,
+  );
+  try {
+    return await Promise.race([settled, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /**
  * One upstream pool as an `Engine`: replicas of an OpenAI-compatible server that serve the same
@@ -269,9 +289,27 @@ export class RemoteEngine implements Engine {
         },
         (replica, attemptSignal) => start(this.clients[replica.index]!, attemptSignal),
       );
-    let lease: Lease<AsyncIterable<ChatEvent>> = await dispatch();
+    // A request that waits (in the pool's queue, or for a slow upstream's head) is handed back
+    // to the protocol at once, so the client gets keep-alives meanwhile; one refused at once
+    // (queue full, no replica, a 400 from the upstream) still gets its HTTP status.
+    const first = dispatch();
+    first.catch(() => {}); // observed by the stream below, or dropped with it
+    let lease = (await settlesWithin(first, HEAD_WAIT_MS)) ? await first : undefined;
+    let consumed = false;
+    // A stream never read (the client left before it started) must not keep its slot.
+    signal.addEventListener(
+      "abort",
+      () =>
+        void first.then(
+          (granted) => consumed || granted.release("aborted"),
+          () => {},
+        ),
+      { once: true },
+    );
     const pool = this.name;
     async function* events(): AsyncGenerator<ChatEvent> {
+      consumed = true;
+      lease ??= await first;
       let yielded = false;
       let iterator: AsyncIterator<ChatEvent> | undefined;
       try {
