@@ -101,6 +101,11 @@ export const upstreamPoolSchema = z
     maxConcurrent: integer(1, 10_000).default(16),
     /** Requests that may wait for a replica before new ones get 429; default 8 per slot. */
     maxQueue: integer(0, 1_000_000).optional(),
+    /**
+     * Pass DeepThink on/off as `chat_template_kwargs` (vLLM, SGLang, llama-server and qiusuo take
+     * it); turn off for OpenAI, which refuses fields it does not know.
+     */
+    thinkingKwargs: z.boolean().default(true),
     /** Send a conversation back to the replica that holds its prefix (KV cache). */
     affinity: z.boolean().default(true),
     /** Seconds to connect and get the response head before a replica counts as failed. */

@@ -89,6 +89,7 @@ export class RemoteEngine implements Engine {
           pool: options.name,
           baseUrl: url,
           ...(options.apiKey === undefined ? {} : { apiKey: options.apiKey }),
+          thinkingKwargs: config.thinkingKwargs,
           timeouts: {
             connectMs: config.connectTimeoutSeconds * 1000,
             idleMs: config.idleTimeoutSeconds * 1000,
