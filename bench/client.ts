@@ -34,6 +34,8 @@ export interface ChatOptions {
   messages: readonly ChatMessage[];
   maxTokens: number;
   timeoutMs?: number;
+  /** Called when the first content or reasoning delta arrives (performance.now()). */
+  onFirstDelta?: (at: number) => void;
 }
 
 interface Chunk {
@@ -87,6 +89,7 @@ export async function streamChat(baseUrl: string, options: ChatOptions): Promise
         const content = choice.delta?.content ?? "";
         const reasoning = choice.delta?.reasoning_content ?? "";
         if (content || reasoning) {
+          if (timing.firstDeltaAt === undefined) options.onFirstDelta?.(at);
           timing.firstDeltaAt ??= at;
           timing.lastDeltaAt = at;
           timing.deltas++;

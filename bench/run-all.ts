@@ -5,7 +5,9 @@
  * Builds dist/, then measures on the generated ~0.5B Q8_0 bench model (and the tiny fixture model
  * for per-token HTTP cost), each phase bounded, and prints a table of metric | measured | target.
  * Phases: bandwidth, rss, overhead, ttft, chat, concurrency, web (the chat app in Chromium,
- * bench/web.ts), store (key admission, search, and what keys add to a request: bench/store.ts). Servers are `serve` child processes
+ * bench/web.ts), store (key admission, search, and what keys add to a request: bench/store.ts),
+ * gateway (qiusuo in front of llama-server: decode, added TTFT, failover, prefix affinity:
+ * bench/gateway.ts, also runnable alone). Servers are `serve` child processes
  * on 127.0.0.1 with fresh temp data dirs (removed at the end unless --keep).
  */
 import { spawnSync } from "node:child_process";
@@ -37,7 +39,17 @@ import {
   type PromptCacheTtftResult,
 } from "./ttft.js";
 
-const PHASES = ["bandwidth", "rss", "overhead", "ttft", "chat", "concurrency", "web", "store"] as const;
+const PHASES = [
+  "bandwidth",
+  "rss",
+  "overhead",
+  "ttft",
+  "chat",
+  "concurrency",
+  "web",
+  "store",
+  "gateway",
+] as const;
 type Phase = (typeof PHASES)[number];
 
 const { values } = parseArgs({
@@ -276,6 +288,17 @@ const storeRows: Row[] | undefined = await phase(
   async () => benchProcess("bench/store.ts", quick ? ["--conversations", "500"] : []),
 );
 
+// The gateway's figures come from bench/gateway.ts (llama-server upstreams), run as its own process.
+const gatewayRows: Row[] | undefined = await phase(
+  "gateway",
+  "qiusuo as a gateway in front of llama-server: decode, added TTFT, failover, prefix affinity",
+  async () =>
+    benchProcess("bench/gateway.ts", [
+      "--skip-build",
+      ...(quick ? ["--rounds", "1", "--ttft-rounds", "20"] : []),
+    ]),
+);
+
 // Decode vs bandwidth needs an in-process decode figure; measure one if the overhead phase did not run.
 let decodeTokPerSec = overhead?.directBest;
 if (bandwidth && decodeTokPerSec === undefined) {
@@ -387,6 +410,8 @@ if (webRows) rows.push(...webRows);
 else failed("web", "web: the chat app in Chromium", "see bench/web.ts");
 if (storeRows) rows.push(...storeRows);
 else failed("store", "store: key admission, search", "-");
+if (gatewayRows) rows.push(...gatewayRows);
+else failed("gateway", "gateway: decode, TTFT, failover, affinity", "see bench/gateway.ts");
 
 const header: Row = ["metric", "measured", "target", "met?"];
 const widths = header.map((_, column) => Math.max(...[header, ...rows].map((row) => row[column]!.length)));

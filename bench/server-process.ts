@@ -19,6 +19,8 @@ export interface ServeOptions {
   threads: number;
   parallel?: number;
   ctxSize?: number;
+  /** More `serve` flags, e.g. `["--upstream", "pool=http://127.0.0.1:8081/v1"]`. */
+  args?: string[];
   /** Extra environment (the parent's QIUSUO_* variables are not inherited). */
   env?: Record<string, string>;
   /** Wait for /health 200 (default when a model is given) or for any /health answer. */
@@ -86,6 +88,7 @@ export class ServerProcess {
     args.push("--threads", String(options.threads), "--gpu", "off");
     if (options.parallel) args.push("--parallel", String(options.parallel));
     if (options.ctxSize) args.push("--ctx-size", String(options.ctxSize));
+    args.push(...(options.args ?? []));
     const env: NodeJS.ProcessEnv = {};
     for (const [key, value] of Object.entries(process.env)) if (!key.startsWith("QIUSUO_")) env[key] = value;
     Object.assign(env, { QIUSUO_NO_PULL: "1" }, options.env);
