@@ -41,6 +41,8 @@ export interface EngineStats {
   generatedTokens: number;
   /** Models in memory now. */
   loadedModels: number;
+  /** Prompt prefixes loaded from the disk cache since the engine started (not found in memory). */
+  diskCacheRestores: number;
 }
 
 /** What the app shows of a model beside its state. */

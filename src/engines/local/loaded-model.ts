@@ -48,6 +48,9 @@ export interface LoadOptions {
 /** DeepSeek reports reused prompt tokens in whole units of 64. */
 export const CACHE_UNIT_TOKENS = 64;
 
+/** How long a freed sequence stays free before its state is saved to disk (see `release`). */
+const SAVE_GRACE_MS = 1000;
+
 /** A GGUF model in memory with its context, chat template, sequences and prefix cache. */
 export class LoadedModel {
   /** Counters for /health, /metrics and tests. */
@@ -64,7 +67,10 @@ export class LoadedModel {
   /** Compiled grammars by GBNF text: tool sets and schemas repeat across requests. */
   private readonly grammarCache = new Map<string, Promise<LlamaGrammar>>();
   /** Sequences being saved to the disk cache before they go back to the pool. */
-  private readonly releasing = new Set<Promise<void>>();
+  /** The prompt length of each sequence's last request, to tell a conversation going on. */
+  private readonly lastPromptLength = new WeakMap<LlamaContextSequence, number>();
+  /** Sequences waiting out SAVE_GRACE_MS before their state is saved to disk. */
+  private readonly pendingSaves = new Map<LlamaContextSequence, NodeJS.Timeout>();
   private readonly observer: EngineObserver;
 
   private constructor(
@@ -389,9 +395,7 @@ export class LoadedModel {
         reasoningTokens: reply.reasoningTokens,
         outcome,
       });
-      const released = this.release(sequence);
-      this.releasing.add(released);
-      void released.finally(() => this.releasing.delete(released));
+      this.release(sequence);
     }
   }
 
@@ -513,7 +517,15 @@ export class LoadedModel {
   private async reusePrefix(sequence: LlamaContextSequence, tokens: readonly Token[]): Promise<number> {
     const limit = tokens.length - 1;
     let shared = Math.min(sequence.compareContextTokens(tokens as Token[]).firstDifferentIndex, limit);
-    const saved = this.diskCache?.find(tokens, this.contextSize);
+    // Another conversation's state about to be overwritten is saved first, if it never was (the
+    // sequence was taken before its grace period ran out). The same conversation going on (its
+    // last prompt is a prefix of this one) loses only the reply's tail, which is not worth a wait.
+    const lastPrompt = this.lastPromptLength.get(sequence) ?? 0;
+    if (this.diskCache && shared < lastPrompt && sequence.nextTokenIndex - shared >= CACHE_UNIT_TOKENS) {
+      await this.saveState(sequence);
+    }
+    this.lastPromptLength.set(sequence, tokens.length);
+    const saved = shared >= limit ? undefined : this.diskCache?.find(tokens, this.contextSize);
     if (saved && Math.min(saved.shared, limit) > shared + CACHE_UNIT_TOKENS) {
       try {
         await this.diskCache!.restore(sequence, saved.entry);
@@ -530,20 +542,39 @@ export class LoadedModel {
     return shared;
   }
 
-  /** Saves the sequence's state for later requests (and restarts), then frees it. */
-  private async release(sequence: LlamaContextSequence): Promise<void> {
+  /**
+   * Frees the sequence at once, so the next request (an agent's next step arrives within
+   * milliseconds) finds its prefix in memory, and saves its state to disk for later requests and
+   * restarts only once it has stayed free for SAVE_GRACE_MS with no request waiting: saving never
+   * stands between a reply and the next request.
+   */
+  private release(sequence: LlamaContextSequence): void {
+    this.stats.busySequences--;
+    this.pool.release(sequence);
+    if (!this.diskCache) return;
+    clearTimeout(this.pendingSaves.get(sequence));
+    const timer = setTimeout(() => {
+      this.pendingSaves.delete(sequence);
+      this.pool.lendForSave(sequence, (lent) => this.saveState(lent));
+    }, SAVE_GRACE_MS);
+    timer.unref();
+    this.pendingSaves.set(sequence, timer);
+  }
+
+  private async saveState(sequence: LlamaContextSequence): Promise<void> {
     try {
       if (await this.diskCache?.save(sequence)) this.stats.diskCacheSaves++;
     } catch {
       // A full disk must not take the sequence down with it; the cache is an optimisation.
-    } finally {
-      this.stats.busySequences--;
-      this.pool.release(sequence);
     }
   }
 
   async dispose(): Promise<void> {
-    await Promise.all(this.releasing); // let saves finish, so the next start finds them
+    // Save what the free sequences hold, so the next start finds it.
+    for (const timer of this.pendingSaves.values()) clearTimeout(timer);
+    this.pendingSaves.clear();
+    await this.pool.savesRunning();
+    for (const sequence of [...this.pool.freeSequences()]) await this.saveState(sequence);
     await (await this.embeddingContext?.catch(() => undefined))?.dispose();
     await this.pool.dispose();
     await this.context.dispose();

@@ -83,7 +83,7 @@ export class LocalEngine implements Engine {
   private readonly observer: EngineObserver;
   private readonly roomWaiters = new Set<() => void>();
   /** Counters of models already unloaded, so totals never go backwards. */
-  private readonly retired = { abortedRequests: 0, generatedTokens: 0 };
+  private readonly retired = { abortedRequests: 0, generatedTokens: 0, diskCacheRestores: 0 };
   private waitingForModel = 0;
   private llama: Llama | undefined;
   private disposed = false;
@@ -160,6 +160,7 @@ export class LocalEngine implements Engine {
       waitingForModel: this.waitingForModel,
       abortedRequests: this.retired.abortedRequests,
       generatedTokens: this.retired.generatedTokens,
+      diskCacheRestores: this.retired.diskCacheRestores,
       loadedModels: 0,
     };
     for (const entry of this.entries) {
@@ -169,6 +170,7 @@ export class LocalEngine implements Engine {
       totals.queuedRequests += entry.loaded.queuedRequests;
       totals.abortedRequests += entry.loaded.stats.abortedRequests;
       totals.generatedTokens += entry.loaded.stats.generatedTokens;
+      totals.diskCacheRestores += entry.loaded.stats.diskCacheRestores;
     }
     return totals;
   }
@@ -365,6 +367,7 @@ export class LocalEngine implements Engine {
     delete entry.reason;
     this.retired.abortedRequests += loaded.stats.abortedRequests;
     this.retired.generatedTokens += loaded.stats.generatedTokens;
+    this.retired.diskCacheRestores += loaded.stats.diskCacheRestores;
     const unloading: Promise<void> = loaded
       .dispose()
       .catch(() => {}) // a failed dispose leaves nothing to retry; the memory goes with the process
@@ -518,7 +521,9 @@ export class LocalEngine implements Engine {
 
   /** A model by its id or one of its own aliases; DeepSeek's names are the router's business. */
   private resolve(model: string): ModelEntry {
-    const entry = this.entries.find((candidate) => candidate.id === model || candidate.aliases.includes(model));
+    const entry = this.entries.find(
+      (candidate) => candidate.id === model || candidate.aliases.includes(model),
+    );
     if (!entry) {
       const available = this.entries.flatMap((candidate) => [candidate.id, ...candidate.aliases]);
       throw new ModelNotFoundError(model, available);

@@ -1,6 +1,9 @@
 import type { LlamaContext, LlamaContextSequence, Token } from "node-llama-cpp";
 import { ModelUnavailableError, QiusuoError } from "../../core/errors.js";
 
+/** A saving sequence is waited for when it shares this many more prompt tokens than any free one. */
+const WORTH_WAITING_TOKENS = 64;
+
 /** A place in the pool (a free sequence or a place in the queue), held until `acquire` uses it. */
 export interface Reservation {
   held: boolean;
@@ -19,6 +22,8 @@ export class SequencePool {
   private readonly free: LlamaContextSequence[] = [];
   /** Reservations not yet used by `acquire` (nor cancelled). */
   private reserved = 0;
+  /** Free sequences lent out to save their state to disk, and when each comes back. */
+  private readonly saving = new Map<LlamaContextSequence, Promise<void>>();
   private readonly waiters: Array<{
     tokens: readonly Token[];
     resolve: (sequence: LlamaContextSequence) => void;
@@ -57,19 +62,25 @@ export class SequencePool {
     return reservation;
   }
 
-  /** A sequence for a reserved request: at once when one is free, else in FIFO order. */
-  acquire(
+  /**
+   * A sequence for a reserved request: at once when one is free, else in FIFO order. A sequence
+   * being saved to disk that holds a longer prefix of the prompt than any free one is waited for
+   * (a save takes milliseconds; reading the prefix again takes far longer).
+   */
+  async acquire(
     reservation: Reservation,
     tokens: readonly Token[],
     signal: AbortSignal,
   ): Promise<LlamaContextSequence> {
+    for (let saved = this.betterWhileSaving(tokens); saved; saved = this.betterWhileSaving(tokens)) {
+      if (!reservation.held) break;
+      await saved;
+    }
     if (!reservation.held) {
-      return Promise.reject(
-        new ModelUnavailableError("request_aborted", "The request was cancelled while queued."),
-      );
+      throw new ModelUnavailableError("request_aborted", "The request was cancelled while queued.");
     }
     this.unreserve(reservation);
-    if (this.free.length > 0) return Promise.resolve(this.takeBest(tokens));
+    if (this.free.length > 0) return this.takeBest(tokens);
     return new Promise((resolve, reject) => {
       const waiter = { tokens, resolve, reject };
       this.waiters.push(waiter);
@@ -97,20 +108,76 @@ export class SequencePool {
     else this.free.push(sequence);
   }
 
+  /** Whether `sequence` is free (not generating, not being saved). */
+  isFree(sequence: LlamaContextSequence): boolean {
+    return this.free.includes(sequence);
+  }
+
+  /**
+   * Lends a free sequence to `save` while no request waits for one, and takes it back when the
+   * save ends. Returns false (and saves nothing) when the sequence is in use or requests wait.
+   */
+  lendForSave(
+    sequence: LlamaContextSequence,
+    save: (sequence: LlamaContextSequence) => Promise<void>,
+  ): boolean {
+    const index = this.free.indexOf(sequence);
+    if (index < 0 || this.waiters.length > 0) return false;
+    this.free.splice(index, 1);
+    const done = save(sequence)
+      .catch(() => {}) // the cache is an optimisation; a failed save loses nothing else
+      .finally(() => {
+        this.saving.delete(sequence);
+        this.release(sequence);
+      });
+    this.saving.set(sequence, done);
+    return true;
+  }
+
+  /** Saves still running, for shutdown. */
+  savesRunning(): Promise<void> {
+    return Promise.all(this.saving.values()).then(() => undefined);
+  }
+
+  /** Free sequences, for a final save at shutdown. */
+  freeSequences(): readonly LlamaContextSequence[] {
+    return this.free;
+  }
+
   async dispose(): Promise<void> {
+    await this.savesRunning();
     for (const waiter of this.waiters.splice(0)) {
       waiter.reject(new ModelUnavailableError("model_unloaded", "The model was unloaded."));
     }
     for (const sequence of this.free.splice(0)) sequence.dispose();
   }
 
+  /** The save to wait for when a sequence being saved shares more of `tokens` than any free one. */
+  private betterWhileSaving(tokens: readonly Token[]): Promise<void> | undefined {
+    if (this.saving.size === 0 || tokens.length === 0) return undefined;
+    let freeBest = 0;
+    for (const sequence of this.free) {
+      freeBest = Math.max(freeBest, sequence.compareContextTokens(tokens as Token[]).firstDifferentIndex);
+    }
+    let best: { shared: number; done: Promise<void> } | undefined;
+    for (const [sequence, done] of this.saving) {
+      const shared = sequence.compareContextTokens(tokens as Token[]).firstDifferentIndex;
+      if (shared > (best?.shared ?? freeBest + WORTH_WAITING_TOKENS)) best = { shared, done };
+    }
+    return best?.done;
+  }
+
   private takeBest(tokens: readonly Token[]): LlamaContextSequence {
     let bestIndex = 0;
     let bestShared = -1;
+    let bestHeld = Infinity;
     this.free.forEach((sequence, index) => {
       const shared = sequence.compareContextTokens(tokens as Token[]).firstDifferentIndex;
-      if (shared > bestShared) {
+      // Between equal matches, the sequence holding least gives up least of another's state.
+      const held = sequence.nextTokenIndex;
+      if (shared > bestShared || (shared === bestShared && held < bestHeld)) {
         bestShared = shared;
+        bestHeld = held;
         bestIndex = index;
       }
     });
