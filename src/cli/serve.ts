@@ -158,6 +158,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     );
   }
 
+  const pools = () => remotes.map((remote) => remote.health());
   const app = await buildApp({
     engine: router,
     store,
@@ -170,7 +171,8 @@ export async function serve(config: ServeConfig): Promise<void> {
       ...(config.huggingFaceToken ? { huggingFaceToken: config.huggingFaceToken } : {}),
       log: (message) => console.log(message),
     }),
-    health: { listModels: () => router.listModels(), pools: () => remotes.map((remote) => remote.health()) },
+    health: { listModels: () => router.listModels(), pools },
+    pools,
     metrics,
     host: config.host,
     logLevel: config.logLevel,

@@ -12,7 +12,7 @@ import type { Metrics } from "./metrics.js";
 import { registerAnthropicRoutes } from "./routes/anthropic.js";
 import { registerAppApi } from "./routes/app-api.js";
 import { registerDeepSeekRoutes } from "./routes/deepseek.js";
-import { registerHealthRoutes, type HealthSource } from "./routes/health.js";
+import { registerHealthRoutes, type HealthSource, type PoolHealthView } from "./routes/health.js";
 import { registerMetricsRoutes, type MetricsAccess } from "./routes/metrics.js";
 import { registerWebRoutes } from "./routes/web.js";
 
@@ -27,6 +27,8 @@ export interface AppOptions {
   /** This server's id among the instances sharing the store (it owns the replies it streams). */
   instanceId?: string;
   health: HealthSource;
+  /** The upstream pools for the app's models page (`GET /api/upstreams`); default `health.pools`. */
+  pools?: () => PoolHealthView[];
   /** The series `GET /metrics` serves (made with createMetrics()); no /metrics route without it. */
   metrics?: Metrics;
   /** Who may read /metrics (see MetricsAccess). Default: `qiusuo serve`'s. */
@@ -121,6 +123,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     keepAliveMs,
     models: options.models,
     instanceId: options.instanceId,
+    pools: options.pools ?? (options.health.pools ? () => options.health.pools?.() ?? [] : undefined),
   });
   registerWebRoutes(app);
   return app;

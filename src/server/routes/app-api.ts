@@ -10,6 +10,8 @@ import { registerAccountRoutes } from "./app-account.js";
 import { registerChatRoutes } from "./app-chat.js";
 import { registerConversationRoutes } from "./app-conversations.js";
 import { registerModelRoutes } from "./app-models.js";
+import { registerUpstreamRoutes } from "./app-upstreams.js";
+import type { PoolHealthView } from "./health.js";
 
 export const SESSION_COOKIE = "qiusuo_session";
 
@@ -22,6 +24,8 @@ export interface AppApiOptions {
   models?: ModelManager | undefined;
   /** This server's instance id, recorded on the replies it streams. */
   instanceId?: string | undefined;
+  /** The upstream pools' health, for the models page (admins only); none when absent. */
+  pools?: (() => PoolHealthView[]) | undefined;
 }
 
 export interface AppApiContext extends AppApiOptions {
@@ -84,6 +88,7 @@ export function registerAppApi(app: FastifyInstance, options: AppApiOptions): vo
       });
 
       registerModelRoutes(scope, context);
+      registerUpstreamRoutes(scope, context);
       registerAccountRoutes(scope, context);
       registerConversationRoutes(scope, context);
       registerChatRoutes(scope, context);

@@ -12,6 +12,11 @@ export interface PoolHealthView {
   replicas: Array<{ url: string; state: string; outstanding: number; lastError?: string }>;
 }
 
+/** A pool is down with no replica in service, degraded with some out or no models, else ok. */
+export function poolState(pool: PoolHealthView): "ok" | "degraded" | "down" {
+  return pool.healthy === 0 ? "down" : pool.healthy < pool.total || pool.models === 0 ? "degraded" : "ok";
+}
+
 export interface HealthSource {
   listModels(): ModelInfo[];
   /** Upstream pools, when there are any. */
@@ -37,7 +42,7 @@ export function registerHealthRoutes(app: FastifyInstance, source: HealthSource)
     }));
     const pools = (source.pools?.() ?? []).map((pool) => ({
       name: pool.name,
-      state: pool.healthy === 0 ? "down" : pool.healthy < pool.total || pool.models === 0 ? "degraded" : "ok",
+      state: poolState(pool),
       healthy_replicas: pool.healthy,
       replicas_total: pool.total,
       queued: pool.queued,

@@ -13,6 +13,7 @@ import type {
   Page,
   SearchHit,
   Session,
+  UpstreamPool,
   UsageSummaryRow,
   User,
 } from "./types.ts";
@@ -176,6 +177,7 @@ export const api = {
     json<{ model: AppModel }>("POST", `/api/models/${encodeURIComponent(id)}/unload`),
   deleteModel: (id: string) => json<{ ok: true }>("DELETE", `/api/models/${encodeURIComponent(id)}`),
   pullModel: (model: string, signal: AbortSignal) => pullStream(model, signal),
+  upstreams: () => json<{ data: UpstreamPool[] }>("GET", "/api/upstreams"),
 };
 
 /** Events of a pull stream: progress (bytes so far), then the pulled model or an error. */

@@ -109,6 +109,34 @@ export interface AppModel {
   contextSize?: number;
   /** Whether user messages may carry images; absent or false means text only. */
   acceptsImages?: boolean;
+  /** The upstream pool that serves it (its id is `POOL/<upstream id>`); absent for local models. */
+  pool?: string;
+}
+
+/** One upstream pool on the models page (`GET /api/upstreams`, admins only). */
+export interface UpstreamPool {
+  name: string;
+  /** down: no replica in service; degraded: some out of service, or no models; else ok. */
+  state: "ok" | "degraded" | "down";
+  healthyReplicas: number;
+  totalReplicas: number;
+  /** Requests waiting for a replica. */
+  queued: number;
+  /** How many models the pool serves. */
+  models: number;
+  /** Why it is down or degraded. */
+  reason?: string;
+  replicas: UpstreamReplica[];
+}
+
+export interface UpstreamReplica {
+  /** The replica's URL without credentials, query or fragment. */
+  url: string;
+  /** healthy: in service; ejected: out after failures, probed until it answers; probing: on trial. */
+  state: "healthy" | "ejected" | "probing";
+  /** Requests it is answering now. */
+  inFlight: number;
+  lastError?: string;
 }
 
 export interface AttachedFile {

@@ -34,11 +34,31 @@ function chosenModel(): string {
   return openChat.value?.conversation.settings.model || preferredModel.value;
 }
 
+/** One model in the picker: a model whose upstream cannot be reached is shown, but not offered. */
+function ModelOption({ model }: { model: AppModel }) {
+  const unavailable = model.state === "failed";
+  return (
+    <option value={model.id} disabled={unavailable} title={unavailable ? model.reason : undefined}>
+      {unavailable ? t("modelUnavailable", { model: model.id }) : model.id}
+    </option>
+  );
+}
+
+/** The models by where they run: this server's first, then one group per upstream pool. */
+function groupedByPool(list: readonly AppModel[]): Array<{ pool: string | undefined; models: AppModel[] }> {
+  const groups = new Map<string | undefined, AppModel[]>();
+  for (const model of list) groups.set(model.pool, [...(groups.get(model.pool) ?? []), model]);
+  return [...groups].map(([pool, models]) => ({ pool, models }));
+}
+
 function ModelPicker() {
   const chat = openChat.value;
   const value = chosenModel();
-  const ids = models.value.map((model) => model.id);
-  if (value && !ids.includes(value)) ids.push(value);
+  const list = models.value;
+  const known = list.some((model) => model.id === value);
+  const groups = groupedByPool(list);
+  // Groups only when there is more than one place models come from.
+  const grouped = groups.some((group) => group.pool !== undefined);
   return (
     <select
       class="model-picker"
@@ -51,11 +71,23 @@ function ModelPicker() {
       }}
     >
       <option value="">{t("defaultModel")}</option>
-      {ids.map((id) => (
-        <option value={id} key={id}>
-          {id}
+      {grouped
+        ? groups.map((group) => (
+            <optgroup
+              key={group.pool ?? ""}
+              label={group.pool === undefined ? t("sourceLocal") : t("sourcePool", { pool: group.pool })}
+            >
+              {group.models.map((model) => (
+                <ModelOption key={model.id} model={model} />
+              ))}
+            </optgroup>
+          ))
+        : list.map((model) => <ModelOption key={model.id} model={model} />)}
+      {value && !known && (
+        <option value={value} key={value}>
+          {value}
         </option>
-      ))}
+      )}
     </select>
   );
 }

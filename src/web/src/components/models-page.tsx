@@ -1,8 +1,9 @@
-// Models on the server: size, quantization and context; load, unload and delete; pull with live progress.
+// Models on the server: size, quantization and context; load, unload and delete; pull with live
+// progress. Upstream models show their pool and health, and the pools their replicas (admins).
 import { useSignal } from "@preact/signals";
 import { useEffect, useRef } from "preact/hooks";
 import { api } from "../api/client.ts";
-import type { AppModel } from "../api/types.ts";
+import type { AppModel, UpstreamPool } from "../api/types.ts";
 import { formatBytes } from "../files.ts";
 import { t } from "../i18n/i18n.ts";
 import type { MessageKey } from "../i18n/strings.ts";
@@ -17,6 +18,27 @@ const STATE_LABELS: Record<AppModel["state"], MessageKey> = {
   ready: "stateReady",
   missing: "stateMissing",
   failed: "stateFailed",
+};
+
+/** An upstream model is not loaded here: it is online, still being discovered, or unreachable. */
+const UPSTREAM_STATE_LABELS: Record<AppModel["state"], MessageKey> = {
+  available: "upstreamReady",
+  loading: "upstreamLoading",
+  ready: "upstreamReady",
+  missing: "upstreamFailed",
+  failed: "upstreamFailed",
+};
+
+const POOL_STATE_LABELS: Record<UpstreamPool["state"], MessageKey> = {
+  ok: "poolOk",
+  degraded: "poolDegraded",
+  down: "poolDown",
+};
+
+const REPLICA_STATE_LABELS: Record<UpstreamPool["replicas"][number]["state"], MessageKey> = {
+  healthy: "replicaHealthy",
+  ejected: "replicaEjected",
+  probing: "replicaProbing",
 };
 
 function replaceModel(next: AppModel): void {
@@ -167,18 +189,24 @@ function ModelRow({ model, manage }: { model: AppModel; manage: boolean }) {
       )
       .finally(() => (pending.value = false));
   };
+  const labels = model.pool ? UPSTREAM_STATE_LABELS : STATE_LABELS;
   return (
     <tr data-model-id={model.id}>
       <th scope="row">
         <strong>{model.id}</strong>
         {model.aliases.length > 0 && <div class="meta">{model.aliases.join(", ")}</div>}
         {model.reasoning && <span class="badge">{t("reasoningModel")}</span>}
+        {model.pool && (
+          <span class="badge pool-badge" data-pool={model.pool}>
+            {t("sourcePool", { pool: model.pool })}
+          </span>
+        )}
       </th>
       <td>{model.sizeBytes ? formatBytes(model.sizeBytes) : "—"}</td>
       <td>{model.quantization ?? "—"}</td>
       <td>{model.contextSize ?? model.contextLength ?? "—"}</td>
       <td class="model-state" data-state={model.state}>
-        {t(STATE_LABELS[model.state] ?? "stateAvailable")}
+        {t(labels[model.state] ?? "stateAvailable")}
         {model.reason && <div class="meta">{model.reason}</div>}
         {error.value && (
           <div class="form-error" role="alert">
@@ -186,42 +214,132 @@ function ModelRow({ model, manage }: { model: AppModel; manage: boolean }) {
           </div>
         )}
       </td>
-      {manage && (
-        <td>
-          {model.state === "ready" ? (
+      {manage &&
+        // An upstream model is loaded, unloaded and deleted on its own server, not from here.
+        (model.pool ? (
+          <td class="meta">{t("upstreamManaged")}</td>
+        ) : (
+          <td>
+            {model.state === "ready" ? (
+              <button
+                type="button"
+                class="secondary"
+                aria-label={`${t("unload")}: ${model.id}`}
+                disabled={pending.value}
+                onClick={() => act(api.unloadModel, "ready")}
+              >
+                {t("unload")}
+              </button>
+            ) : (
+              <button
+                type="button"
+                class="secondary"
+                aria-label={`${t("load")}: ${model.id}`}
+                disabled={pending.value || model.state === "loading" || model.state === "missing"}
+                onClick={() => act(api.loadModel, "loading")}
+              >
+                {t("load")}
+              </button>
+            )}
             <button
               type="button"
-              class="secondary"
-              aria-label={`${t("unload")}: ${model.id}`}
-              disabled={pending.value}
-              onClick={() => act(api.unloadModel, "ready")}
+              class="icon-button"
+              aria-label={`${t("delete")}: ${model.id}`}
+              title={t("delete")}
+              disabled={pending.value || model.state === "loading"}
+              onClick={remove}
             >
-              {t("unload")}
+              <TrashIcon />
             </button>
-          ) : (
-            <button
-              type="button"
-              class="secondary"
-              aria-label={`${t("load")}: ${model.id}`}
-              disabled={pending.value || model.state === "loading" || model.state === "missing"}
-              onClick={() => act(api.loadModel, "loading")}
-            >
-              {t("load")}
-            </button>
-          )}
-          <button
-            type="button"
-            class="icon-button"
-            aria-label={`${t("delete")}: ${model.id}`}
-            title={t("delete")}
-            disabled={pending.value || model.state === "loading"}
-            onClick={remove}
-          >
-            <TrashIcon />
-          </button>
-        </td>
-      )}
+          </td>
+        ))}
     </tr>
+  );
+}
+
+/** How often the upstreams section rereads the pools while it is shown. */
+const UPSTREAMS_REFRESH_MS = 10_000;
+
+/** The upstream pools and their replicas (admins only): which are in service, busy, failing. */
+function UpstreamsSection() {
+  const pools = useSignal<UpstreamPool[]>([]);
+  const error = useSignal<string | null>(null);
+  const refresh = () => {
+    api.upstreams().then(
+      (answer) => {
+        pools.value = answer.data;
+        error.value = null;
+      },
+      (failure) => (error.value = describeError(failure)),
+    );
+  };
+  useEffect(() => {
+    refresh();
+    const timer = setInterval(refresh, UPSTREAMS_REFRESH_MS);
+    return () => clearInterval(timer);
+  }, []);
+  if (pools.value.length === 0 && !error.value) return null;
+  return (
+    <section class="upstreams" aria-labelledby="upstreams-title">
+      <div class="section-head">
+        <h2 id="upstreams-title">{t("upstreamsTitle")}</h2>
+        <button type="button" class="secondary" onClick={refresh}>
+          {t("refresh")}
+        </button>
+      </div>
+      <p class="hint">{t("upstreamsHelp")}</p>
+      <FormError message={error.value} />
+      {pools.value.map((pool) => (
+        <section
+          class="upstream-pool"
+          key={pool.name}
+          data-pool={pool.name}
+          aria-labelledby={`pool-${pool.name}`}
+        >
+          <h3 id={`pool-${pool.name}`}>
+            {pool.name}{" "}
+            <span class="badge pool-state" data-state={pool.state}>
+              {t(POOL_STATE_LABELS[pool.state] ?? "poolDown")}
+            </span>
+          </h3>
+          <p class="meta">
+            {t("poolSummary", {
+              healthy: pool.healthyReplicas,
+              total: pool.totalReplicas,
+              models: pool.models,
+              queued: pool.queued,
+            })}
+          </p>
+          {pool.reason && <p class="meta pool-reason">{pool.reason}</p>}
+          <div class="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">{t("replica")}</th>
+                  <th scope="col">{t("state")}</th>
+                  <th scope="col">{t("inFlight")}</th>
+                  <th scope="col">{t("lastError")}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {pool.replicas.map((replica) => (
+                  <tr key={replica.url} data-replica={replica.url}>
+                    <th scope="row">
+                      <code>{replica.url}</code>
+                    </th>
+                    <td class="replica-state" data-state={replica.state}>
+                      {t(REPLICA_STATE_LABELS[replica.state] ?? "replicaEjected")}
+                    </td>
+                    <td>{replica.inFlight}</td>
+                    <td class="meta">{replica.lastError ?? "—"}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </section>
+      ))}
+    </section>
   );
 }
 
@@ -256,6 +374,7 @@ export function ModelsPage() {
           </table>
         </div>
       )}
+      {manage && <UpstreamsSection />}
       {manage && <PullForm />}
     </section>
   );
