@@ -135,6 +135,13 @@ export interface Engine {
    * stops between inputs once `signal` aborts.
    */
   embed?(model: string, inputs: string[], signal: AbortSignal): Promise<EmbeddingResult>;
+  /**
+   * Why this engine cannot serve (all of) its models now, when it cannot: an upstream pool that
+   * no replica answers, or whose models are not known yet. Optional.
+   */
+  notReady?(): string | undefined;
+  /** Other names of models (an admin's aliases), for model lists. Optional. */
+  modelAliases?(): Array<{ alias: string; model: string }>;
   /** Frees every model and context. */
   dispose(): Promise<void>;
 }

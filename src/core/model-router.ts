@@ -1,6 +1,6 @@
 import type { ChatEvent, ChatRequest, CompletionRequest, EmbeddingResult } from "./chat.js";
 import type { Engine, ModelDetails, ModelInfo, ModelProvenance } from "./engine.js";
-import { ModelNotFoundError, QiusuoError } from "./errors.js";
+import { ModelNotFoundError, ModelUnavailableError, QiusuoError } from "./errors.js";
 import { MODEL_ALIASES } from "./model-aliases.js";
 
 /** One engine behind the router: the local llama.cpp engine, or one upstream pool. */
@@ -95,9 +95,16 @@ export class ModelRouter implements Engine {
           { param: "model" },
         );
       }
-      throw new ModelNotFoundError(name, this.availableNames());
+      throw this.notServable(name, target);
     }
     return { ...found, thinking };
+  }
+
+  /** Admin aliases that lead to a model, for `/v1/models`. */
+  modelAliases(): Array<{ alias: string; model: string }> {
+    return [...this.adminAliasesByTarget()].flatMap(([model, aliases]) =>
+      aliases.map((alias) => ({ alias, model })),
+    );
   }
 
   async chat(request: ChatRequest, signal: AbortSignal): Promise<AsyncIterable<ChatEvent>> {
@@ -172,6 +179,30 @@ export class ModelRouter implements Engine {
         .filter((model) => model.pool !== undefined && model.id === `${model.pool}/${name}`)
         .map((model) => ({ backend, model: model.id })),
     );
+  }
+
+  /**
+   * The error for a name nothing serves: a 503 with the reason when the pool it names (or, for
+   * DeepSeek's names with no model anywhere, every pool) cannot list its models now; else a 400
+   * listing what exists.
+   */
+  private notServable(name: string, target: string): QiusuoError {
+    const waiting = this.backends.flatMap((backend) => {
+      const reason = backend.engine.notReady?.();
+      if (reason === undefined) return [];
+      const named = target.startsWith(`${backend.name}/`);
+      const nothingElse =
+        target in MODEL_ALIASES && !this.backends.some((other) => other.engine.listModels().length > 0);
+      return named || nothingElse ? [reason] : [];
+    });
+    if (waiting.length > 0) {
+      return new ModelUnavailableError(
+        "upstream_unavailable",
+        `The model '${name}' cannot be served now: ${waiting.join("; ")}.`,
+        5,
+      );
+    }
+    return new ModelNotFoundError(name, this.availableNames());
   }
 
   private availableNames(): string[] {

@@ -104,8 +104,9 @@ describe("qiusuo serve with upstream pools", { timeout: 300_000 }, () => {
       model: "deepseek-chat",
       messages: QUESTION,
     });
-    assert.ok(refused.status >= 400 && refused.status < 600, String(refused.status));
-    assert.equal(typeof refused.json.error.message, "string");
+    assert.equal(refused.status, 503, refused.text);
+    assert.equal(refused.json.error.code, "upstream_unavailable");
+    assert.match(refused.json.error.message, /'deepseek-chat' cannot be served now: No replica of dead/);
     await stop(server);
   });
 
@@ -149,6 +150,7 @@ describe("qiusuo serve with upstream pools", { timeout: 300_000 }, () => {
       };
       const ids = models.data.map((model) => model.id);
       assert.equal(ids[0], "q/scripted");
+      assert.ok(ids.includes("fast"), `the admin's alias is listed: ${ids.join(", ")}`);
       assert.ok(!ids.includes("q/tiny") && !ids.includes("tiny"), ids.join(", "));
       const app = (await (await fetch(`${server.url}/api/models`)).json()) as {
         data: Array<{ id: string; aliases: string[]; pool?: string }>;

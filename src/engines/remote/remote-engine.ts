@@ -185,6 +185,10 @@ export class RemoteEngine implements Engine {
     return { ...health, models: this.models.length, ...(reason === undefined ? {} : { reason }) };
   }
 
+  notReady(): string | undefined {
+    return this.health().reason;
+  }
+
   listModels(): ModelInfo[] {
     const health = this.health();
     const state: ModelInfo["state"] = health.healthy > 0 ? "ready" : "failed";

@@ -1,8 +1,14 @@
 import type { ModelInfo } from "../../core/engine.js";
 import { MODEL_ALIASES } from "../../core/model-aliases.js";
 
-/** `GET /models` in OpenAI's list shape; DeepSeek's aliases appear once a default model exists. */
-export function listModels(models: readonly ModelInfo[]) {
+/**
+ * `GET /models` in OpenAI's list shape; DeepSeek's aliases appear once a default model exists,
+ * and an admin's aliases (`aliases` in --config) beside the models they name.
+ */
+export function listModels(
+  models: readonly ModelInfo[],
+  aliases: ReadonlyArray<{ alias: string; model: string }> = [],
+) {
   const data = models.map((model) => ({
     id: model.id,
     object: "model" as const,
@@ -15,9 +21,22 @@ export function listModels(models: readonly ModelInfo[]) {
     // An extension too: whether user messages may carry images (absent when not known).
     ...(model.acceptsImages === undefined ? {} : { accepts_images: model.acceptsImages }),
   }));
+  for (const { alias, model } of aliases) {
+    const target = models.find((candidate) => candidate.id === model);
+    if (!target || data.some((entry) => entry.id === alias)) continue;
+    data.push({
+      id: alias,
+      object: "model",
+      created: target.created,
+      owned_by: target.ownedBy,
+      status: target.state,
+      ...(target.acceptsImages === undefined ? {} : { accepts_images: target.acceptsImages }),
+    });
+  }
   const first = models[0];
   if (first) {
     for (const alias of Object.keys(MODEL_ALIASES)) {
+      if (data.some((entry) => entry.id === alias)) continue;
       data.push({
         id: alias,
         object: "model",

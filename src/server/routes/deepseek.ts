@@ -30,7 +30,7 @@ export function registerDeepSeekRoutes(app: FastifyInstance, options: DeepSeekRo
   for (const prefix of ["", "/v1", "/beta"]) {
     app.get(`${prefix}/models`, async (request) => {
       await gate.principal(request);
-      return listModels(engine.listModels());
+      return listModels(engine.listModels(), engine.modelAliases?.() ?? []);
     });
     app.get(`${prefix}/user/balance`, async (request) => {
       const { apiKey } = await gate.principal(request);
