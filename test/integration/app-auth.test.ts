@@ -234,7 +234,7 @@ describe("user isolation on every /api route", () => {
       assert.equal(response.status, 200, path);
       assert.deepEqual(leaked(response.json), [], `${path} leaks alice's data`);
     }
-    for (const path of ["/api/admin/usage?groupBy=user", "/api/admin/users"]) {
+    for (const path of ["/api/admin/usage?groupBy=user", "/api/admin/users", "/api/upstreams"]) {
       assert.equal((await bob.request("GET", path)).status, 403, path);
     }
     for (const [method, path] of [
@@ -285,6 +285,7 @@ describe("user isolation on every /api route", () => {
       "POST /api/models/:id/load",
       "POST /api/models/:id/unload",
       "DELETE /api/models/:id",
+      "GET /api/upstreams",
     ]);
     const routes = apiRoutes(server.app.printRoutes({ commonPrefix: false }));
     assert.ok(routes.length > 10, server.app.printRoutes({ commonPrefix: false }));
