@@ -106,6 +106,12 @@ export const upstreamPoolSchema = z
      * it); turn off for OpenAI, which refuses fields it does not know.
      */
     thinkingKwargs: z.boolean().default(true),
+    /**
+     * Replace bank card numbers, mainland China ID numbers, phone numbers, e-mail addresses and
+     * IBANs with placeholders before a request leaves for this pool, and put them back in the
+     * reply (src/privacy/). Off by default.
+     */
+    redact: z.boolean().default(false),
     /** Send a conversation back to the replica that holds its prefix (KV cache). */
     affinity: z.boolean().default(true),
     /** Seconds to connect and get the response head before a replica counts as failed. */

@@ -156,6 +156,11 @@ export type ChatEvent =
       stopSequence?: string;
       /** The upstream replica that answered, for upstream models. */
       servedBy?: ServedBy;
+      /**
+       * What was redacted from the request before it left the machine (a pool with `redact` on),
+       * as counts by kind (`card`, `cn_id`, `phone`, `email`, `iban`); never the values.
+       */
+      redactions?: Record<string, number>;
     };
 
 /** The request options that say "plain text, no tools, no log-probabilities". */
