@@ -76,6 +76,41 @@ export interface ModelProvenance {
    */
   pool?: string;
   upstreamModel?: string;
+  /** A local model file's size, for the provisional fingerprint while it is being hashed. */
+  modelSizeBytes?: number;
+  /** What ran a local model, once it is loaded: versions, device and the decode settings. */
+  runtime?: EngineRuntime;
+}
+
+/**
+ * The software and settings a local reply ran on. llama.cpp promises identical output only when
+ * these match (and the batch a reply was decoded in: see docs/provenance.md).
+ */
+export interface EngineRuntime {
+  /** The node-llama-cpp package version. */
+  nodeLlamaCpp: string;
+  /** The llama.cpp release node-llama-cpp's binary was built from (its tag, e.g. `b6845`). */
+  llamaCpp: string;
+  /** `prebuilt` or `localBuild`. */
+  buildType: string;
+  /** The GPU backend (`cuda`, `vulkan`, `metal`), or false on the CPU. */
+  gpu: string | false;
+  /** CPU threads of the model's context. */
+  threads: number;
+  /** Sequences decoded together in one batch (`--parallel`). */
+  parallel: number;
+}
+
+/** How likely a model finds a given reply to a chat (`Engine.scoreContinuation`). */
+export interface ContinuationScore {
+  /** Tokens of the reply that were scored, in this model's own tokenizer. */
+  tokens: number;
+  /** Characters of the reply those tokens cover. */
+  characters: number;
+  /** Sum of the natural-log probabilities of those tokens, each given all before it. */
+  logLikelihood: number;
+  /** Whether the reply was cut to fit the context (only its first `tokens` were scored). */
+  truncated: boolean;
 }
 
 /** Download progress of a model pull. */
@@ -131,10 +166,26 @@ export interface Engine {
    */
   provenance?(model: string, options?: { waitForDigest?: boolean }): Promise<ModelProvenance>;
   /**
+   * The model's tokens for `text` (no special tokens parsed, no BOS), loading the model if
+   * needed. Optional: replay compares a reply with its re-run token by token with it.
+   */
+  tokenize?(model: string, text: string, signal: AbortSignal): Promise<number[]>;
+  /**
    * One embedding vector per input. Waits in the same queue as chats (429 when it is full), and
    * stops between inputs once `signal` aborts.
    */
   embed?(model: string, inputs: string[], signal: AbortSignal): Promise<EmbeddingResult>;
+  /**
+   * The log-likelihood of `continuation` as the assistant's reply to `request`'s messages (rendered
+   * with the model's template, thinking off), read from the model's full next-token distribution.
+   * At most `maxTokens` of it are scored. Optional: only engines with the weights at hand can.
+   */
+  scoreContinuation?(
+    request: ChatRequest,
+    continuation: string,
+    options: { maxTokens: number },
+    signal: AbortSignal,
+  ): Promise<ContinuationScore>;
   /**
    * Why this engine cannot serve (all of) its models now, when it cannot: an upstream pool that
    * no replica answers, or whose models are not known yet. Optional.

@@ -1,5 +1,5 @@
 import type { ChatEvent, ChatRequest, CompletionRequest, EmbeddingResult } from "./chat.js";
-import type { Engine, ModelDetails, ModelInfo, ModelProvenance } from "./engine.js";
+import type { ContinuationScore, Engine, ModelDetails, ModelInfo, ModelProvenance } from "./engine.js";
 import { ModelNotFoundError, ModelUnavailableError, QiusuoError } from "./errors.js";
 import { MODEL_ALIASES } from "./model-aliases.js";
 
@@ -133,11 +133,30 @@ export class ModelRouter implements Engine {
     return engine.embed(route.model, inputs, signal);
   }
 
+  async scoreContinuation(
+    request: ChatRequest,
+    continuation: string,
+    options: { maxTokens: number },
+    signal: AbortSignal,
+  ): Promise<ContinuationScore> {
+    const route = this.route(request.model);
+    const { engine } = route.backend;
+    if (!engine.scoreContinuation) throw unsupportedBy(route, "scoring a reply's likelihood");
+    return engine.scoreContinuation(routed(request, route), continuation, options, signal);
+  }
+
   async provenance(model: string, options?: { waitForDigest?: boolean }): Promise<ModelProvenance> {
     const route = this.route(model);
     const { engine } = route.backend;
     if (!engine.provenance) throw unsupportedBy(route, "provenance");
     return engine.provenance(route.model, options);
+  }
+
+  async tokenize(model: string, text: string, signal: AbortSignal): Promise<number[]> {
+    const route = this.route(model);
+    const { engine } = route.backend;
+    if (!engine.tokenize) throw unsupportedBy(route, "tokenizing");
+    return engine.tokenize(route.model, text, signal);
   }
 
   async dispose(): Promise<void> {

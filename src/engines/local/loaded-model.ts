@@ -18,6 +18,7 @@ import {
   type EmbeddingResult,
   type TokenLogprob,
 } from "../../core/chat.js";
+import type { ContinuationScore } from "../../core/engine.js";
 import { ContextLengthError, InvalidRequestError, ModelUnavailableError } from "../../core/errors.js";
 import { silentObserver, type EngineObserver, type GenerationOutcome } from "../../core/observer.js";
 import { DiskPrefixCache } from "./disk-prefix-cache.js";
@@ -27,6 +28,7 @@ import { LockstepDriver, type StepEnd } from "./lockstep-driver.js";
 import { PromptRenderer, type RenderedPrompt } from "./prompt.js";
 import { PromptTooLongError } from "./prompt-tokenizer.js";
 import { ReplyBuilder } from "./reply-builder.js";
+import { scoreTokens } from "./token-scores.js";
 import { SequencePool, type Reservation } from "./sequence-pool.js";
 import { readVocabulary } from "./vocabulary.js";
 
@@ -313,6 +315,35 @@ export class LoadedModel {
     } finally {
       this.stats.busySequences--;
       this.pool.release(sequence);
+    }
+  }
+
+  /**
+   * The log-likelihood of `continuation` (at most `maxTokens` of it, and what fits the context) as
+   * the reply to `request`, thinking off. It takes a chat sequence like any request, reusing what
+   * the sequence holds of the prompt.
+   */
+  async scoreContinuation(
+    request: ChatRequest,
+    continuation: string,
+    maxTokens: number,
+    signal: AbortSignal,
+  ): Promise<ContinuationScore> {
+    const { prompt } = await this.prepare(request, false, this.contextSize - 2, 1);
+    const all = await this.prompts.tokenizer.tokenizeText(continuation);
+    const room = Math.max(0, Math.min(maxTokens, this.contextSize - prompt.tokens.length));
+    const scored = all.slice(0, room);
+    const characters = this.model.detokenize(scored, false).length;
+    if (scored.length === 0) return { tokens: 0, characters, logLikelihood: 0, truncated: all.length > 0 };
+    const reservation = this.pool.reserve(signal);
+    const sequence = await this.pool.acquire(reservation, prompt.tokens, signal);
+    this.stats.busySequences++;
+    try {
+      const reused = await this.reusePrefix(sequence, prompt.tokens);
+      const logLikelihood = await scoreTokens(sequence, prompt.tokens.slice(reused), scored);
+      return { tokens: scored.length, characters, logLikelihood, truncated: scored.length < all.length };
+    } finally {
+      this.release(sequence);
     }
   }
 

@@ -3,6 +3,7 @@ import path from "node:path";
 import type { Llama } from "node-llama-cpp";
 import type { ChatEvent, ChatRequest, CompletionRequest, EmbeddingResult } from "../../core/chat.js";
 import type {
+  ContinuationScore,
   Engine,
   EngineStats,
   ModelDetails,
@@ -205,6 +206,18 @@ export class LocalEngine implements Engine {
 
   async embed(model: string, inputs: string[], signal: AbortSignal): Promise<EmbeddingResult> {
     return this.useModel(model, signal, (loaded) => loaded.embed(inputs, signal));
+  }
+
+  async scoreContinuation(
+    request: ChatRequest,
+    continuation: string,
+    options: { maxTokens: number },
+    signal: AbortSignal,
+  ): Promise<ContinuationScore> {
+    refuseImages(this.resolve(request.model).id, request);
+    return this.useModel(request.model, signal, (loaded) =>
+      loaded.scoreContinuation(request, continuation, options.maxTokens, signal),
+    );
   }
 
   /** Runs `start` on the loaded model and keeps the model held until its events are consumed. */
