@@ -136,6 +136,11 @@ export class LoadedModel {
     return path.basename(this.filePath);
   }
 
+  /** The model's tokens for plain text (special-token text stays text; no BOS). */
+  tokenize(text: string): number[] {
+    return [...this.model.tokenize(text, false)];
+  }
+
   /** Requests waiting for a free sequence. */
   get queuedRequests(): number {
     return this.pool.queued;

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
+import { stat } from "node:fs/promises";
 import path from "node:path";
-import type { Llama } from "node-llama-cpp";
+import { getModuleVersion, type Llama } from "node-llama-cpp";
 import type { ChatEvent, ChatRequest, CompletionRequest, EmbeddingResult } from "../../core/chat.js";
 import type {
   ContinuationScore,
@@ -671,12 +672,30 @@ export class LocalEngine implements Engine {
       options.waitForDigest === false
         ? ((await knownSha256(entry.filePath)) ?? null)
         : await fileSha256(entry.filePath);
+    const llama = this.llama;
     return {
       model: entry.id,
       modelFile: path.basename(entry.filePath),
       modelSha256: digest,
       templateSha256: template === undefined ? null : createHash("sha256").update(template).digest("hex"),
+      modelSizeBytes: (await stat(entry.filePath)).size,
+      ...(llama
+        ? {
+            runtime: {
+              nodeLlamaCpp: await getModuleVersion(),
+              llamaCpp: llama.llamaCppRelease.release,
+              buildType: llama.buildType,
+              gpu: llama.gpu,
+              threads: this.options.threads,
+              parallel: this.options.parallel,
+            },
+          }
+        : {}),
     };
+  }
+
+  async tokenize(model: string, text: string, signal: AbortSignal): Promise<number[]> {
+    return this.useModel(model, signal, async (loaded) => loaded.tokenize(text));
   }
 
   private describe(entry: ModelEntry): ModelInfo {

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { ChatEvent, FinishReason, TokenLogprob, Usage } from "../../core/chat.js";
 import { ModelUnavailableError } from "../../core/errors.js";
+import { replicaFingerprint } from "../../core/fingerprint.js";
 import { ReplyParts, wireToolCall } from "../../core/reply-parts.js";
 import { toWireError } from "../errors.js";
 import { KEEP_ALIVE } from "../keep-alive.js";
@@ -57,11 +58,14 @@ function toWireLogprobs(logprobs: readonly TokenLogprob[]): WireLogprob[] {
 /**
  * Collects the whole reply into one `chat.completion` body. `onKeepAlive` is called for each
  * keep-alive marker, so the server can send blank lines while the client waits.
+ * `systemFingerprint` is the reply's as it starts (see core/fingerprint.ts); an upstream reply's
+ * is replaced by its replica's once the finish says which replica answered.
  */
 export async function collectChatCompletion(
   model: string,
   events: AsyncIterable<ChatEvent | typeof KEEP_ALIVE>,
   onKeepAlive: () => void = () => {},
+  systemFingerprint?: string,
 ) {
   const parts = new ReplyParts();
   const contentLogprobs: TokenLogprob[] = [];
@@ -84,6 +88,7 @@ export async function collectChatCompletion(
   return {
     ...identity(model),
     object: "chat.completion" as const,
+    ...fingerprintField(finish.servedBy ? replicaFingerprint(finish.servedBy) : systemFingerprint),
     choices: [
       {
         index: 0,
@@ -117,8 +122,12 @@ export async function* streamChatCompletion(
   model: string,
   events: AsyncIterable<ChatEvent | typeof KEEP_ALIVE>,
   includeUsage: boolean,
+  systemFingerprint?: string,
 ): AsyncGenerator<string> {
   const base = { ...identity(model), object: "chat.completion.chunk" as const };
+  // Every chunk carries it, as OpenAI's do. An upstream's replica is known only at the finish:
+  // the chunks before it carry the pool's fingerprint, the final chunk the replica's.
+  let fingerprint = systemFingerprint;
   const chunk = (
     delta: Record<string, unknown>,
     finishReason: FinishReason | null = null,
@@ -127,6 +136,7 @@ export async function* streamChatCompletion(
   ) =>
     sseData({
       ...base,
+      ...fingerprintField(fingerprint),
       choices: [{ index: 0, delta, logprobs, finish_reason: finishReason }],
       ...(usage ? { usage } : includeUsage ? { usage: null } : {}),
     });
@@ -173,6 +183,7 @@ export async function* streamChatCompletion(
           });
           break;
         case "finish":
+          if (event.servedBy) fingerprint = replicaFingerprint(event.servedBy);
           yield chunk({ content: "" }, event.finishReason, toWireUsage(event.usage));
           break;
         case "prompt-counted":
@@ -183,4 +194,8 @@ export async function* streamChatCompletion(
     yield sseData(toWireError(error).body);
   }
   yield SSE_DONE;
+}
+
+function fingerprintField(fingerprint: string | undefined) {
+  return fingerprint === undefined ? {} : { system_fingerprint: fingerprint };
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { NO_USAGE, type RequestMeter } from "../../auth/request-meter.js";
 import type { Engine } from "../../core/engine.js";
+import { modelIdFingerprint, systemFingerprint } from "../../core/fingerprint.js";
 import { QiusuoError } from "../../core/errors.js";
 import { balance } from "../../protocol/deepseek/balance.js";
 import { parseChatCompletion } from "../../protocol/deepseek/chat-request.js";
@@ -63,19 +64,29 @@ async function chatCompletions(
     meter.watch(chatRequest.model, await engine.chat(chatRequest, signal)),
     keepAliveMs,
   );
+  const fingerprint = await fingerprintFor(engine, chatRequest.model);
   if (!stream) {
     return sendJsonWithBlankLines(
       reply,
-      (onKeepAlive) => collectChatCompletion(chatRequest.model, events, onKeepAlive),
+      (onKeepAlive) => collectChatCompletion(chatRequest.model, events, onKeepAlive, fingerprint),
       errorBody,
     );
   }
   return sendEventStream(
     request,
     reply,
-    streamChatCompletion(chatRequest.model, events, includeUsage),
+    streamChatCompletion(chatRequest.model, events, includeUsage, fingerprint),
     signal,
   );
+}
+
+/**
+ * The reply's `system_fingerprint` as it starts. Never waits for a model file's first hash: until
+ * it is known the fingerprint is the provisional one (core/fingerprint.ts).
+ */
+async function fingerprintFor(engine: Engine, model: string): Promise<string> {
+  const provenance = await engine.provenance?.(model, { waitForDigest: false }).catch(() => undefined);
+  return provenance ? systemFingerprint(provenance) : modelIdFingerprint(model);
 }
 
 /** FIM and plain completions (`/beta/completions`). */
