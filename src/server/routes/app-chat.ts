@@ -2,15 +2,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { RequestMeter } from "../../auth/request-meter.js";
 import type { ChatEvent, Usage } from "../../core/chat.js";
 import { QiusuoError } from "../../core/errors.js";
+import { systemFingerprint } from "../../core/fingerprint.js";
 import { ReplyParts, wireToolCall } from "../../core/reply-parts.js";
-import {
-  parseNewMessage,
-  parseRegenerate,
-  withFiles,
-  type AttachedImage,
-} from "../../protocol/app/requests.js";
-import { IMAGE_LIMITS } from "../../protocol/image-limits.js";
-import { parseChatCompletion } from "../../protocol/deepseek/chat-request.js";
+import { branchOf, promptSha256, replyRequest } from "../../chat/reply-request.js";
+import { parseNewMessage, parseRegenerate } from "../../protocol/app/requests.js";
 import { KEEP_ALIVE, withKeepAlive } from "../../protocol/keep-alive.js";
 import { SSE_KEEP_ALIVE } from "../../protocol/sse.js";
 import type { Conversation, JsonObject, Message } from "../../store/conversations.js";
@@ -96,19 +91,11 @@ async function answer(
   const model =
     generation.model ?? conversation.settings.model ?? engine.listModels()[0]?.id ?? "deepseek-chat";
   const temperature = generation.temperature ?? conversation.settings.temperature;
-  // The wire parser gives the request every default the API has, and checks it the same way.
-  const { request: chatRequest } = await parseChatCompletion({
+  const chatRequest = await replyRequest(branch, {
     model,
-    messages: [
-      ...(conversation.settings.systemPrompt
-        ? [{ role: "system", content: conversation.settings.systemPrompt }]
-        : []),
-      ...promptMessages(branch),
-    ],
-    ...(temperature === undefined ? {} : { temperature }),
-    ...(generation.thinking === undefined
-      ? {}
-      : { thinking: { type: generation.thinking ? "enabled" : "disabled" } }),
+    systemPrompt: conversation.settings.systemPrompt,
+    temperature,
+    thinking: generation.thinking,
   });
   const signal = disconnectSignal(reply);
   const meter = new RequestMeter(store, { user, apiKey: null }, undefined, (error) =>
@@ -126,7 +113,16 @@ async function answer(
   const provenance = engine.provenance
     ? await engine.provenance(model, { waitForDigest: false }).catch(() => undefined)
     : undefined;
-  const seed = chatRequest.sampling.seed;
+  // What replay needs beyond the weights: the seed this reply (a regenerate too) really used, the
+  // name asked for (DeepSeek's names imply thinking), the prompt's hash, and when it started.
+  const recorded = {
+    ...provenance,
+    seed: chatRequest.sampling.seed,
+    requestedModel: model,
+    promptSha256: promptSha256(chatRequest),
+    startedAt: new Date().toISOString(),
+    ...(provenance ? { systemFingerprint: systemFingerprint(provenance) } : {}),
+  };
   const settings = {
     thinking: chatRequest.thinking ?? null,
     temperature: chatRequest.sampling.temperature,
@@ -136,14 +132,20 @@ async function answer(
     ...(context.instanceId === undefined ? {} : { owner: context.instanceId }),
     model: provenance?.model ?? model,
     settings,
-    provenance: provenance ? { ...provenance, seed } : { seed },
+    provenance: recorded,
   });
   if (!started) throw notFound("Conversation", conversation.id);
   // An upstream model has no file to hash; which replica answered is recorded when it finishes.
   if (provenance?.modelSha256 === null && provenance.pool === undefined && engine.provenance) {
     void engine
       .provenance(model)
-      .then((known) => store.conversations.recordProvenance(started.id, { ...known, seed }))
+      .then((known) =>
+        store.conversations.recordProvenance(started.id, {
+          ...recorded,
+          ...known,
+          systemFingerprint: systemFingerprint(known),
+        }),
+      )
       .catch((error: unknown) =>
         request.log.warn({ err: error }, "the reply's model digest was not recorded"),
       );
@@ -155,7 +157,7 @@ async function answer(
       context,
       newUserMessage,
       started,
-      provenance ? { ...provenance, seed } : { seed },
+      recorded,
       withKeepAlive(meter.watch(model, events), context.keepAliveMs),
     ),
     signal,
@@ -229,65 +231,6 @@ async function* replyStream(
   } finally {
     if (!finished) await interrupt();
   }
-}
-
-/** The messages from the root down to `leaf`. */
-function branchOf(messages: readonly Message[], leaf: Message): Message[] {
-  const byId = new Map(messages.map((message) => [message.id, message]));
-  const branch: Message[] = [];
-  for (
-    let at: Message | undefined = leaf;
-    at;
-    at = at.parentId === null ? undefined : byId.get(at.parentId)
-  ) {
-    branch.push(at);
-    if (branch.length > messages.length) break; // a cycle cannot happen, but never loop forever
-  }
-  return branch.reverse();
-}
-
-/**
- * The branch as the model sees it. A request holds at most {@link IMAGE_LIMITS.imagesPerRequest}
- * images, so in a long conversation only the newest that many go with their messages.
- */
-function promptMessages(branch: readonly Message[]) {
-  let imagesLeft = IMAGE_LIMITS.imagesPerRequest;
-  return branch
-    .toReversed()
-    .map((message) => {
-      const images = ((message.role === "user" && message.settings?.images) || []) as AttachedImage[];
-      const kept = images.slice(Math.max(0, images.length - imagesLeft));
-      imagesLeft -= kept.length;
-      return promptMessage(message, kept);
-    })
-    .reverse();
-}
-
-/**
- * A stored message as the model sees it: files in DeepSeek's template, images as OpenAI image
- * parts after the text; replies without reasoning.
- */
-function promptMessage(message: Message, images: readonly AttachedImage[]) {
-  if (message.role === "user") {
-    const files = (message.settings?.files ?? []) as Array<{ name: string; text: string }>;
-    const text = withFiles(message.content, files);
-    if (images.length === 0) return { role: "user", content: text };
-    return {
-      role: "user",
-      content: [
-        { type: "text", text },
-        ...images.map((image) => ({ type: "image_url", image_url: { url: image.url } })),
-      ],
-    };
-  }
-  if (message.role === "assistant") {
-    return {
-      role: "assistant",
-      content: message.content,
-      ...(message.toolCalls ? { tool_calls: message.toolCalls } : {}),
-    };
-  }
-  return { role: message.role, content: message.content };
 }
 
 function usageRecord(usage: Usage, reasoningMs: number | undefined) {
