@@ -4,6 +4,7 @@ import { ConfigError } from "../config/config.js";
 import { registerKeysCommand } from "./keys.js";
 import { registerLsCommand } from "./ls.js";
 import { registerPullCommand } from "./pull.js";
+import { registerReplayCommand } from "./replay.js";
 import { registerRmCommand } from "./rm.js";
 import { registerRunCommand } from "./run.js";
 import { registerServeCommand } from "./serve.js";
@@ -21,6 +22,7 @@ registerLsCommand(program);
 registerRmCommand(program);
 registerUsersCommand(program);
 registerKeysCommand(program);
+registerReplayCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   console.error(

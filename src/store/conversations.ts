@@ -275,6 +275,20 @@ export class ConversationRepository {
     return Number(result.numDeletedRows) > 0;
   }
 
+  /**
+   * Whose message `messageId` is and in which conversation, for commands run by the operator
+   * (`qiusuo replay`), who may name any message; undefined when there is none.
+   */
+  async locateMessage(messageId: string): Promise<{ userId: string; conversationId: string } | undefined> {
+    const row = await this.db
+      .selectFrom("messages")
+      .innerJoin("conversations", "conversations.id", "messages.conversation_id")
+      .select(["conversations.user_id as userId", "messages.conversation_id as conversationId"])
+      .where("messages.id", "=", messageId)
+      .executeTakeFirst();
+    return row && { userId: row.userId, conversationId: row.conversationId };
+  }
+
   /** Every message of every branch, oldest first; undefined when the user has no such conversation. */
   async messages(userId: string, conversationId: string): Promise<Message[] | undefined> {
     if (!(await this.ownConversation(this.db, userId, conversationId))) return undefined;

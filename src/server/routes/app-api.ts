@@ -10,6 +10,7 @@ import { registerAccountRoutes } from "./app-account.js";
 import { registerChatRoutes } from "./app-chat.js";
 import { registerConversationRoutes } from "./app-conversations.js";
 import { registerModelRoutes } from "./app-models.js";
+import { registerReplayRoutes } from "./app-replay.js";
 import { registerUpstreamRoutes } from "./app-upstreams.js";
 import type { PoolHealthView } from "./health.js";
 
@@ -92,6 +93,7 @@ export function registerAppApi(app: FastifyInstance, options: AppApiOptions): vo
       registerAccountRoutes(scope, context);
       registerConversationRoutes(scope, context);
       registerChatRoutes(scope, context);
+      registerReplayRoutes(scope, context);
       scope.setNotFoundHandler((request, reply) => {
         void reply.code(404).send(noRouteBody(request));
       });
