@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from "commander";
 import { ConfigError } from "../config/config.js";
+import { registerAuditCommand } from "./audit.js";
 import { registerKeysCommand } from "./keys.js";
 import { registerLsCommand } from "./ls.js";
 import { registerPullCommand } from "./pull.js";
@@ -22,6 +23,7 @@ registerLsCommand(program);
 registerRmCommand(program);
 registerUsersCommand(program);
 registerKeysCommand(program);
+registerAuditCommand(program);
 registerReplayCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
