@@ -8,6 +8,13 @@ import type {
 import type { Engine, ModelDetails, ModelInfo, ModelProvenance } from "../../core/engine.js";
 import { InvalidRequestError, ModelNotFoundError, QiusuoError } from "../../core/errors.js";
 import type { UpstreamPoolConfig } from "../../config/config.js";
+import {
+  redactChatRequest,
+  redactCompletionRequest,
+  redactTexts,
+  type RedactionSession,
+} from "../../privacy/redaction.js";
+import { restoreEvents } from "../../privacy/restore-stream.js";
 import { chatAffinityKeys, completionAffinityKeys, withReply, type AffinityKey } from "./prefix-affinity.js";
 import { displayUrl, ReplicaPool, type PoolHealth } from "./replica-pool.js";
 import { UpstreamClient } from "./upstream-client.js";
@@ -228,35 +235,50 @@ export class RemoteEngine implements Engine {
     };
   }
 
-  async chat(request: ChatRequest, signal: AbortSignal): Promise<AsyncIterable<ChatEvent>> {
-    const upstreamModel = this.upstreamId(request.model);
-    this.refuseImages(request, upstreamModel);
+  async chat(original: ChatRequest, signal: AbortSignal): Promise<AsyncIterable<ChatEvent>> {
+    const upstreamModel = this.upstreamId(original.model);
+    this.refuseImages(original, upstreamModel);
+    // Redacted once, before any replica is picked: every attempt and failover sends the same
+    // redacted request. Affinity keys hash the redacted text (and the reply as the upstream
+    // wrote it, placeholders and all), because that is what the replicas hold in their KV cache;
+    // placeholders are numbered by first appearance, so a conversation's next turn redacts its
+    // history to the same text and still lands on the replica that has it.
+    const { request, session } = this.options.config.redact
+      ? redactChatRequest(original)
+      : { request: original, session: undefined };
     const affinity = chatAffinityKeys(request.model, request.messages, request.tools);
     const reply = new ReplyText();
-    return this.stream(
+    const events = await this.stream(
       affinity,
       signal,
       (client, attemptSignal) => client.chat(upstreamModel, request, attemptSignal),
       reply,
       () => withReply(request.model, request.messages, request.tools, reply.value()),
     );
+    return restored(events, session);
   }
 
-  async complete(request: CompletionRequest, signal: AbortSignal): Promise<AsyncIterable<ChatEvent>> {
-    const upstreamModel = this.upstreamId(request.model);
+  async complete(original: CompletionRequest, signal: AbortSignal): Promise<AsyncIterable<ChatEvent>> {
+    const upstreamModel = this.upstreamId(original.model);
+    const { request, session } = this.options.config.redact
+      ? redactCompletionRequest(original)
+      : { request: original, session: undefined };
     const affinity = completionAffinityKeys(request.model, request.prompt);
     const reply = new ReplyText();
-    return this.stream(
+    const events = await this.stream(
       affinity,
       signal,
       (client, attemptSignal) => client.complete(upstreamModel, request, attemptSignal),
       reply,
       () => completionAffinityKeys(request.model, request.prompt + reply.value().content).keys,
     );
+    return restored(events, session);
   }
 
-  async embed(model: string, inputs: string[], signal: AbortSignal): Promise<EmbeddingResult> {
+  async embed(model: string, original: string[], signal: AbortSignal): Promise<EmbeddingResult> {
     const upstreamModel = this.upstreamId(model);
+    // Vectors of the redacted texts: nothing comes back to restore.
+    const inputs = this.options.config.redact ? redactTexts(original).texts : original;
     const lease = await this.pool.dispatch(
       { signal, deadlineMs: FAILOVER_DEADLINE_MS },
       (replica, attemptSignal) => this.clients[replica.index]!.embed(upstreamModel, inputs, attemptSignal),
@@ -398,6 +420,17 @@ export class RemoteEngine implements Engine {
       `messages.${index}.content`,
     );
   }
+}
+
+/**
+ * The reply with the session's placeholders put back and its redaction counts on `finish`; as
+ * it is when nothing was redacted (or the pool does not redact).
+ */
+function restored(
+  events: AsyncIterable<ChatEvent>,
+  session: RedactionSession | undefined,
+): AsyncIterable<ChatEvent> {
+  return session === undefined || session.size === 0 ? events : restoreEvents(events, session);
 }
 
 /** The reply as it grows, for the prefix the next turn will share. */

@@ -209,8 +209,14 @@ async function* replyStream(
     if (parts.reasoning && reasoningMs === undefined) reasoningMs = performance.now() - startedAt;
     const usage = parts.finish?.usage;
     const servedBy = parts.finish?.servedBy;
+    // What a redacting pool replaced before the request left: counts by kind, never values.
+    const redactions = parts.finish?.redactions;
     if (servedBy)
-      await conversations.recordProvenance(started.id, { ...provenance, servedBy: { ...servedBy } });
+      await conversations.recordProvenance(started.id, {
+        ...provenance,
+        servedBy: { ...servedBy },
+        ...(redactions === undefined ? {} : { redactions: { ...redactions } }),
+      });
     const done = await conversations.finishReply(started.id, {
       status: "complete",
       ...progress(),
