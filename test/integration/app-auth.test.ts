@@ -206,6 +206,7 @@ describe("user isolation on every /api route", () => {
       ["PUT", `/api/conversations/${conversation.id}/current`, { messageId: userMessage.id }],
       ["POST", `/api/conversations/${conversation.id}/messages`, { parentId: reply.id, content: "hi" }],
       ["POST", `/api/conversations/${conversation.id}/messages/${reply.id}/regenerate`, {}],
+      ["POST", `/api/conversations/${conversation.id}/messages/${reply.id}/replay`],
       ["DELETE", `/api/keys/${key.id}`],
     ];
     for (const [method, path, body] of probes) {
@@ -271,6 +272,7 @@ describe("user isolation on every /api route", () => {
       "PUT /api/conversations/:id/current",
       "POST /api/conversations/:id/messages",
       "POST /api/conversations/:id/messages/:messageId/regenerate",
+      "POST /api/conversations/:id/messages/:messageId/replay",
       "GET /api/search",
       "GET /api/export",
       "POST /api/import",
