@@ -13,6 +13,7 @@ import type { LocalEngine } from "../engines/local/local-engine.js";
 import { modelIdForFile } from "../engines/local/model-paths.js";
 import { pullModel } from "../engines/local/model-pull.js";
 import { INSTANCE_HEARTBEAT_MS } from "../store/instances.js";
+import { auditsDir } from "../audit/report-files.js";
 import { localModelFiles, resolveModelSource, type ModelSource } from "./model-sources.js";
 import { createProgressBar } from "./progress-bar.js";
 
@@ -173,6 +174,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     }),
     health: { listModels: () => router.listModels(), pools },
     pools,
+    auditsDir: auditsDir(config.dataDir),
     metrics,
     host: config.host,
     logLevel: config.logLevel,

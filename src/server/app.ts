@@ -29,6 +29,8 @@ export interface AppOptions {
   health: HealthSource;
   /** The upstream pools for the app's models page (`GET /api/upstreams`); default `health.pools`. */
   pools?: () => PoolHealthView[];
+  /** Where `qiusuo audit` writes its reports (the data dir's audits/), for the app to show admins. */
+  auditsDir?: string;
   /** The series `GET /metrics` serves (made with createMetrics()); no /metrics route without it. */
   metrics?: Metrics;
   /** Who may read /metrics (see MetricsAccess). Default: `qiusuo serve`'s. */
@@ -124,6 +126,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     models: options.models,
     instanceId: options.instanceId,
     pools: options.pools ?? (options.health.pools ? () => options.health.pools?.() ?? [] : undefined),
+    auditsDir: options.auditsDir,
   });
   registerWebRoutes(app);
   return app;

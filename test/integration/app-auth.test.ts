@@ -235,7 +235,13 @@ describe("user isolation on every /api route", () => {
       assert.equal(response.status, 200, path);
       assert.deepEqual(leaked(response.json), [], `${path} leaks alice's data`);
     }
-    for (const path of ["/api/admin/usage?groupBy=user", "/api/admin/users", "/api/upstreams"]) {
+    for (const path of [
+      "/api/admin/usage?groupBy=user",
+      "/api/admin/users",
+      "/api/upstreams",
+      "/api/audits",
+      "/api/audits/audit-20260101T000000Z-a-vs-b.html",
+    ]) {
       assert.equal((await bob.request("GET", path)).status, 403, path);
     }
     for (const [method, path] of [
@@ -288,6 +294,8 @@ describe("user isolation on every /api route", () => {
       "POST /api/models/:id/unload",
       "DELETE /api/models/:id",
       "GET /api/upstreams",
+      "GET /api/audits",
+      "GET /api/audits/:name",
     ]);
     const routes = apiRoutes(server.app.printRoutes({ commonPrefix: false }));
     assert.ok(routes.length > 10, server.app.printRoutes({ commonPrefix: false }));

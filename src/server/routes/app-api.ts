@@ -7,6 +7,7 @@ import type { SessionUser } from "../../store/sessions.js";
 import type { Store } from "../../store/store.js";
 import { noRouteBody } from "../reply-helpers.js";
 import { registerAccountRoutes } from "./app-account.js";
+import { registerAuditRoutes } from "./app-audits.js";
 import { registerChatRoutes } from "./app-chat.js";
 import { registerConversationRoutes } from "./app-conversations.js";
 import { registerModelRoutes } from "./app-models.js";
@@ -27,6 +28,8 @@ export interface AppApiOptions {
   instanceId?: string | undefined;
   /** The upstream pools' health, for the models page (admins only); none when absent. */
   pools?: (() => PoolHealthView[]) | undefined;
+  /** Where `qiusuo audit` writes its reports, listed and served to admins; none when absent. */
+  auditsDir?: string | undefined;
 }
 
 export interface AppApiContext extends AppApiOptions {
@@ -90,6 +93,7 @@ export function registerAppApi(app: FastifyInstance, options: AppApiOptions): vo
 
       registerModelRoutes(scope, context);
       registerUpstreamRoutes(scope, context);
+      registerAuditRoutes(scope, context);
       registerAccountRoutes(scope, context);
       registerConversationRoutes(scope, context);
       registerChatRoutes(scope, context);
