@@ -1,6 +1,7 @@
 // The App API client: JSON requests with the CSRF header on writes, and the message streams.
 import { readSseEvents } from "./sse.ts";
 import type {
+  AuditReportEntry,
   ApiKey,
   AppModel,
   AttachedFile,
@@ -178,6 +179,7 @@ export const api = {
   deleteModel: (id: string) => json<{ ok: true }>("DELETE", `/api/models/${encodeURIComponent(id)}`),
   pullModel: (model: string, signal: AbortSignal) => pullStream(model, signal),
   upstreams: () => json<{ data: UpstreamPool[] }>("GET", "/api/upstreams"),
+  audits: () => json<{ data: AuditReportEntry[] }>("GET", "/api/audits"),
 };
 
 /** Events of a pull stream: progress (bytes so far), then the pulled model or an error. */

@@ -113,6 +113,15 @@ export interface AppModel {
   pool?: string;
 }
 
+/** A report `qiusuo audit` wrote, as `GET /api/audits` lists it (open it at `/api/audits/NAME`). */
+export interface AuditReportEntry {
+  name: string;
+  createdAt: string;
+  a: string;
+  b: string;
+  sizeBytes: number;
+}
+
 /** One upstream pool on the models page (`GET /api/upstreams`, admins only). */
 export interface UpstreamPool {
   name: string;

@@ -3,7 +3,7 @@
 import { useSignal } from "@preact/signals";
 import { useEffect, useRef } from "preact/hooks";
 import { api } from "../api/client.ts";
-import type { AppModel, UpstreamPool } from "../api/types.ts";
+import type { AppModel, AuditReportEntry, UpstreamPool } from "../api/types.ts";
 import { formatBytes } from "../files.ts";
 import { t } from "../i18n/i18n.ts";
 import type { MessageKey } from "../i18n/strings.ts";
@@ -343,6 +343,44 @@ function UpstreamsSection() {
   );
 }
 
+/** Reports of `qiusuo audit A B` (admins only), each opened as its own page in a new tab. */
+function AuditsSection() {
+  const reports = useSignal<AuditReportEntry[] | null>(null);
+  const error = useSignal<string | null>(null);
+  useEffect(() => {
+    api.audits().then(
+      (answer) => (reports.value = answer.data),
+      (failure) => (error.value = describeError(failure)),
+    );
+  }, []);
+  return (
+    <section class="audits" aria-labelledby="audits-title">
+      <h2 id="audits-title">{t("auditsTitle")}</h2>
+      <p class="hint">{t("auditsHelp")}</p>
+      <FormError message={error.value} />
+      {reports.value?.length === 0 && <p class="empty">{t("auditsEmpty")}</p>}
+      {reports.value && reports.value.length > 0 && (
+        <ul class="audit-list">
+          {reports.value.map((report) => (
+            <li key={report.name}>
+              <a
+                href={`/api/audits/${encodeURIComponent(report.name)}`}
+                target="_blank"
+                rel="noopener noreferrer"
+              >
+                {report.a && report.b ? t("auditVersus", { a: report.a, b: report.b }) : report.name}
+              </a>{" "}
+              <time class="meta" dateTime={report.createdAt}>
+                {new Date(report.createdAt).toLocaleString()}
+              </time>
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}
+
 export function ModelsPage() {
   useEffect(() => loadModels(true), []);
   // Managing models is for admins; the local user is one.
@@ -375,6 +413,7 @@ export function ModelsPage() {
         </div>
       )}
       {manage && <UpstreamsSection />}
+      {manage && <AuditsSection />}
       {manage && <PullForm />}
     </section>
   );

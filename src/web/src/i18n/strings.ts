@@ -161,6 +161,11 @@ export const en = {
   replicaEjected: "Ejected",
   replicaProbing: "Probing",
   refresh: "Refresh",
+  auditsTitle: "Audit reports",
+  auditsHelp:
+    "Reports of qiusuo audit A B: which model each says it is, how alike their answers are, and how well each predicts the other. Each opens in a new tab.",
+  auditsEmpty: "No audit reports yet. Run qiusuo audit A B on the server to make one.",
+  auditVersus: "{a} vs {b}",
 };
 
 export type MessageKey = keyof typeof en;
@@ -311,6 +316,11 @@ export const zhHans: Dictionary = {
   modelUnavailable: "{model}（不可用）",
   upstreamsTitle: "上游池",
   upstreamsHelp: "此服务器代为提供其模型的远程服务器。持续失败的副本会被移出服务，并被探测直到再次应答。",
+  auditsTitle: "审计报告",
+  auditsHelp:
+    "由 qiusuo audit A B 生成的报告：每个模型自称是谁、回答有多相似、彼此预测得多好。每份报告在新标签页中打开。",
+  auditsEmpty: "还没有审计报告。在服务器上运行 qiusuo audit A B 生成一份。",
+  auditVersus: "{a} 对比 {b}",
   poolSummary: "{total} 个副本中 {healthy} 个在服务 · {models} 个模型 · {queued} 个排队",
   poolOk: "正常",
   poolDegraded: "降级",
@@ -469,6 +479,11 @@ export const zhHant: Dictionary = {
   modelUnavailable: "{model}（無法使用）",
   upstreamsTitle: "上游池",
   upstreamsHelp: "此伺服器代為提供其模型的遠端伺服器。持續失敗的副本會被移出服務，並被探測直到再次回應。",
+  auditsTitle: "稽核報告",
+  auditsHelp:
+    "由 qiusuo audit A B 產生的報告：每個模型自稱是誰、回答有多相似、彼此預測得多好。每份報告在新分頁中開啟。",
+  auditsEmpty: "還沒有稽核報告。在伺服器上執行 qiusuo audit A B 產生一份。",
+  auditVersus: "{a} 對比 {b}",
   poolSummary: "{total} 個副本中 {healthy} 個在服務 · {models} 個模型 · {queued} 個排隊",
   poolOk: "正常",
   poolDegraded: "降級",
