@@ -237,6 +237,10 @@ async function configuredSources(config: ServeConfig): Promise<ModelSource[]> {
   if (files.length > 0) return files.map((file) => ({ kind: "file", path: file, aliases: [] }));
   // With upstreams and no model of its own, qiusuo is a pure gateway: nothing to download.
   if (!config.pullDefaultModel || Object.keys(config.upstreams).length > 0) return [];
+  // The one outbound connection on by default (docs/privacy.md), so it is said before it is made.
+  console.log(
+    `No model is configured: downloading the default model ${DEFAULT_MODEL_ALIAS} from ${new URL(config.huggingFaceEndpoint).origin} (QIUSUO_NO_PULL=1 or --model FILE.gguf turns this off).`,
+  );
   return [await resolveModelSource(DEFAULT_MODEL_ALIAS, config.dataDir, config.modelCatalog)];
 }
 
