@@ -12,6 +12,7 @@ import type {
   GenerationOptions,
   Message,
   Page,
+  ReplayReport,
   SearchHit,
   Session,
   UpstreamPool,
@@ -156,6 +157,11 @@ export const api = {
         ...withoutEmpty(request),
       },
       signal,
+    ),
+  replay: (id: string, messageId: string) =>
+    json<ReplayReport>(
+      "POST",
+      `/api/conversations/${encodeURIComponent(id)}/messages/${encodeURIComponent(messageId)}/replay`,
     ),
   regenerate: (id: string, messageId: string, options: GenerationOptions, signal: AbortSignal) =>
     messageStream(

@@ -165,3 +165,39 @@ export interface GenerationOptions {
   thinking?: boolean;
   temperature?: number;
 }
+
+/** What a reply was made with (its `provenance`), as far as it was recorded. */
+export interface Provenance {
+  model?: string;
+  modelFile?: string;
+  modelSha256?: string | null;
+  templateSha256?: string | null;
+  seed?: number;
+  startedAt?: string;
+  systemFingerprint?: string;
+  runtime?: {
+    nodeLlamaCpp?: string;
+    llamaCpp?: string;
+    buildType?: string;
+    gpu?: string | false;
+    threads?: number;
+    parallel?: number;
+  };
+  pool?: string;
+  upstreamModel?: string;
+  servedBy?: { pool?: string; replica?: string; upstreamModel?: string; systemFingerprint?: string };
+  /** Counts by kind of what was redacted before the request left the machine. */
+  redactions?: Record<string, number>;
+}
+
+/** `POST /api/conversations/:id/messages/:messageId/replay`. */
+export interface ReplayReport {
+  messageId: string;
+  model: string;
+  identical: boolean;
+  storedTokens: number;
+  replayedTokens: number;
+  generatedTokens: { stored: number | null; replayed: number };
+  difference?: { tokenIndex: number; stored: string; replayed: string };
+  notes: string[];
+}

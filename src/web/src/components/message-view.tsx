@@ -9,6 +9,7 @@ import { displayChinese, t } from "../i18n/i18n.ts";
 import { busy, live, regenerate, sendMessage, switchBranch } from "../state/chat.ts";
 import { CopyButton } from "./copy-button.tsx";
 import { MarkdownView } from "./markdown-view.tsx";
+import { ProvenanceButton } from "./provenance-panel.tsx";
 
 export interface Branches {
   index: number;
@@ -214,6 +215,7 @@ function AssistantMessage({
           <button type="button" class="action" disabled={busy.value} onClick={() => void regenerate(message)}>
             {t("regenerate")}
           </button>
+          {message.provenance != null && <ProvenanceButton message={message} />}
           {message.status === "interrupted" && <span class="badge">{t("interrupted")}</span>}
           {message.model && <span class="meta">{message.model}</span>}
           {usage && <span class="meta usage">{usage}</span>}
