@@ -7,7 +7,8 @@
  * Phases: bandwidth, rss, overhead, ttft, chat, concurrency, web (the chat app in Chromium,
  * bench/web.ts), store (key admission, search, and what keys add to a request: bench/store.ts),
  * gateway (qiusuo in front of llama-server: decode, added TTFT, failover, prefix affinity:
- * bench/gateway.ts, also runnable alone). Servers are `serve` child processes
+ * bench/gateway.ts, also runnable alone), redaction (PII detectors' precision and recall on the
+ * labelled corpus, and their cost: bench/redaction.ts). Servers are `serve` child processes
  * on 127.0.0.1 with fresh temp data dirs (removed at the end unless --keep).
  */
 import { spawnSync } from "node:child_process";
@@ -49,6 +50,7 @@ const PHASES = [
   "web",
   "store",
   "gateway",
+  "redaction",
 ] as const;
 type Phase = (typeof PHASES)[number];
 
@@ -392,6 +394,12 @@ if (concurrency) {
   ]);
 } else failed("concurrency", "4 streams / 1 stream", ">= 1.5x");
 
+// PII redaction: precision/recall on the labelled corpus and the cost per KB and per token (CPU only).
+const redactionRows: Row[] | undefined = await phase(
+  "redaction",
+  "PII redaction: precision and recall per kind on the labelled corpus, cost per KB and per token",
+  async () => benchProcess("bench/redaction.ts", []),
+);
 if (bandwidth && decodeTokPerSec !== undefined) {
   const limit = (bandwidth.bestGBs * 1e9) / bytes.perToken;
   rows.push([
@@ -412,6 +420,8 @@ if (storeRows) rows.push(...storeRows);
 else failed("store", "store: key admission, search", "-");
 if (gatewayRows) rows.push(...gatewayRows);
 else failed("gateway", "gateway: decode, TTFT, failover, affinity", "see bench/gateway.ts");
+if (redactionRows) rows.push(...redactionRows);
+else failed("redaction", "redaction: precision / recall", "see bench/redaction.ts");
 
 const header: Row = ["metric", "measured", "target", "met?"];
 const widths = header.map((_, column) => Math.max(...[header, ...rows].map((row) => row[column]!.length)));

@@ -27,8 +27,12 @@ export interface PiiMatch {
 export function findPii(text: string): PiiMatch[] {
   // E-mail addresses and IBANs first: their letters decide them, and the numbers inside them
   // (`13800138000@qq.com`) must not be read again as phones.
-  const found: PiiMatch[] = [...findEmails(text), ...findIbans(text)];
-  const taken = (start: number, end: number) => found.some((match) => start < match.end && match.start < end);
+  const ibans = findIbans(text);
+  const found: PiiMatch[] = [...findEmails(text), ...ibans.valid];
+  // Numbers inside an IBAN-shaped code whose checksum fails are parts of that code, not cards.
+  const claimed = [...found, ...ibans.shaped];
+  const taken = (start: number, end: number) =>
+    claimed.some((match) => start < match.end && match.start < end);
   for (const match of findNumbers(text)) if (!taken(match.start, match.end)) found.push(match);
   return found.sort((a, b) => a.start - b.start);
 }
@@ -137,17 +141,21 @@ const IBAN_LENGTHS: Record<string, number> = {
 // A country code and check digits, then the BBAN in one piece or in groups of up to 4.
 const IBAN_RUN = /(?<![A-Za-z0-9])[A-Z]{2}\d{2}[A-Z0-9]*(?: [A-Z0-9]{1,4}(?![A-Za-z0-9]))*/y;
 
-function findIbans(text: string): PiiMatch[] {
+/** Valid IBANs, and the IBAN-shaped runs (15+ characters) that are not. */
+function findIbans(text: string): { valid: PiiMatch[]; shaped: PiiMatch[] } {
   const matches: PiiMatch[] = [];
+  const shaped: PiiMatch[] = [];
   for (let from = text.search(/[A-Z]{2}\d{2}/); from !== -1 && from < text.length;) {
     IBAN_RUN.lastIndex = from;
     const run = IBAN_RUN.exec(text)?.[0];
     const end = run === undefined ? undefined : longestIban(text, from, run);
     if (end !== undefined) matches.push({ kind: "iban", start: from, end });
+    else if (run !== undefined && run.replaceAll(" ", "").length >= 15)
+      shaped.push({ kind: "iban", start: from, end: from + run.length });
     const next = text.slice(end ?? from + 1).search(/[A-Z]{2}\d{2}/);
     from = next === -1 ? -1 : (end ?? from + 1) + next;
   }
-  return matches;
+  return { valid: matches, shaped };
 }
 
 /**
@@ -214,10 +222,11 @@ function findNumbers(text: string): PiiMatch[] {
     }
     for (let first = 0; first < groups.length;) {
       const found = numberAt(groups, first, text);
-      if (found) {
-        matches.push({ kind: found.kind, start: groups[first]!.start, end: groups[found.last]!.end });
-        first = found.last + 1;
-      } else first++;
+      // A number starts where the run starts or right after another one: `1425 2018 209` is not
+      // a phone inside `3710 1425 2018 209`, while `4111 1111 1111 1111 2025` still holds a card.
+      if (!found) break;
+      matches.push({ kind: found.kind, start: groups[first]!.start, end: groups[found.last]!.end });
+      first = found.last + 1;
     }
   }
   return matches;
