@@ -54,7 +54,7 @@ export async function runAudit(engine: Engine, options: AuditOptions): Promise<A
   let done = 0;
   const step = (phase: string) => options.onProgress?.({ done: ++done, total, phase });
   const answer = async (model: string, prompt: string, phase: string) => {
-    const result = await answerGreedily(engine, model, prompt, maxTokens, signal);
+    const result = await scoped(signal, (own) => answerGreedily(engine, model, prompt, maxTokens, own));
     step(phase);
     return result;
   };
@@ -75,7 +75,8 @@ export async function runAudit(engine: Engine, options: AuditOptions): Promise<A
   if (options.embeddingModel) {
     for (const row of behaviourRows) {
       if (row.a.text !== "" && row.b.text !== "") {
-        const { vectors } = await engine.embed!(options.embeddingModel, [row.a.text, row.b.text], signal);
+        const texts = [row.a.text, row.b.text];
+        const { vectors } = await scoped(signal, (own) => engine.embed!(options.embeddingModel!, texts, own));
         row.embedding = cosineSimilarity(vectors[0]!, vectors[1]!);
       }
       step("embeddings");
@@ -122,6 +123,25 @@ export async function runAudit(engine: Engine, options: AuditOptions): Promise<A
     },
     likelihood,
   };
+}
+
+/**
+ * Runs one engine call under its own signal that follows `signal`: engines listen on the signal
+ * they get for the whole of a call, and hundreds of calls on one long-lived signal would pile up.
+ */
+async function scoped<Result>(
+  signal: AbortSignal,
+  use: (own: AbortSignal) => Promise<Result>,
+): Promise<Result> {
+  const controller = new AbortController();
+  const abort = () => controller.abort(signal.reason);
+  if (signal.aborted) abort();
+  signal.addEventListener("abort", abort, { once: true });
+  try {
+    return await use(controller.signal);
+  } finally {
+    signal.removeEventListener("abort", abort);
+  }
 }
 
 function withClaim(answer: AuditAnswer) {
@@ -200,11 +220,9 @@ async function scoreAnswers(
   const totals = { aUnderA: cell(), aUnderB: cell(), bUnderA: cell(), bUnderB: cell() };
   const part: LikelihoodPart = { available: true, rows: [] };
   const score = async (model: string, prompt: string, text: string, into: LikelihoodCell) => {
-    const result: ContinuationScore = await engine.scoreContinuation!(
-      greedyRequest(model, prompt, maxTokens),
-      text,
-      { maxTokens },
-      signal,
+    const request = greedyRequest(model, prompt, maxTokens);
+    const result: ContinuationScore = await scoped(signal, (own) =>
+      engine.scoreContinuation!(request, text, { maxTokens }, own),
     );
     step();
     into.tokens += result.tokens;
