@@ -60,7 +60,7 @@ ${likelihoodSection(report)}
 function modelsTable(report: AuditReport): string {
   const row = (key: string, model: AuditedModel) =>
     `<tr><th scope="row">${key}</th><td><code>${escapeHtml(model.name)}</code></td><td><code>${escapeHtml(model.id)}</code></td><td>${model.pool ? `upstream pool <code>${escapeHtml(model.pool)}</code>` : "local"}</td><td>${model.sha256 ? `<code>${escapeHtml(model.sha256)}</code>` : "—"}</td></tr>`;
-  return `<table><caption class="meta">The two models</caption><thead><tr><th scope="col"></th><th scope="col">Name given</th><th scope="col">Served as</th><th scope="col">Where</th><th scope="col">File SHA-256</th></tr></thead>
+  return `<table><caption class="meta">The two models</caption><thead><tr><th scope="col">Model</th><th scope="col">Name given</th><th scope="col">Served as</th><th scope="col">Where</th><th scope="col">File SHA-256</th></tr></thead>
 <tbody>${row("A", report.models.a)}${row("B", report.models.b)}</tbody></table>`;
 }
 
