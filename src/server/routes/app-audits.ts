@@ -1,7 +1,8 @@
 import type { FastifyInstance } from "fastify";
 import { listAuditReports, readAuditReport } from "../../audit/report-files.js";
 import { AUDIT_REPORT_CSP } from "../../audit/render-report.js";
-import { notFound, requireAdmin, type AppApiContext } from "./app-api.js";
+import { QiusuoError } from "../../core/errors.js";
+import { requireAdmin, type AppApiContext } from "./app-api.js";
 
 /**
  * The reports `qiusuo audit` wrote to the data dir's audits/ (admins only): `GET /api/audits`
@@ -19,7 +20,9 @@ export function registerAuditRoutes(app: FastifyInstance, context: AppApiContext
     requireAdmin(context.user(request));
     const { name } = request.params;
     const html = context.auditsDir ? await readAuditReport(context.auditsDir, name) : undefined;
-    if (html === undefined) throw notFound("Audit report", name);
+    if (html === undefined) {
+      throw new QiusuoError("not_found", "audit_report_not_found", `Audit report '${name}' does not exist.`);
+    }
     return reply
       .header("content-type", "text/html; charset=utf-8")
       .header("content-security-policy", AUDIT_REPORT_CSP)
