@@ -1,7 +1,8 @@
 import { randomInt, randomUUID } from "node:crypto";
 import { z } from "zod";
-import type { ChatEvent, CompletionRequest, FinishReason, TokenLogprob, Usage } from "../../core/chat.js";
+import type { ChatEvent, CompletionRequest, FinishReason, TokenLogprob } from "../../core/chat.js";
 import { ModelUnavailableError } from "../../core/errors.js";
+import { replicaFingerprint } from "../../core/fingerprint.js";
 import { KEEP_ALIVE } from "../keep-alive.js";
 import { SSE_DONE, SSE_KEEP_ALIVE, sseData } from "../sse.js";
 import { toWireError } from "../errors.js";
@@ -82,11 +83,12 @@ export async function collectCompletion(
   echo: boolean,
   events: AsyncIterable<ChatEvent | typeof KEEP_ALIVE>,
   onKeepAlive: () => void = () => {},
+  systemFingerprint?: string,
 ) {
   let text = echo ? prompt : "";
   const logprobs: TokenLogprob[] = [];
   let wantsLogprobs = false;
-  let finish: { finishReason: FinishReason; usage: Usage } | undefined;
+  let finish: Extract<ChatEvent, { type: "finish" }> | undefined;
   for await (const event of events) {
     if (event === KEEP_ALIVE) onKeepAlive();
     else if (event.type === "text-delta" || event.type === "reasoning-delta") {
@@ -101,6 +103,7 @@ export async function collectCompletion(
     object: "text_completion" as const,
     created: Math.floor(Date.now() / 1000),
     model,
+    ...fingerprintField(finish.servedBy ? replicaFingerprint(finish.servedBy) : systemFingerprint),
     choices: [
       {
         index: 0,
@@ -119,7 +122,10 @@ export async function* streamCompletion(
   echo: boolean,
   events: AsyncIterable<ChatEvent | typeof KEEP_ALIVE>,
   includeUsage: boolean,
+  systemFingerprint?: string,
 ): AsyncGenerator<string> {
+  // As for chat completions: an upstream's replica is known only at the finish.
+  let fingerprint = systemFingerprint;
   const base = {
     id: randomUUID(),
     object: "text_completion" as const,
@@ -135,6 +141,7 @@ export async function* streamCompletion(
   ) =>
     sseData({
       ...base,
+      ...fingerprintField(fingerprint),
       choices: [{ index: 0, text, logprobs, finish_reason: finishReason }],
       ...(usage ? { usage } : includeUsage ? { usage: null } : {}),
     });
@@ -146,10 +153,17 @@ export async function* streamCompletion(
         const logprobs = event.logprobs ? toLegacyLogprobs(event.logprobs, offset) : null;
         offset += event.text.length;
         yield chunk(event.text, null, logprobs);
-      } else if (event.type === "finish") yield chunk("", event.finishReason, null, toWireUsage(event.usage));
+      } else if (event.type === "finish") {
+        if (event.servedBy) fingerprint = replicaFingerprint(event.servedBy);
+        yield chunk("", event.finishReason, null, toWireUsage(event.usage));
+      }
     }
   } catch (error) {
     yield sseData(toWireError(error).body);
   }
   yield SSE_DONE;
+}
+
+function fingerprintField(fingerprint: string | undefined) {
+  return fingerprint === undefined ? {} : { system_fingerprint: fingerprint };
 }

@@ -105,14 +105,20 @@ async function completions(
     keepAliveMs,
   );
   const { model, prompt } = completion;
+  const fingerprint = await fingerprintFor(engine, model);
   if (!stream) {
     return sendJsonWithBlankLines(
       reply,
-      (onKeepAlive) => collectCompletion(model, prompt, echo, events, onKeepAlive),
+      (onKeepAlive) => collectCompletion(model, prompt, echo, events, onKeepAlive, fingerprint),
       errorBody,
     );
   }
-  return sendEventStream(request, reply, streamCompletion(model, prompt, echo, events, includeUsage), signal);
+  return sendEventStream(
+    request,
+    reply,
+    streamCompletion(model, prompt, echo, events, includeUsage, fingerprint),
+    signal,
+  );
 }
 
 async function embeddings(engine: Engine, request: FastifyRequest, reply: FastifyReply, meter: RequestMeter) {
