@@ -2,15 +2,12 @@
 // finds no violations on the main screens in light and dark and at phone width; and a 375 px
 // phone has no horizontal scroll and reaches the sidebar.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { after, before, test } from "node:test";
-import type { Browser, Page } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { AppClient, startTestServer, type TestServer } from "../integration/harness.js";
-import { launchBrowser, openPage } from "./e2e-harness.js";
+import { launchBrowser, openPage, assertAccessible } from "./e2e-harness.js";
 import { importConversations, richConversation } from "./sample-conversations.js";
 
-const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 const PHONE = { width: 375, height: 740 };
 
 let local: TestServer;
@@ -38,33 +35,6 @@ after(async () => {
   await browser?.close();
   await Promise.all([local?.close(), accounts?.close()]);
 });
-
-interface Violation {
-  id: string;
-  impact: string | null;
-  help: string;
-  nodes: string[];
-}
-
-/** Runs axe on the page as it is now; every violation, whatever its impact. */
-async function axeViolations(page: Page): Promise<Violation[]> {
-  await page.evaluate(AXE_SOURCE);
-  return page.evaluate(async () => {
-    const axe = (window as unknown as { axe: typeof import("axe-core") }).axe;
-    const result = await axe.run(document, { resultTypes: ["violations"] });
-    return result.violations.map((violation) => ({
-      id: violation.id,
-      impact: violation.impact ?? null,
-      help: violation.help,
-      nodes: violation.nodes.map((node) => `${node.target.join(" ")}: ${node.failureSummary ?? ""}`),
-    }));
-  });
-}
-
-async function assertAccessible(page: Page, screen: string): Promise<void> {
-  const violations = await axeViolations(page);
-  assert.deepEqual(violations, [], `${screen}: ${JSON.stringify(violations, null, 2)}`);
-}
 
 /** The rich chat, with its math and code rendered. */
 async function openRichChat(options: Parameters<typeof openPage>[2] = {}) {

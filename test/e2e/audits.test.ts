@@ -2,18 +2,15 @@
 // `qiusuo audit` with links that open each in a new tab; the report itself loads under its strict
 // CSP without a violation or an error. axe finds nothing on the page (light and dark) or the report.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import type { Browser, Page } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { writeAuditReport } from "../../src/audit/report-files.js";
 import { runAudit } from "../../src/audit/run-audit.js";
 import { startTestServer, type TestServer } from "../integration/harness.js";
-import { launchBrowser, openPage } from "./e2e-harness.js";
-
-const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+import { launchBrowser, openPage, assertAccessible } from "./e2e-harness.js";
 
 let server: TestServer;
 let browser: Browser;
@@ -33,19 +30,6 @@ after(async () => {
   await server?.close();
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function assertAccessible(page: Page, screen: string): Promise<void> {
-  await page.evaluate(AXE_SOURCE);
-  const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: typeof import("axe-core") }).axe;
-    const result = await axe.run(document, { resultTypes: ["violations"] });
-    return result.violations.map((violation) => ({
-      id: violation.id,
-      nodes: violation.nodes.map((node) => node.target.join(" ")),
-    }));
-  });
-  assert.deepEqual(violations, [], `${screen}: ${JSON.stringify(violations)}`);
-}
 
 test("models page lists audit reports and opens them under the report's CSP", async () => {
   for (const colorScheme of ["light", "dark"] as const) {

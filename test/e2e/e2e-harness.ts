@@ -1,7 +1,9 @@
 // Real Chromium for the e2e tests: Debian's /usr/bin/chromium driven by playwright-core (no
 // downloaded browsers). Each page records what must never happen: page errors, CSP violations,
 // dialogs, and calls to the `xssFired` canary that XSS payloads try to reach.
-import { existsSync } from "node:fs";
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { after, before } from "node:test";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { startTestServer, type TestServer } from "../integration/harness.js";
@@ -152,4 +154,34 @@ export async function dangerousNodes(page: Page, selector = ".thread"): Promise<
     }
     return found;
   }, selector);
+}
+
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+export interface Violation {
+  id: string;
+  impact: string | null;
+  help: string;
+  nodes: string[];
+}
+
+/** Runs axe on the page as it is now; every violation, whatever its impact. */
+export async function axeViolations(page: Page): Promise<Violation[]> {
+  await page.evaluate(AXE_SOURCE);
+  return page.evaluate(async () => {
+    const axe = (window as unknown as { axe: typeof import("axe-core") }).axe;
+    const result = await axe.run(document, { resultTypes: ["violations"] });
+    return result.violations.map((violation) => ({
+      id: violation.id,
+      impact: violation.impact ?? null,
+      help: violation.help,
+      nodes: violation.nodes.map((node) => `${node.target.join(" ")}: ${node.failureSummary ?? ""}`),
+    }));
+  });
+}
+
+/** Fails with every axe violation on the page, named by `screen`. */
+export async function assertAccessible(page: Page, screen: string): Promise<void> {
+  const violations = await axeViolations(page);
+  assert.deepEqual(violations, [], `${screen}: ${JSON.stringify(violations, null, 2)}`);
 }

@@ -8,19 +8,17 @@
 // composer is real, and the local engine's refusal (400 model_not_multimodal) proves the image
 // reached it. Pointed at an upstream vision model, the same steps see a reply instead.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createRequire } from "node:module";
 import { before, test } from "node:test";
 import type { Page } from "playwright-core";
 import { AppClient } from "../integration/harness.js";
-import { appUnderTest, dangerousNodes, openPage } from "./e2e-harness.js";
+import { appUnderTest, dangerousNodes, openPage, assertAccessible } from "./e2e-harness.js";
 
 /** A real 1x1 PNG, so Chromium decodes and shows it. */
 const PIXEL_PNG =
   "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
-const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 const app = appUnderTest();
 let dir: string;
@@ -42,19 +40,6 @@ async function asVisionModels(page: Page): Promise<void> {
       json: { ...body, data: body.data.map((model) => ({ ...model, acceptsImages: true })) },
     });
   });
-}
-
-async function assertAccessible(page: Page, screen: string): Promise<void> {
-  await page.evaluate(AXE_SOURCE);
-  const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: typeof import("axe-core") }).axe;
-    const result = await axe.run(document, { resultTypes: ["violations"] });
-    return result.violations.map((violation) => ({
-      id: violation.id,
-      nodes: violation.nodes.map((node) => node.target.join(" ")),
-    }));
-  });
-  assert.deepEqual(violations, [], `${screen}: ${JSON.stringify(violations)}`);
 }
 
 test("a text-only model: no image option, and an image file is not attached", async () => {

@@ -2,28 +2,10 @@
 // the seed and the engine; Replay re-runs the reply on the server and says it is identical. Axe
 // finds nothing on the open dialog, in light and dark, and Esc closes it back to its button.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { test } from "node:test";
-import type { Page } from "playwright-core";
-import { appUnderTest, openPage } from "./e2e-harness.js";
-
-const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+import { appUnderTest, openPage, assertAccessible } from "./e2e-harness.js";
 
 const app = appUnderTest();
-
-async function assertAccessible(page: Page, screen: string): Promise<void> {
-  await page.evaluate(AXE_SOURCE);
-  const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: typeof import("axe-core") }).axe;
-    const result = await axe.run(document, { resultTypes: ["violations"] });
-    return result.violations.map((violation) => ({
-      id: violation.id,
-      nodes: violation.nodes.map((node) => node.target.join(" ")),
-    }));
-  });
-  assert.deepEqual(violations, [], `${screen}: ${JSON.stringify(violations)}`);
-}
 
 for (const colorScheme of ["light", "dark"] as const) {
   test(`the Details dialog shows the reply's hashes and seed, and Replay says identical (${colorScheme})`, async () => {

@@ -5,18 +5,14 @@
 // and refuses the unreachable one, saying why; a chat with the upstream model streams its answer
 // with the reasoning shown apart. axe finds nothing on either screen.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { after, before, test } from "node:test";
-import type { Browser, Page } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { upstreamPoolSchema } from "../../src/config/config.js";
 import { RemoteEngine } from "../../src/engines/remote/remote-engine.js";
 import { ensureFixtureModels } from "../fixtures/models.js";
 import { startTestServer, waitFor, type TestServer } from "../integration/harness.js";
 import { startLlamaServer, type UpstreamServer } from "../integration/upstream-servers.js";
-import { launchBrowser, openPage } from "./e2e-harness.js";
-
-const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+import { launchBrowser, openPage, assertAccessible } from "./e2e-harness.js";
 
 let llama: UpstreamServer;
 let pool: RemoteEngine;
@@ -56,19 +52,6 @@ after(async () => {
   await server?.close();
   await llama?.stop();
 });
-
-async function assertAccessible(page: Page, screen: string): Promise<void> {
-  await page.evaluate(AXE_SOURCE);
-  const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: typeof import("axe-core") }).axe;
-    const result = await axe.run(document, { resultTypes: ["violations"] });
-    return result.violations.map((violation) => ({
-      id: violation.id,
-      nodes: violation.nodes.map((node) => node.target.join(" ")),
-    }));
-  });
-  assert.deepEqual(violations, [], `${screen}: ${JSON.stringify(violations)}`);
-}
 
 test("models page: upstream models with their pool and health, and the pools' replicas", async () => {
   const watched = await openPage(browser, `${server.url}/settings/models`);

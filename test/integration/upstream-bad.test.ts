@@ -10,6 +10,7 @@ import { QiusuoError } from "../../src/core/errors.js";
 import { UpstreamClient, type UpstreamClientOptions } from "../../src/engines/remote/upstream-client.js";
 import { waitFor } from "./harness.js";
 import { freePort } from "./upstream-servers.js";
+import { chatRequest as baseChatRequest } from "../support/chat-request.js";
 
 const KEY = "sk-qiusuo-TOP-SECRET-0123456789";
 
@@ -60,19 +61,7 @@ function client(url: string, options: Partial<UpstreamClientOptions> = {}): Upst
 }
 
 function chatRequest(overrides: Partial<ChatRequest> = {}): ChatRequest {
-  return {
-    model: "edge/m",
-    messages: [{ role: "user", content: "Hi" }],
-    sampling: { temperature: 0, topP: 1, seed: 1, frequencyPenalty: 0, presencePenalty: 0 },
-    maxTokens: 16,
-    stop: [],
-    thinking: undefined,
-    tools: [],
-    toolChoice: { type: "none" },
-    responseFormat: { type: "text" },
-    logprobs: undefined,
-    ...overrides,
-  };
+  return baseChatRequest({ model: "edge/m", ...overrides });
 }
 
 async function collect(events: AsyncIterable<ChatEvent>): Promise<ChatEvent[]> {

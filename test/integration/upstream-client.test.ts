@@ -11,24 +11,19 @@ import { UpstreamClient } from "../../src/engines/remote/upstream-client.js";
 import { ensureFixtureModels, makeScriptedModel } from "../fixtures/models.js";
 import { waitFor } from "./harness.js";
 import { startLlamaServer, startQiusuoWorker, type UpstreamServer } from "./upstream-servers.js";
+import { chatRequest as baseChatRequest } from "../support/chat-request.js";
 
 const fixtures = ensureFixtureModels();
 const never = () => new AbortController().signal;
 
 function chatRequest(overrides: Partial<ChatRequest> = {}): ChatRequest {
-  return {
+  return baseChatRequest({
     model: "pool/scripted",
     messages: [{ role: "user", content: "What is the answer?" }],
     sampling: { temperature: 0, topP: 1, seed: 7, frequencyPenalty: 0, presencePenalty: 0 },
     maxTokens: 64,
-    stop: [],
-    thinking: undefined,
-    tools: [],
-    toolChoice: { type: "none" },
-    responseFormat: { type: "text" },
-    logprobs: undefined,
     ...overrides,
-  };
+  });
 }
 
 async function collect(events: AsyncIterable<ChatEvent>) {

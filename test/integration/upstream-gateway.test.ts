@@ -10,6 +10,7 @@ import { upstreamPoolSchema, type UpstreamPoolConfig } from "../../src/config/co
 import type { ChatEvent, ChatRequest } from "../../src/core/chat.js";
 import { RemoteEngine } from "../../src/engines/remote/remote-engine.js";
 import { ensureFixtureModels } from "../fixtures/models.js";
+import { chatRequest as baseChatRequest } from "../support/chat-request.js";
 import { AppClient, postJson, startTestServer, waitFor, type TestServer } from "./harness.js";
 import { startLlamaServer, startQiusuoWorker, type UpstreamServer } from "./upstream-servers.js";
 
@@ -20,18 +21,7 @@ function pool(urls: string[], settings: Partial<UpstreamPoolConfig> = {}): Upstr
 }
 
 function chatRequest(model: string, messages: ChatRequest["messages"], maxTokens = 16): ChatRequest {
-  return {
-    model,
-    messages,
-    sampling: { temperature: 0, topP: 1, seed: 1, frequencyPenalty: 0, presencePenalty: 0 },
-    maxTokens,
-    stop: [],
-    thinking: undefined,
-    tools: [],
-    toolChoice: { type: "none" },
-    responseFormat: { type: "text" },
-    logprobs: undefined,
-  };
+  return baseChatRequest({ model, messages, maxTokens });
 }
 
 async function collect(events: AsyncIterable<ChatEvent>) {

@@ -7,23 +7,17 @@ import { StreamDecoder, replyStartsIn, toLogprobs } from "../../src/engines/remo
 import { Redactor, retryAfterSeconds } from "../../src/engines/remote/upstream-error.js";
 import { SseParser } from "../../src/engines/remote/upstream-http.js";
 import { normaliseBaseUrl } from "../../src/engines/remote/upstream-client.js";
+import { chatRequest as baseChatRequest } from "../support/chat-request.js";
 
 const label = { pool: "gpu", replica: "http://10.0.0.5:8000/v1" };
 
 function chatRequest(overrides: Partial<ChatRequest> = {}): ChatRequest {
-  return {
+  return baseChatRequest({
     model: "gpu/qwen",
-    messages: [{ role: "user", content: "Hi" }],
     sampling: { temperature: 0.7, topP: 0.9, seed: 42, frequencyPenalty: 0.1, presencePenalty: -0.2 },
     maxTokens: undefined,
-    stop: [],
-    thinking: undefined,
-    tools: [],
-    toolChoice: { type: "none" },
-    responseFormat: { type: "text" },
-    logprobs: undefined,
     ...overrides,
-  };
+  });
 }
 
 function decoder(

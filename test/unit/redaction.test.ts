@@ -31,6 +31,7 @@ import {
   wrongIdCheck,
   type Random,
 } from "../support/pii-values.js";
+import { chatRequest as baseChatRequest } from "../support/chat-request.js";
 
 const RUNS_OVERRIDE = process.env.QIUSUO_FUZZ_RUNS ? Number(process.env.QIUSUO_FUZZ_RUNS) : undefined;
 const SEED = process.env.QIUSUO_FUZZ_SEED ? Number(process.env.QIUSUO_FUZZ_SEED) : undefined;
@@ -49,19 +50,7 @@ function found(text: string): Array<[PiiKind, string]> {
 const random = seededRandom(14);
 
 function chatRequest(messages: ChatRequest["messages"], extra: Partial<ChatRequest> = {}): ChatRequest {
-  return {
-    model: "pool/model",
-    messages,
-    sampling: { temperature: 0, topP: 1, seed: 1, frequencyPenalty: 0, presencePenalty: 0 },
-    maxTokens: 16,
-    stop: [],
-    thinking: undefined,
-    tools: [],
-    toolChoice: { type: "none" },
-    responseFormat: { type: "text" },
-    logprobs: undefined,
-    ...extra,
-  };
+  return baseChatRequest({ model: "pool/model", messages, ...extra });
 }
 
 describe("detectors", () => {
