@@ -148,6 +148,7 @@ export async function serve(config: ServeConfig): Promise<void> {
   });
   metrics.watch(engine);
   const { router, remotes } = buildEngines(config, { local: engine, log: (line) => console.log(line) });
+  metrics.watchPools(() => remotes.map((remote) => remote.health()));
   const sources = await configuredSources(config);
   for (const source of sources) {
     const id = modelIdForFile(source.path);

@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { EngineStats } from "../core/engine.js";
 import type { EngineObserver, GenerationRecord } from "../core/observer.js";
+import type { PoolHealthView } from "./routes/health.js";
 
 /** What /metrics reads at scrape time. */
 export interface MetricsSource {
@@ -16,6 +17,8 @@ export interface Metrics {
   observer: EngineObserver;
   /** Where the gauges are read from at scrape time; call once the engine exists. */
   watch(source: MetricsSource): void;
+  /** Where the upstream pools' gauges are read from at scrape time (none without it). */
+  watchPools(read: () => PoolHealthView[]): void;
 }
 
 /** 5 ms to 60 s: a cached short prompt on a GPU up to a long prompt on a busy CPU. */
@@ -96,6 +99,35 @@ export function createMetrics(): Metrics {
     },
   });
 
+  let pools: (() => PoolHealthView[]) | undefined;
+  const poolGauge = (name: string, help: string, read: (pool: PoolHealthView) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ["pool"] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const pool of pools?.() ?? []) this.set({ pool: pool.name }, read(pool));
+      },
+    });
+  poolGauge("qiusuo_upstream_replicas", "Replicas configured per upstream pool.", (pool) => pool.total);
+  poolGauge(
+    "qiusuo_upstream_healthy_replicas",
+    "Replicas of each upstream pool in service (0 while none has answered).",
+    (pool) => pool.healthy,
+  );
+  poolGauge(
+    "qiusuo_upstream_in_flight_requests",
+    "Requests each upstream pool's replicas are serving now.",
+    (pool) => pool.replicas.reduce((sum, replica) => sum + replica.outstanding, 0),
+  );
+  poolGauge(
+    "qiusuo_upstream_queued_requests",
+    "Requests waiting for a replica of each upstream pool.",
+    (pool) => pool.queued,
+  );
+
   const observer: EngineObserver = {
     firstToken: (model, seconds) => timeToFirstToken.observe({ model }, seconds),
     interToken: (model, seconds) => interToken.observe({ model }, seconds),
@@ -114,6 +146,9 @@ export function createMetrics(): Metrics {
     observer,
     watch(next) {
       source = next;
+    },
+    watchPools(read) {
+      pools = read;
     },
   };
 }

@@ -19,6 +19,8 @@ export interface TestServer {
   engine: LocalEngine;
   /** What the server answers with: the local engine and any `upstreams`, behind the router. */
   router: ModelRouter;
+  /** The series `/metrics` serves. */
+  metrics: ReturnType<typeof createMetrics>;
   store: Store;
   auth: Authenticator;
   fixtures: FixtureModelPaths;
@@ -95,6 +97,7 @@ export async function startTestServer(
     app,
     engine,
     router,
+    metrics,
     store,
     auth,
     fixtures,

@@ -62,7 +62,13 @@ describe("upstream pools behind the router", { timeout: 240_000 }, () => {
       config: pool(["http://127.0.0.1:9/v1"], { models: ["ghost"], connectTimeoutSeconds: 2 }),
     });
     // The same worker as a pool that takes one request at a time: the rest wait in our queue.
-    single = new RemoteEngine({ name: "one", config: pool([worker.url], { maxConcurrent: 1 }) });
+    // It hands a waiting request's stream to the protocol at once (not after 250 ms), so the
+    // keep-alives below do not depend on how long the first reply happens to take.
+    single = new RemoteEngine({
+      name: "one",
+      config: pool([worker.url], { maxConcurrent: 1 }),
+      headWaitMs: 0,
+    });
     await Promise.all([fleet.start(), qiusuo.start(), dead.start(), single.start()]);
     server = await startTestServer({
       models: ["scripted"],
@@ -249,6 +255,13 @@ describe("upstream pools behind the router", { timeout: 240_000 }, () => {
     assert.equal(down.state, "down");
     assert.match(down.reason ?? "", /127\.0\.0\.1:9/);
 
+    // Operators see it in /metrics too.
+    server.metrics.watchPools(() => [fleet.health(), qiusuo.health(), dead.health()]);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    assert.match(metrics, /^qiusuo_upstream_healthy_replicas\{pool="fleet"\} 3$/m);
+    assert.match(metrics, /^qiusuo_upstream_healthy_replicas\{pool="dead"\} 0$/m);
+    assert.match(metrics, /^qiusuo_upstream_replicas\{pool="dead"\} 1$/m);
+    assert.match(metrics, /^qiusuo_upstream_queued_requests\{pool="fleet"\} 0$/m);
     const refused = await postJson(`${server.url}/v1/chat/completions`, {
       model: "dead/ghost",
       messages: [{ role: "user", content: "anyone there?" }],

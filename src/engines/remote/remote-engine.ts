@@ -25,6 +25,11 @@ export interface RemoteEngineOptions {
   config: UpstreamPoolConfig;
   /** `QIUSUO_UPSTREAM_<NAME>_KEY`; sent to the upstream, never logged or shown. */
   apiKey?: string;
+  /**
+   * How long a request may wait for its replica before the protocol gets its stream (and sends
+   * keep-alives); until then a refusal still gets its own HTTP status. Default 250 ms.
+   */
+  headWaitMs?: number;
   log?: (line: string) => void;
 }
 
@@ -321,7 +326,9 @@ export class RemoteEngine implements Engine {
     // (queue full, no replica, a 400 from the upstream) still gets its HTTP status.
     const first = dispatch();
     first.catch(() => {}); // observed by the stream below, or dropped with it
-    let lease = (await settlesWithin(first, HEAD_WAIT_MS)) ? await first : undefined;
+    let lease = (await settlesWithin(first, this.options.headWaitMs ?? HEAD_WAIT_MS))
+      ? await first
+      : undefined;
     let consumed = false;
     // A stream never read (the client left before it started) must not keep its slot.
     signal.addEventListener(
