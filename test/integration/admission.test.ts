@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { postJson, postStream, startTestServer, waitFor, type TestServer } from "./harness.js";
+import { chatRequest } from "../support/chat-request.js";
 
 const chat = (content: string, extra: Record<string, unknown> = {}) => ({
   model: "tiny",
@@ -58,18 +59,11 @@ describe("admission under bursts", () => {
     // now, while the route can still answer 429, and the first three are all served.
     const signal = new AbortController().signal;
     const request = (index: number) =>
-      ({
+      chatRequest({
         model: "tiny",
         messages: [{ role: "user", content: `accepted ${index}` }],
-        sampling: { temperature: 0, topP: 1, seed: 1, frequencyPenalty: 0, presencePenalty: 0 },
         maxTokens: 5,
-        stop: [],
-        thinking: undefined,
-        tools: [],
-        toolChoice: { type: "none" },
-        responseFormat: { type: "text" },
-        logprobs: undefined,
-      }) as never;
+      });
     const accepted = await Promise.all(
       [0, 1, 2, 3, 4].map((index) =>
         server.engine.chat(request(index), signal).then(
