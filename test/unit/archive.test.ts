@@ -503,10 +503,12 @@ describe("archive import of long chains and deep trees", () => {
     const short = droppedChain(25_000);
     const long = droppedChain(IMPORT_LIMITS.conversationNodes - 1);
     await parseImport(short); // warm up the JIT
-    const shortMs = await fastestCpuMs(() => parseImport(short));
-    const longMs = await fastestCpuMs(() => parseImport(long));
+    // The fastest of five runs each: process CPU time counts the GC threads too, and one major
+    // collection in a run of a few milliseconds skews it (a CI run measured 10x once).
+    const shortMs = await fastestCpuMs(() => parseImport(short), 5);
+    const longMs = await fastestCpuMs(() => parseImport(long), 5);
     // Linear is 4; the copying of ancestor lists this guards against was 16 and more.
-    assert.ok(longMs / shortMs < 9, `25,000 nodes: ${shortMs} ms, 100,000: ${longMs} ms`);
+    assert.ok(longMs / shortMs < 12, `25,000 nodes: ${shortMs} ms, 100,000: ${longMs} ms`);
   });
 
   it("reads a 50,000-deep chain of messages and a long dropped chain above 20,000 replies", async () => {
