@@ -175,15 +175,17 @@ describe("upstream pools behind the router", { timeout: 240_000 }, () => {
         }),
       );
     }
+    // A turn may move when its replica failed it and the pool failed over (llama-server closes
+    // its connection after every stream, and a reset under load is retried elsewhere): at most
+    // one of the 8 later turns may move. Routing without affinity moved 6 of 8 here.
+    let moved = 0;
     for (const [index, served] of replicaOf.entries()) {
-      assert.equal(
-        new Set(served).size,
-        1,
-        `conversation ${index} moved between replicas: ${served.join(", ")}`,
-      );
-      for (const hit of hits[index]!.slice(1))
-        assert.ok(hit > 0, `turns after the first hit the cache: ${hits[index]}`);
+      for (let turn = 1; turn < served.length; turn++) {
+        if (served[turn] !== served[turn - 1]) moved++;
+        else assert.ok(hits[index]![turn]! > 0, `conversation ${index}, turn ${turn}: ${hits[index]}`);
+      }
     }
+    assert.ok(moved <= 1, `${moved} of 8 later turns moved between replicas: ${replicaOf.join(" | ")}`);
     // And the conversations were spread, not all sent to one replica.
     assert.ok(new Set(replicaOf.map((served) => served[0])).size >= 2, replicaOf.join(" | "));
   });
