@@ -21,6 +21,7 @@ import { ModelsPage } from "./models-page.tsx";
 import { KeysPage, UsagePage } from "./settings-pages.tsx";
 import { Sidebar } from "./sidebar.tsx";
 import { Thread } from "./thread.tsx";
+import { Icon } from "./icons.tsx";
 
 function Controls() {
   const accounts = session.value?.mode === "accounts";
@@ -68,7 +69,7 @@ function Controls() {
         title={t("toggleTheme")}
         onClick={() => (theme.value = effectiveTheme() === "dark" ? "light" : "dark")}
       >
-        {effectiveTheme() === "dark" ? "☀" : "☾"}
+        <Icon name={effectiveTheme() === "dark" ? "sun" : "moon"} />
       </button>
       {link("/settings/models", t("models"))}
       {accounts && link("/settings/keys", t("apiKeys"))}
@@ -183,7 +184,7 @@ export function App() {
             aria-controls="sidebar"
             onClick={() => (sidebarOpen.value = !sidebarOpen.value)}
           >
-            ☰
+            <Icon name="menu" />
           </button>
           <h1 class="title">{displayChinese(title)}</h1>
           {current.name === "chat" && <ChatSettingsButton />}

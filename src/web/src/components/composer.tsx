@@ -17,6 +17,7 @@ import {
 import { t } from "../i18n/i18n.ts";
 import { busy, notice, openChat, sendMessage, stop, updateSettings } from "../state/chat.ts";
 import { deepThink, preferredModel } from "../state/prefs.ts";
+import { Icon } from "./icons.tsx";
 
 export const models = signal<AppModel[]>([]);
 let modelsRequested = false;
@@ -266,7 +267,7 @@ export function Composer() {
           title={t("attach")}
           onClick={() => picker.current?.click()}
         >
-          📎
+          <Icon name="attach" />
         </button>
         {imagesOn && (
           <>
@@ -286,17 +287,17 @@ export function Composer() {
               title={t("attachImage")}
               onClick={() => imagePicker.current?.click()}
             >
-              🖼
+              <Icon name="image" />
             </button>
           </>
         )}
         {busy.value ? (
           <button type="button" class="send stop" onClick={stop} aria-label={t("stop")} title={t("stop")}>
-            ■
+            <Icon name="stop" />
           </button>
         ) : (
           <button type="submit" class="send" aria-label={t("send")} title={t("send")} disabled={empty}>
-            ↑
+            <Icon name="send" />
           </button>
         )}
       </div>

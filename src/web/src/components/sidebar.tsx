@@ -7,6 +7,7 @@ import { displayChinese, t } from "../i18n/i18n.ts";
 import type { MessageKey } from "../i18n/strings.ts";
 import { conversations, deleteConversation, newChat, openChat, renameConversation } from "../state/chat.ts";
 import { navigate } from "../state/router.ts";
+import { Icon } from "./icons.tsx";
 
 const DAY = 24 * 60 * 60 * 1000;
 
@@ -87,7 +88,7 @@ function ConversationItem({ conversation, onOpen }: { conversation: Conversation
             renaming.value = true;
           }}
         >
-          ✎
+          <Icon name="edit" />
         </button>
         <button
           type="button"
@@ -98,7 +99,7 @@ function ConversationItem({ conversation, onOpen }: { conversation: Conversation
             if (confirm(t("confirmDelete"))) void deleteConversation(conversation.id);
           }}
         >
-          🗑
+          <Icon name="trash" />
         </button>
       </span>
     </li>
