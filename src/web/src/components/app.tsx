@@ -16,7 +16,7 @@ import { navigate, route } from "../state/router.ts";
 import { logout, session, sessionError } from "../state/session.ts";
 import { LoginPage, SetupPage } from "./auth-pages.tsx";
 import { ChatSettingsButton } from "./chat-settings.tsx";
-import { Composer, loadModels } from "./composer.tsx";
+import { Composer, loadModels, suggestedPrompt } from "./composer.tsx";
 import { ModelsPage } from "./models-page.tsx";
 import { KeysPage, UsagePage } from "./settings-pages.tsx";
 import { Sidebar } from "./sidebar.tsx";
@@ -83,6 +83,23 @@ function Controls() {
   );
 }
 
+const SUGGESTIONS = ["suggestion1", "suggestion2", "suggestion3", "suggestion4"] as const;
+
+/** The start page's prompts, in the user's language: a click puts one in the composer. */
+function Suggestions() {
+  return (
+    <ul class="suggestions" aria-label={t("suggestionsLabel")}>
+      {SUGGESTIONS.map((key) => (
+        <li key={key}>
+          <button type="button" class="suggestion" onClick={() => (suggestedPrompt.value = t(key))}>
+            {t(key)}
+          </button>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
 function ChatScreen() {
   const chat = openChat.value;
   return (
@@ -92,6 +109,7 @@ function ChatScreen() {
       ) : (
         <div class="empty-chat">
           <h1>{chatLoading.value ? t("loading") : t("emptyTitle")}</h1>
+          {!chatLoading.value && <Suggestions />}
         </div>
       )}
       <div class="composer-wrap">

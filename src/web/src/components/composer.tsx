@@ -1,7 +1,7 @@
 // The message box: Enter sends, Shift+Enter breaks the line, Esc stops; DeepThink, model, files,
 // and images when the chosen model accepts them.
 import { signal, useSignal } from "@preact/signals";
-import { useRef } from "preact/hooks";
+import { useEffect, useRef } from "preact/hooks";
 import { api } from "../api/client.ts";
 import type { AppModel, AttachedFile, AttachedImage } from "../api/types.ts";
 import { formatBytes, MAX_FILES, readAttachment } from "../files.ts";
@@ -93,6 +93,9 @@ function ModelPicker() {
   );
 }
 
+/** A prompt the start page's suggestion chips put in the composer, to edit or send. */
+export const suggestedPrompt = signal<string | null>(null);
+
 export function Composer() {
   const text = useSignal("");
   const files = useSignal<AttachedFile[]>([]);
@@ -102,6 +105,13 @@ export function Composer() {
   const picker = useRef<HTMLInputElement>(null);
   const imagePicker = useRef<HTMLInputElement>(null);
   const imagesOn = acceptsImages(models.value, chosenModel());
+  const suggestion = suggestedPrompt.value;
+  useEffect(() => {
+    if (suggestion === null) return;
+    text.value = suggestion;
+    suggestedPrompt.value = null;
+    input.current?.focus();
+  }, [suggestion]);
   const empty = !text.value.trim() && files.value.length === 0 && images.value.length === 0;
 
   const submit = () => {
