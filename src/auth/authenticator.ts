@@ -114,9 +114,16 @@ export class Authenticator {
         { retryAfterSeconds: wait },
       );
     }
-    const user = await this.store.users.verifyPassword(name, password);
-    // A wrong password leaves the attempt counted as a failure.
+    const user = await this.store.users.findByPassword(name, password);
+    // A wrong password, or a disabled account, leaves the attempt counted as a failure.
     if (!user) throw new QiusuoError("authentication", "invalid_credentials", "Wrong user name or password.");
+    if (user.disabled) {
+      throw new QiusuoError(
+        "authentication",
+        "user_disabled",
+        "This account is disabled; ask an admin to enable it.",
+      );
+    }
     await this.loginThrottle.succeeded(attempt.attemptId, name, address);
     return this.store.sessions.create({ id: user.id, name: user.name, role: user.role });
   }

@@ -146,6 +146,7 @@ function fromStoreError(error: StoreError): QiusuoError {
   const kind = {
     user_exists: "invalid_parameter",
     user_not_found: "not_found",
+    last_admin: "conflict",
     api_key_ambiguous: "invalid_parameter",
     message_parent_invalid: "invalid_request",
     cursor_invalid: "invalid_request",

@@ -4,6 +4,8 @@ export type StoreErrorCode =
   | "user_exists"
   /** No user has that id or name. */
   | "user_not_found"
+  /** The change would leave no active admin. */
+  | "last_admin"
   /** A key name matches more than one active key; revoke it by id. */
   | "api_key_ambiguous"
   /** A message's parent is not a message of the same conversation. */

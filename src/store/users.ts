@@ -1,4 +1,7 @@
-/** Users: create with a scrypt-hashed password, find, list, disable, verify a password. */
+/**
+ * Users: create with a scrypt-hashed password, find, list, change role, disable or enable, reset a
+ * password, verify a password.
+ */
 import { randomUUID } from "node:crypto";
 import type { Kysely, Selectable } from "kysely";
 import type { StoreDialect } from "./dialects.js";
@@ -16,6 +19,12 @@ export interface User {
   hasPassword: boolean;
   disabled: boolean;
   createdAt: Date;
+}
+
+/** What an admin may change about a user; absent fields stay as they are. */
+export interface UserChanges {
+  role?: Role;
+  disabled?: boolean;
 }
 
 export interface NewUser {
@@ -82,13 +91,108 @@ export class UserRepository {
     return Number(count);
   }
 
-  /** Disables the user by id or name; their keys and sessions stop working with them. */
+  /**
+   * Disables the user by id or name; their keys stop working with them and their sessions end.
+   * Unguarded, as the CLI's way back in: `update` is the one that keeps an active admin.
+   */
   async disable(idOrName: string): Promise<User> {
     const user = (await this.findById(idOrName)) ?? (await this.findByName(idOrName));
     if (!user) throw new StoreError("user_not_found", `No user "${idOrName}".`);
     if (user.disabled) return user;
-    await this.db.updateTable("users").set({ disabled_at: Date.now() }).where("id", "=", user.id).execute();
+    await this.db.transaction().execute(async (transaction) => {
+      await transaction
+        .updateTable("users")
+        .set({ disabled_at: Date.now() })
+        .where("id", "=", user.id)
+        .execute();
+      await transaction.deleteFrom("sessions").where("user_id", "=", user.id).execute();
+    });
     return { ...user, disabled: true };
+  }
+
+  /**
+   * Changes a user's role or state. Disabling ends their sessions. Throws `user_not_found`, or
+   * `last_admin` when the change would leave no active admin (nothing is changed then).
+   */
+  async update(id: string, changes: UserChanges): Promise<User> {
+    return this.db.transaction().execute(async (transaction) => {
+      // A no-op write to every active admin takes their row locks (PostgreSQL), so two admins
+      // demoting each other at once wait in turn and the second sees the first's change.
+      await transaction
+        .updateTable("users")
+        .set((eb) => ({ role: eb.ref("role") }))
+        .where("role", "=", "admin")
+        .where("disabled_at", "is", null)
+        .execute();
+      const row = await transaction.selectFrom("users").selectAll().where("id", "=", id).executeTakeFirst();
+      if (!row) throw new StoreError("user_not_found", `No user "${id}".`);
+      const disabledAt =
+        changes.disabled === undefined
+          ? row.disabled_at
+          : changes.disabled
+            ? (row.disabled_at ?? Date.now())
+            : null;
+      const updated = { ...row, role: changes.role ?? row.role, disabled_at: disabledAt };
+      await transaction
+        .updateTable("users")
+        .set({ role: updated.role, disabled_at: updated.disabled_at })
+        .where("id", "=", id)
+        .execute();
+      if (updated.disabled_at !== null)
+        await transaction.deleteFrom("sessions").where("user_id", "=", id).execute();
+      const { admins } = await transaction
+        .selectFrom("users")
+        .select((eb) => eb.fn.countAll<number>().as("admins"))
+        .where("role", "=", "admin")
+        .where("disabled_at", "is", null)
+        .executeTakeFirstOrThrow();
+      if (Number(admins) === 0) {
+        throw new StoreError(
+          "last_admin",
+          `"${row.name}" is the last active admin; make another user an admin first.`,
+        );
+      }
+      return toUser(updated);
+    });
+  }
+
+  /** Sets a new password and ends the user's sessions, so whoever knew the old one is logged out. */
+  async setPassword(id: string, password: string): Promise<void> {
+    const passwordHash = await hashPassword(password);
+    await this.db.transaction().execute(async (transaction) => {
+      const result = await transaction
+        .updateTable("users")
+        .set({ password_hash: passwordHash })
+        .where("id", "=", id)
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) === 0) throw new StoreError("user_not_found", `No user "${id}".`);
+      await transaction.deleteFrom("sessions").where("user_id", "=", id).execute();
+    });
+  }
+
+  /**
+   * When each user was last seen, by user id: their latest session use or ledger row, whichever
+   * is later. Users with neither (or whose sessions have been pruned) are absent.
+   */
+  async lastActive(): Promise<Map<string, Date>> {
+    const [sessions, usage] = await Promise.all([
+      this.db
+        .selectFrom("sessions")
+        .select(["user_id", (eb) => eb.fn.max("last_seen_at").as("at")])
+        .groupBy("user_id")
+        .execute(),
+      this.db
+        .selectFrom("usage")
+        .select(["user_id", (eb) => eb.fn.max("created_at").as("at")])
+        .groupBy("user_id")
+        .execute(),
+    ]);
+    const latest = new Map<string, Date>();
+    for (const { user_id, at } of [...sessions, ...usage]) {
+      const time = Number(at);
+      if (time > (latest.get(user_id)?.getTime() ?? 0)) latest.set(user_id, new Date(time));
+    }
+    return latest;
   }
 
   /**
@@ -96,9 +200,18 @@ export class UserRepository {
    * names cost a hash too, so timing does not tell which names exist.
    */
   async verifyPassword(name: string, password: string): Promise<User | undefined> {
+    const user = await this.findByPassword(name, password);
+    return user && !user.disabled ? user : undefined;
+  }
+
+  /**
+   * The user when `password` is theirs, disabled or not, so a login can say the account is
+   * disabled to the one person who knows its password. Unknown names cost a hash too.
+   */
+  async findByPassword(name: string, password: string): Promise<User | undefined> {
     const row = await this.db.selectFrom("users").selectAll().where("name", "=", name).executeTakeFirst();
     const matches = await verifyPassword(password, row?.password_hash ?? (await unknownUserHash()));
-    return row && row.password_hash !== null && row.disabled_at === null && matches ? toUser(row) : undefined;
+    return row && row.password_hash !== null && matches ? toUser(row) : undefined;
   }
 }
 

@@ -6,33 +6,33 @@ import { checkImageUrl } from "../images.js";
 import { optional, parseWith } from "../validation.js";
 import { FILE_LIMITS } from "./file-limits.js";
 
-const name = z
+/** A user's login name. */
+export const userName = z
   .string()
   .trim()
   .min(1)
   .max(64)
   .regex(/^[^\s/\\]+$/u, "must have no spaces or slashes");
-const password = z.string().min(8, "must have at least 8 characters").max(1024);
+export const password = z.string().min(8, "must have at least 8 characters").max(1024);
 const positive = optional(z.number().int().min(1).max(Number.MAX_SAFE_INTEGER));
 
 export const parseLogin = (body: unknown) =>
   parseWith(z.object({ name: z.string().min(1).max(64), password: z.string().min(1).max(1024) }), body);
 
 export const parseSetup = (body: unknown) =>
-  parseWith(z.object({ token: z.string().min(1).max(200), name, password }), body);
+  parseWith(z.object({ token: z.string().min(1).max(200), name: userName, password }), body);
 
-export const parseNewKey = (body: unknown) =>
-  parseWith(
-    z.object({
-      name: z.string().trim().min(1).max(64),
-      rpm: positive,
-      tpm: positive,
-      maxConcurrent: positive,
-      quotaTokens: positive,
-      quotaRequests: positive,
-    }),
-    body ?? {},
-  );
+/** A new key's name and limits (absent: unlimited). */
+export const newKey = z.object({
+  name: z.string().trim().min(1).max(64),
+  rpm: positive,
+  tpm: positive,
+  maxConcurrent: positive,
+  quotaTokens: positive,
+  quotaRequests: positive,
+});
+
+export const parseNewKey = (body: unknown) => parseWith(newKey, body ?? {});
 
 const time = optional(z.coerce.number().int().min(0));
 

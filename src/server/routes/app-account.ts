@@ -5,9 +5,9 @@ import { parseLogin, parseNewKey, parseSetup, parseUsageQuery } from "../../prot
 import { shownKeyFields, type ApiKey } from "../../store/api-keys.js";
 import { StoreError } from "../../store/store-error.js";
 import type { UsageFilter } from "../../store/usage.js";
-import { notFound, requireAdmin, SESSION_COOKIE, type AppApiContext } from "./app-api.js";
+import { notFound, SESSION_COOKIE, type AppApiContext } from "./app-api.js";
 
-/** Session, login and setup; the user's API keys and usage; the admin's views of everyone's. */
+/** Session, login and setup; the user's API keys and usage (an admin's views are in app-admin.ts). */
 export function registerAccountRoutes(app: FastifyInstance, context: AppApiContext): void {
   const { auth, store } = context;
 
@@ -85,29 +85,10 @@ export function registerAccountRoutes(app: FastifyInstance, context: AppApiConte
     const data = await store.usage.summary(query.groupBy as "day", { ...filterOf(query), userId: user.id });
     return { data };
   });
-
-  app.get("/admin/usage", async (request) => {
-    requireAdmin(context.user(request));
-    const query = parseUsageQuery(request.query, ["user", "key", "model", "day"]);
-    return { data: await store.usage.summary(query.groupBy as "user", filterOf(query)) };
-  });
-
-  app.get("/admin/users", async (request) => {
-    requireAdmin(context.user(request));
-    const users = await store.users.list();
-    return {
-      data: users.map((user) => ({
-        id: user.id,
-        name: user.name,
-        role: user.role,
-        disabled: user.disabled,
-        createdAt: user.createdAt.getTime(),
-      })),
-    };
-  });
 }
 
-function filterOf(query: { since?: number | undefined; until?: number | undefined }): UsageFilter {
+/** The ledger filter of a usage query's time range. */
+export function filterOf(query: { since?: number | undefined; until?: number | undefined }): UsageFilter {
   return {
     ...(query.since === undefined ? {} : { since: new Date(query.since) }),
     ...(query.until === undefined ? {} : { until: new Date(query.until) }),
@@ -115,7 +96,7 @@ function filterOf(query: { since?: number | undefined; until?: number | undefine
 }
 
 /** A key as the app shows it: never its hash or plaintext. */
-function keyView(key: ApiKey) {
+export function keyView(key: ApiKey) {
   return {
     ...shownKeyFields(key),
     revokedAt: key.revokedAt?.getTime() ?? null,

@@ -7,6 +7,7 @@ import type { SessionUser } from "../../store/sessions.js";
 import type { Store } from "../../store/store.js";
 import { noRouteBody } from "../reply-helpers.js";
 import { registerAccountRoutes } from "./app-account.js";
+import { registerAdminRoutes } from "./app-admin.js";
 import { registerAuditRoutes } from "./app-audits.js";
 import { registerChatRoutes } from "./app-chat.js";
 import { registerConversationRoutes } from "./app-conversations.js";
@@ -95,6 +96,7 @@ export function registerAppApi(app: FastifyInstance, options: AppApiOptions): vo
       registerUpstreamRoutes(scope, context);
       registerAuditRoutes(scope, context);
       registerAccountRoutes(scope, context);
+      registerAdminRoutes(scope, context);
       registerConversationRoutes(scope, context);
       registerChatRoutes(scope, context);
       registerReplayRoutes(scope, context);
