@@ -260,6 +260,26 @@ const usageSource: Migration = {
   },
 };
 
+/**
+ * Stored Responses API replies, per principal (an API key, or a user without one), kept until
+ * `expires_at` (store/responses.ts).
+ */
+const responses: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable("responses")
+      .addColumn("id", "text", (column) => column.primaryKey())
+      .addColumn("user_id", "text", (column) => column.notNull().references("users.id").onDelete("cascade"))
+      .addColumn("api_key_id", "text", (column) => column.references("api_keys.id").onDelete("cascade"))
+      .addColumn("response", "text", (column) => column.notNull())
+      .addColumn("input_items", "text", (column) => column.notNull())
+      .addColumn("created_at", "bigint", (column) => column.notNull())
+      .addColumn("expires_at", "bigint", (column) => column.notNull())
+      .execute();
+    await db.schema.createIndex("responses_expires_at").on("responses").column("expires_at").execute();
+  },
+};
+
 /** What the migrations ask of the dialect: DDL that differs between engines. */
 type MigrationDialect = Pick<StoreDialect, "createSearchIndex" | "storeSearchIndex">;
 
@@ -273,6 +293,7 @@ export function migrations(dialect: MigrationDialect): Record<string, Migration>
     "0005-search-order": searchOrder(dialect),
     "0006-login-attempts": loginAttempts,
     "0007-usage-source": usageSource,
+    "0008-responses": responses,
   };
 }
 

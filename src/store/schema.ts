@@ -138,6 +138,21 @@ export interface LoginAddressesTable {
   last_attempt_at: number;
 }
 
+/** A stored Responses API reply (responses.ts); rows expire at `expires_at`. */
+export interface ResponsesTable {
+  /** `resp_...`. */
+  id: string;
+  user_id: string;
+  /** The key that created it; null for requests without one (local mode). */
+  api_key_id: string | null;
+  /** JSON: the response object as returned. */
+  response: string;
+  /** JSON: the input items it answered, those of the responses it continues included. */
+  input_items: string;
+  created_at: CreatedAt;
+  expires_at: number;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -149,4 +164,5 @@ export interface Database {
   instances: InstancesTable;
   login_attempts: LoginAttemptsTable;
   login_addresses: LoginAddressesTable;
+  responses: ResponsesTable;
 }

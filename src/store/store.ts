@@ -11,6 +11,7 @@ import { InstanceRepository } from "./instances.js";
 import { KeyAdmissionRepository } from "./key-admissions.js";
 import { LoginAttemptRepository } from "./login-attempts.js";
 import { InCodeMigrationProvider } from "./migrations.js";
+import { ResponseRepository } from "./responses.js";
 import type { Database } from "./schema.js";
 import { SessionRepository } from "./sessions.js";
 import { UsageRepository } from "./usage.js";
@@ -35,6 +36,8 @@ export interface Store {
   readonly sessions: SessionRepository;
   readonly instances: InstanceRepository;
   readonly usage: UsageRepository;
+  /** Stored Responses API replies (`/v1/responses`). */
+  readonly responses: ResponseRepository;
   /** Closes the database; the store cannot be used afterwards. */
   close(): Promise<void>;
 }
@@ -89,6 +92,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     sessions: new SessionRepository(db),
     instances: new InstanceRepository(db),
     usage: new UsageRepository(db, dialect),
+    responses: new ResponseRepository(db),
     close: () => db.destroy(),
   };
 }
