@@ -117,6 +117,8 @@ export interface ContinuationScore {
 export interface ModelPullProgress {
   downloadedBytes: number;
   totalBytes: number | undefined;
+  /** The file's SHA-256 when known before it is downloaded (a catalog pin). */
+  sha256?: string;
 }
 
 /** What an admin can do to an engine's models from the app. */

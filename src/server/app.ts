@@ -14,6 +14,7 @@ import { registerAppApi } from "./routes/app-api.js";
 import { registerDeepSeekRoutes } from "./routes/deepseek.js";
 import { registerHealthRoutes, type HealthSource, type PoolHealthView } from "./routes/health.js";
 import { registerMetricsRoutes, type MetricsAccess } from "./routes/metrics.js";
+import { registerOllamaRoutes } from "./routes/ollama.js";
 import { registerResponsesRoutes } from "./routes/responses.js";
 import { registerWebRoutes } from "./routes/web.js";
 
@@ -119,6 +120,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const keepAliveMs = (options.keepAliveSeconds ?? SERVE_DEFAULTS.keepAliveSeconds) * 1000;
   registerDeepSeekRoutes(app, { engine: options.engine, gate, keepAliveMs });
   registerAnthropicRoutes(app, options.engine, gate, keepAliveMs);
+  registerOllamaRoutes(app, { engine: options.engine, gate, keepAliveMs, models: options.models });
   registerResponsesRoutes(app, { engine: options.engine, gate, store: options.store, keepAliveMs });
   registerAppApi(app, {
     engine: options.engine,

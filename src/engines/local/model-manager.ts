@@ -164,7 +164,11 @@ export class LocalModelManager implements ModelManager {
             log(`pulling ${name}: ${percent}%`);
           }
           for (const listener of listeners) {
-            listener({ downloadedBytes: progress.downloadedBytes, totalBytes: progress.totalBytes });
+            listener({
+              downloadedBytes: progress.downloadedBytes,
+              totalBytes: progress.totalBytes,
+              ...(reference.sha256 === undefined ? {} : { sha256: reference.sha256 }),
+            });
           }
         },
       });
