@@ -8,6 +8,7 @@ import { aliasThinking } from "../core/model-aliases.js";
 import type { Engine, EngineRuntime, ModelProvenance } from "../core/engine.js";
 import { ContextLengthError, QiusuoError } from "../core/errors.js";
 import type { Conversation, JsonObject, Message } from "../store/conversations.js";
+import { recordedReplyContext } from "./reply-context.js";
 import { branchOf, promptSha256, replyRequest } from "./reply-request.js";
 
 /** Characters of each text shown on either side of the first difference. */
@@ -65,6 +66,11 @@ export interface ReplayInput {
   messages: readonly Message[];
   messageId: string;
   signal: AbortSignal;
+  /**
+   * The text of one of the conversation owner's project files by its SHA-256, for a reply that
+   * was given project files; without it such a reply is refused.
+   */
+  projectFileText?: ((sha256: string) => Promise<string | undefined>) | undefined;
 }
 
 /** Replays one stored reply and reports whether the output is identical token for token. */
@@ -113,12 +119,22 @@ export async function replayReply(input: ReplayInput): Promise<ReplayReport> {
   const requestedModel = typeof recorded.requestedModel === "string" ? recorded.requestedModel : now.model;
   const thinking =
     typeof settings.thinking === "boolean" ? settings.thinking : (aliasThinking(requestedModel) ?? null);
+  // What the reply was given ahead of the conversation's system prompt, as it recorded it: the
+  // custom and project instructions may have changed since, the files' text is found by hash.
+  const given = await recordedReplyContext(recorded, input.projectFileText);
+  if (given.missing) {
+    throw new ReplayRefusedError(
+      "replay_context_changed",
+      `The project file '${given.missing.name}' this reply was given (sha ${given.missing.sha256}) is no longer in any of the owner's projects; replay needs the same text.`,
+    );
+  }
   const usage = reply.usage ?? {};
   const storedGenerated = typeof usage.completion_tokens === "number" ? usage.completion_tokens : null;
   const request = (maxTokens: number | undefined) =>
     replyRequest(branchOf(messages, parent), {
       model: now.model,
       systemPrompt: conversation.settings.systemPrompt,
+      context: given.context,
       temperature,
       topP,
       thinking: thinking ?? undefined,

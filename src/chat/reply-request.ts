@@ -1,19 +1,33 @@
 /**
- * The request an app reply is generated from: the conversation's system prompt and the branch
- * down to the message it answers, with the reply's settings. Shared by the chat route and replay,
- * so a replay sends exactly what the reply was made from.
+ * The request an app reply is generated from: one system message (the user's custom
+ * instructions, then the project's instructions and files, then the conversation's system
+ * prompt) and the branch down to the message it answers, with the reply's settings. Shared by the
+ * chat route and replay, so a replay sends exactly what the reply was made from.
  */
 import { createHash } from "node:crypto";
 import type { ChatRequest } from "../core/chat.js";
 import { IMAGE_LIMITS } from "../protocol/image-limits.js";
 import { parseChatCompletion } from "../protocol/deepseek/chat-request.js";
-import { withFiles, type AttachedImage } from "../protocol/app/requests.js";
+import { fileBlocks, withFiles, type AttachedImage } from "../protocol/app/requests.js";
 import type { Message } from "../store/conversations.js";
+
+/** What a reply is given ahead of the conversation's own system prompt; each part optional. */
+export interface PromptContext {
+  /** The user's custom instructions, as applied (reply-context.ts writes them out). */
+  customInstructions?: string | undefined;
+  /** The instructions of the conversation's project. */
+  projectInstructions?: string | undefined;
+  /** The project's files, in DeepSeek's file template. */
+  projectFiles?: ReadonlyArray<{ name: string; text: string }> | undefined;
+}
 
 export interface ReplySettings {
   /** The model as asked for (an id, alias or DeepSeek name). */
   model: string;
+  /** The conversation's own system prompt, after the context. */
   systemPrompt?: string | undefined;
+  /** Custom instructions and project, first in the system message. */
+  context?: PromptContext | undefined;
   temperature?: number | undefined;
   topP?: number | undefined;
   thinking?: boolean | undefined;
@@ -30,12 +44,10 @@ export async function replyRequest(
   branch: readonly Message[],
   settings: ReplySettings,
 ): Promise<ChatRequest> {
+  const system = systemMessage(settings.context ?? {}, settings.systemPrompt);
   const { request } = await parseChatCompletion({
     model: settings.model,
-    messages: [
-      ...(settings.systemPrompt ? [{ role: "system", content: settings.systemPrompt }] : []),
-      ...promptMessages(branch),
-    ],
+    messages: [...(system ? [{ role: "system", content: system }] : []), ...promptMessages(branch)],
     ...(settings.temperature === undefined ? {} : { temperature: settings.temperature }),
     ...(settings.topP === undefined ? {} : { top_p: settings.topP }),
     ...(settings.seed === undefined ? {} : { seed: settings.seed }),
@@ -45,6 +57,22 @@ export async function replyRequest(
       : { thinking: { type: settings.thinking ? "enabled" : "disabled" } }),
   });
   return request;
+}
+
+/**
+ * The system message: custom instructions, project instructions, project files, the
+ * conversation's system prompt, in that order, blank-line separated; empty parts left out.
+ */
+export function systemMessage(context: PromptContext, systemPrompt: string | undefined): string {
+  const files = context.projectFiles ?? [];
+  return [
+    context.customInstructions,
+    context.projectInstructions,
+    files.length > 0 ? fileBlocks(files) : undefined,
+    systemPrompt,
+  ]
+    .filter((part): part is string => part !== undefined && part.trim() !== "")
+    .join("\n\n");
 }
 
 /** SHA-256 of the messages a request sends, so a replay can tell whether they are the same. */

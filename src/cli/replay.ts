@@ -75,6 +75,7 @@ async function replay(
       messages,
       messageId,
       signal: new AbortController().signal,
+      projectFileText: (sha256) => store.projects.fileText(conversation.userId, sha256),
     });
   } finally {
     await engine.dispose();

@@ -4,7 +4,7 @@
  * exactly as a missing one does (undefined or false), never with a different error.
  */
 import { randomUUID } from "node:crypto";
-import type { Insertable, Kysely, Selectable, Transaction } from "kysely";
+import { sql, type Insertable, type Kysely, type Selectable, type Transaction } from "kysely";
 import { SliceClock } from "../core/slice-clock.js";
 import type { StoreDialect } from "./dialects.js";
 import type { ConversationsTable, Database, MessagesTable } from "./schema.js";
@@ -40,6 +40,10 @@ export interface Conversation {
   createdAt: number;
   /** When a message was last added or the conversation last changed, in ms. */
   updatedAt: number;
+  /** The project it is in (ProjectRepository); null outside any. */
+  projectId: string | null;
+  /** When it was pinned on top of the list, in ms; null when not pinned. */
+  pinnedAt: number | null;
 }
 
 export type MessageRole = "system" | "user" | "assistant" | "tool";
@@ -86,6 +90,16 @@ export interface ConversationChanges {
   title?: string;
   /** Replaces the whole settings object. */
   settings?: ConversationSettings;
+  /** Moves it into a project of the same user, or out of any (null). */
+  projectId?: string | null;
+  /** Pins it on top of the list, or unpins it. */
+  pinned?: boolean;
+}
+
+/** Which conversations a list or search covers: all by default, or those of one project. */
+export interface ConversationFilter {
+  /** A project's id: only its conversations. */
+  projectId?: string | undefined;
 }
 
 export interface NewMessage {
@@ -192,6 +206,8 @@ const conversationColumns = [
   "current_leaf_id",
   "created_at",
   "updated_at",
+  "project_id",
+  "pinned_at",
 ] as const;
 
 export class ConversationRepository {
@@ -204,6 +220,24 @@ export class ConversationRepository {
   ) {}
 
   async create(userId: string, conversation: NewConversation = {}): Promise<Conversation> {
+    return this.insert(userId, conversation, null);
+  }
+
+  /** A new conversation in a project; undefined when the user has no such project. */
+  async createInProject(
+    userId: string,
+    projectId: string,
+    conversation: NewConversation = {},
+  ): Promise<Conversation | undefined> {
+    if (!(await this.ownsProject(this.db, userId, projectId))) return undefined;
+    return this.insert(userId, conversation, projectId);
+  }
+
+  private async insert(
+    userId: string,
+    conversation: NewConversation,
+    projectId: string | null,
+  ): Promise<Conversation> {
     const now = this.now();
     const title = conversation.title ?? DEFAULT_TITLE;
     const row = {
@@ -215,27 +249,45 @@ export class ConversationRepository {
       search_terms: indexText(title),
       created_at: now,
       updated_at: now,
+      project_id: projectId,
+      pinned_at: null,
     };
     await this.db.insertInto("conversations").values(row).execute();
     return toConversation(row);
   }
 
-  /** The user's conversations, newest `updatedAt` first, `limit` at a time. */
-  async list(userId: string, options: { limit: number; cursor?: string | null }): Promise<ConversationPage> {
+  /**
+   * The user's conversations (of one project, with `projectId`): pinned ones first (last pinned
+   * first), then the rest newest `updatedAt` first, `limit` at a time.
+   */
+  async list(
+    userId: string,
+    options: { limit: number; cursor?: string | null } & ConversationFilter,
+  ): Promise<ConversationPage> {
     const limit = Math.max(1, Math.floor(options.limit));
+    // Unpinned rows sort as pinned at -1: below every pinned one, in one keyset order.
+    const pinned = sql<number>`coalesce(pinned_at, -1)`;
     let query = this.db
       .selectFrom("conversations")
       .select(conversationColumns)
       .where("user_id", "=", userId)
+      .orderBy(pinned, "desc")
       .orderBy("updated_at", "desc")
       .orderBy("id", "desc")
       .limit(limit + 1);
+    if (options.projectId !== undefined) query = query.where("project_id", "=", options.projectId);
     if (options.cursor) {
       const after = decodeCursor(options.cursor);
       query = query.where((eb) =>
         eb.or([
-          eb("updated_at", "<", after.updatedAt),
-          eb.and([eb("updated_at", "=", after.updatedAt), eb("id", "<", after.id)]),
+          eb(pinned, "<", after.pinnedAt),
+          eb.and([
+            eb(pinned, "=", after.pinnedAt),
+            eb.or([
+              eb("updated_at", "<", after.updatedAt),
+              eb.and([eb("updated_at", "=", after.updatedAt), eb("id", "<", after.id)]),
+            ]),
+          ]),
         ]),
       );
     }
@@ -250,15 +302,41 @@ export class ConversationRepository {
     return row && toConversation(row);
   }
 
+  /**
+   * Renames, changes settings, moves between projects or pins. Moving and pinning leave
+   * `updatedAt` as it is, so the list keeps its order. Undefined when the user has no such
+   * conversation, or `projectId` names no project of theirs (nothing is changed then).
+   */
   async update(userId: string, id: string, changes: ConversationChanges): Promise<Conversation | undefined> {
     const row = await this.ownConversation(this.db, userId, id);
     if (!row) return undefined;
+    if (
+      typeof changes.projectId === "string" &&
+      !(await this.ownsProject(this.db, userId, changes.projectId))
+    )
+      return undefined;
     const title = changes.title ?? row.title;
     const settings = changes.settings === undefined ? row.settings : JSON.stringify(changes.settings);
-    const updated = { ...row, title, settings, updated_at: this.now() };
+    const edited = changes.title !== undefined || changes.settings !== undefined;
+    const updated = {
+      ...row,
+      title,
+      settings,
+      updated_at: edited ? this.now() : row.updated_at,
+      project_id: changes.projectId === undefined ? row.project_id : changes.projectId,
+      pinned_at:
+        changes.pinned === undefined ? row.pinned_at : changes.pinned ? (row.pinned_at ?? this.now()) : null,
+    };
     await this.db
       .updateTable("conversations")
-      .set({ title, settings, search_terms: indexText(title), updated_at: updated.updated_at })
+      .set({
+        title,
+        settings,
+        search_terms: indexText(title),
+        updated_at: updated.updated_at,
+        project_id: updated.project_id,
+        pinned_at: updated.pinned_at,
+      })
       .where("id", "=", id)
       .where("user_id", "=", userId)
       .execute();
@@ -507,14 +585,20 @@ export class ConversationRepository {
    * The database matches, orders and limits (the dialect's match is exact), so only the page of
    * hits comes back.
    */
-  async search(userId: string, query: string, options: { limit: number }): Promise<SearchHit[]> {
+  async search(
+    userId: string,
+    query: string,
+    options: { limit: number } & ConversationFilter,
+  ): Promise<SearchHit[]> {
     const terms = queryTerms(query);
     const limit = Math.max(1, Math.floor(options.limit));
     if (terms.length === 0) return [];
+    const { projectId } = options;
     const titles = await this.db
       .selectFrom("conversations")
       .select(["id", "title"])
       .where("user_id", "=", userId)
+      .$if(projectId !== undefined, (where) => where.where("project_id", "=", projectId!))
       .where(this.dialect.matchesSearchTerms("conversations", terms))
       .orderBy("updated_at", "desc")
       .orderBy("id", "desc")
@@ -540,6 +624,7 @@ export class ConversationRepository {
         "conversations.title",
       ])
       .where("conversations.user_id", "=", userId)
+      .$if(projectId !== undefined, (where) => where.where("conversations.project_id", "=", projectId!))
       .where(this.dialect.matchesSearchTerms("messages", terms))
       .orderBy("messages.created_at", "desc")
       .orderBy("messages.id", "desc")
@@ -616,6 +701,16 @@ export class ConversationRepository {
     return conversations.length;
   }
 
+  private async ownsProject(executor: Executor, userId: string, projectId: string): Promise<boolean> {
+    const project = await executor
+      .selectFrom("projects")
+      .select("id")
+      .where("id", "=", projectId)
+      .where("user_id", "=", userId)
+      .executeTakeFirst();
+    return project !== undefined;
+  }
+
   private ownConversation(
     executor: Executor,
     userId: string,
@@ -689,6 +784,8 @@ async function importRows(
       search_terms: indexText(conversation.title),
       created_at: createdAt,
       updated_at: Math.max(finiteOr(conversation.updatedAt, createdAt), newest?.created_at ?? 0),
+      project_id: null,
+      pinned_at: null,
     },
     messages: rows,
   };
@@ -727,15 +824,24 @@ export function titleFrom(content: string): string | undefined {
   return Array.from(line).slice(0, TITLE_LENGTH).join("").trim();
 }
 
+/** `[updatedAt, id, pinnedAt]`; a cursor without the third (from before pins) is unpinned. */
 function encodeCursor(conversation: Conversation): string {
-  return Buffer.from(JSON.stringify([conversation.updatedAt, conversation.id])).toString("base64url");
+  return Buffer.from(
+    JSON.stringify([conversation.updatedAt, conversation.id, conversation.pinnedAt ?? -1]),
+  ).toString("base64url");
 }
 
-function decodeCursor(cursor: string): { updatedAt: number; id: string } {
+function decodeCursor(cursor: string): { updatedAt: number; id: string; pinnedAt: number } {
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-    if (Array.isArray(value) && Number.isSafeInteger(value[0]) && typeof value[1] === "string") {
-      return { updatedAt: value[0] as number, id: value[1] };
+    const pinnedAt = Array.isArray(value) ? (value[2] ?? -1) : undefined;
+    if (
+      Array.isArray(value) &&
+      Number.isSafeInteger(value[0]) &&
+      typeof value[1] === "string" &&
+      Number.isSafeInteger(pinnedAt)
+    ) {
+      return { updatedAt: value[0] as number, id: value[1], pinnedAt: pinnedAt as number };
     }
   } catch {
     // Not base64url JSON: reported below.
@@ -752,6 +858,8 @@ function toConversation(row: Omit<Selectable<ConversationsTable>, "search_terms"
     currentLeafId: row.current_leaf_id,
     createdAt: Number(row.created_at),
     updatedAt: Number(row.updated_at),
+    projectId: row.project_id,
+    pinnedAt: row.pinned_at === null ? null : Number(row.pinned_at),
   };
 }
 

@@ -280,6 +280,63 @@ const responses: Migration = {
   },
 };
 
+/**
+ * Projects (folders of conversations with their own instructions and files), pinned
+ * conversations, and each user's custom instructions. Deleting a project sets its conversations'
+ * `project_id` to null, so a chat is lost only when its owner asks for it (projects.ts).
+ */
+const projects: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable("projects")
+      .addColumn("id", "text", (column) => column.primaryKey())
+      .addColumn("user_id", "text", (column) => column.notNull().references("users.id").onDelete("cascade"))
+      .addColumn("name", "text", (column) => column.notNull())
+      .addColumn("instructions", "text", (column) => column.notNull().defaultTo(""))
+      .addColumn("created_at", "bigint", (column) => column.notNull())
+      .addColumn("updated_at", "bigint", (column) => column.notNull())
+      .execute();
+    await db.schema.createIndex("projects_user_id").on("projects").column("user_id").execute();
+    await db.schema
+      .createTable("project_files")
+      .addColumn("id", "text", (column) => column.primaryKey())
+      .addColumn("project_id", "text", (column) =>
+        column.notNull().references("projects.id").onDelete("cascade"),
+      )
+      .addColumn("name", "text", (column) => column.notNull())
+      .addColumn("text", "text", (column) => column.notNull())
+      .addColumn("sha256", "text", (column) => column.notNull())
+      .addColumn("bytes", "bigint", (column) => column.notNull())
+      .addColumn("created_at", "bigint", (column) => column.notNull())
+      .execute();
+    await db.schema
+      .createIndex("project_files_project_id")
+      .on("project_files")
+      .column("project_id")
+      .execute();
+    await db.schema
+      .alterTable("conversations")
+      .addColumn("project_id", "text", (column) => column.references("projects.id").onDelete("set null"))
+      .execute();
+    await db.schema.alterTable("conversations").addColumn("pinned_at", "bigint").execute();
+    await db.schema
+      .createIndex("conversations_project_id")
+      .on("conversations")
+      .column("project_id")
+      .execute();
+    await db.schema
+      .createTable("user_instructions")
+      .addColumn("user_id", "text", (column) =>
+        column.primaryKey().references("users.id").onDelete("cascade"),
+      )
+      .addColumn("about_user", "text", (column) => column.notNull())
+      .addColumn("response_style", "text", (column) => column.notNull())
+      .addColumn("enabled", "bigint", (column) => column.notNull())
+      .addColumn("updated_at", "bigint", (column) => column.notNull())
+      .execute();
+  },
+};
+
 /** What the migrations ask of the dialect: DDL that differs between engines. */
 type MigrationDialect = Pick<StoreDialect, "createSearchIndex" | "storeSearchIndex">;
 
@@ -294,6 +351,7 @@ export function migrations(dialect: MigrationDialect): Record<string, Migration>
     "0006-login-attempts": loginAttempts,
     "0007-usage-source": usageSource,
     "0008-responses": responses,
+    "0010-projects": projects,
   };
 }
 

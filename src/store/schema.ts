@@ -88,6 +88,10 @@ export interface ConversationsTable {
   current_leaf_id: string | null;
   /** The title's terms for search (search-text.ts); default empty. */
   search_terms: Generated<string>;
+  /** The project it belongs to (projects.id); null outside any. */
+  project_id: Generated<string | null>;
+  /** When it was pinned on top of the list; null when not pinned. */
+  pinned_at: Generated<number | null>;
   created_at: CreatedAt;
   updated_at: number;
 }
@@ -153,6 +157,42 @@ export interface ResponsesTable {
   expires_at: number;
 }
 
+/** A folder of conversations with its own instructions and files (projects.ts). */
+export interface ProjectsTable {
+  id: string;
+  user_id: string;
+  name: string;
+  /** Added to the system prompt of every reply in the project; default empty. */
+  instructions: Generated<string>;
+  created_at: CreatedAt;
+  updated_at: number;
+}
+
+/** A project's file: its extracted text, given to every reply in the project. */
+export interface ProjectFilesTable {
+  id: string;
+  project_id: string;
+  name: string;
+  text: string;
+  /** sha256 (hex) of the text, so a reply records which text it was given. */
+  sha256: string;
+  /** The text's size in UTF-8 bytes. */
+  bytes: number;
+  created_at: CreatedAt;
+}
+
+/** A user's custom instructions, first in the system prompt of every app reply while enabled. */
+export interface UserInstructionsTable {
+  user_id: string;
+  /** What qiusuo should know about the user. */
+  about_user: string;
+  /** How qiusuo should answer. */
+  response_style: string;
+  /** 1 while applied, 0 when switched off (kept, not applied). */
+  enabled: number;
+  updated_at: number;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -165,4 +205,7 @@ export interface Database {
   login_attempts: LoginAttemptsTable;
   login_addresses: LoginAddressesTable;
   responses: ResponsesTable;
+  projects: ProjectsTable;
+  project_files: ProjectFilesTable;
+  user_instructions: UserInstructionsTable;
 }

@@ -11,6 +11,7 @@ import { InstanceRepository } from "./instances.js";
 import { KeyAdmissionRepository } from "./key-admissions.js";
 import { LoginAttemptRepository } from "./login-attempts.js";
 import { InCodeMigrationProvider } from "./migrations.js";
+import { ProjectRepository } from "./projects.js";
 import { ResponseRepository } from "./responses.js";
 import type { Database } from "./schema.js";
 import { SessionRepository } from "./sessions.js";
@@ -31,6 +32,8 @@ export interface Store {
   readonly users: UserRepository;
   readonly apiKeys: ApiKeyRepository;
   readonly conversations: ConversationRepository;
+  /** Projects and custom instructions. */
+  readonly projects: ProjectRepository;
   readonly keyAdmissions: KeyAdmissionRepository;
   readonly loginAttempts: LoginAttemptRepository;
   readonly sessions: SessionRepository;
@@ -87,6 +90,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     users: new UserRepository(db, dialect),
     apiKeys: new ApiKeyRepository(db),
     conversations: new ConversationRepository(db, dialect),
+    projects: new ProjectRepository(db),
     keyAdmissions: new KeyAdmissionRepository(db),
     loginAttempts: new LoginAttemptRepository(db),
     sessions: new SessionRepository(db),

@@ -1,10 +1,11 @@
 /** The request bodies and queries of the chat app's API (`/api`, see docs/api.md). */
 import { z } from "zod";
-import { InvalidRequestError } from "../../core/errors.js";
+import { InvalidRequestError, QiusuoError } from "../../core/errors.js";
 import { IMAGE_LIMITS } from "../image-limits.js";
 import { checkImageUrl } from "../images.js";
 import { optional, parseWith } from "../validation.js";
 import { FILE_LIMITS } from "./file-limits.js";
+import { PROJECT_LIMITS } from "./projects.js";
 
 /** A user's login name. */
 export const userName = z
@@ -54,21 +55,32 @@ export const conversationSettings = z
   })
   .strict();
 
-/** A new conversation's title and settings, or a change to them (PATCH): both optional. */
+const id = z.string().min(1).max(100);
+
+/**
+ * A new conversation's title, settings and project, or a change to them (PATCH), which may also
+ * move it (`projectId`, null for out of any project) and pin it: all optional.
+ */
 export const parseConversationFields = (body: unknown) =>
   parseWith(
     z.object({
       title: optional(z.string().trim().min(1).max(200)),
       settings: optional(conversationSettings),
+      projectId: id.nullable().optional(),
+      pinned: optional(z.boolean()),
     }),
     body ?? {},
   );
+
+/** `?project=ID` keeps a list or search to one project's conversations. */
+const projectFilter = { project: optional(id) };
 
 export const parseListQuery = (query: unknown) =>
   parseWith(
     z.object({
       limit: z.coerce.number().int().min(1).max(200).default(50),
       cursor: optional(z.string().max(500)),
+      ...projectFilter,
     }),
     query,
   );
@@ -78,9 +90,97 @@ export const parseSearchQuery = (query: unknown) =>
     z.object({
       q: z.string().trim().min(1).max(500),
       limit: z.coerce.number().int().min(1).max(100).default(20),
+      ...projectFilter,
     }),
     query,
   );
+
+/** Text no longer than `chars` characters, or a 400 naming the field and both numbers. */
+function boundedText(value: string | undefined, chars: number, param: string, what: string): void {
+  if (value === undefined || value.length <= chars) return;
+  throw new InvalidRequestError(
+    `${param.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`)}_too_long`,
+    `${what} has ${value.length} characters; at most ${chars} are allowed.`,
+    param,
+  );
+}
+
+/** A new project (name required) or a change to one (PATCH: both optional). */
+export const parseProjectFields = (body: unknown, options: { create: boolean }) => {
+  const name = z.string().trim().min(1).max(PROJECT_LIMITS.nameChars);
+  const fields = parseWith(
+    z.object({
+      name: options.create ? name : optional(name),
+      instructions: optional(z.string()),
+    }),
+    body ?? {},
+  );
+  boundedText(fields.instructions, PROJECT_LIMITS.instructionsChars, "instructions", "The instructions");
+  return fields;
+};
+
+/** Delete a project: its conversations are kept (moved out of it) unless `chats=delete`. */
+export const parseProjectDelete = (query: unknown) =>
+  parseWith(z.object({ chats: z.enum(["keep", "delete"]).default("keep") }), query ?? {});
+
+/**
+ * Files added to a project, as the composer extracts them (name and text). The count and sizes
+ * are checked against what the project holds by {@link checkProjectFiles}.
+ */
+export const parseProjectFiles = (body: unknown) =>
+  parseWith(
+    z.object({
+      files: z.array(z.object({ name: z.string().trim().min(1).max(255), text: z.string() })).min(1),
+    }),
+    body,
+  );
+
+/**
+ * Whether a project may take `added` files beside `existing` ones: a 400 past the count, a 413
+ * past a file's or the project's size, naming the numbers.
+ */
+export function checkProjectFiles(
+  existing: ReadonlyArray<{ bytes: number }>,
+  added: ReadonlyArray<{ bytes: number; name?: string }>,
+): void {
+  if (existing.length + added.length > PROJECT_LIMITS.files) {
+    throw new InvalidRequestError(
+      "too_many_project_files",
+      `A project holds at most ${PROJECT_LIMITS.files} files; it has ${existing.length} and ${added.length} were added.`,
+      "files",
+    );
+  }
+  for (const [index, file] of added.entries()) {
+    if (file.bytes > PROJECT_LIMITS.textBytesPerFile) {
+      throw new QiusuoError(
+        "request_too_large",
+        "project_file_too_large",
+        `The text of ${file.name ? `'${file.name}'` : "a file"} is ${file.bytes} bytes; a project file may have at most ${PROJECT_LIMITS.textBytesPerFile} bytes of text.`,
+        { param: `files.${index}.text` },
+      );
+    }
+  }
+  const total = [...existing, ...added].reduce((sum, file) => sum + file.bytes, 0);
+  if (total > PROJECT_LIMITS.totalTextBytes) {
+    throw new QiusuoError(
+      "request_too_large",
+      "project_files_too_large",
+      `The project's files would hold ${total} bytes of text; a project may hold at most ${PROJECT_LIMITS.totalTextBytes} bytes in all.`,
+      { param: "files" },
+    );
+  }
+}
+
+export const parseCustomInstructions = (body: unknown) => {
+  const fields = parseWith(
+    z.object({ aboutUser: z.string(), responseStyle: z.string(), enabled: z.boolean() }),
+    body,
+  );
+  const chars = PROJECT_LIMITS.customInstructionsChars;
+  boundedText(fields.aboutUser, chars, "aboutUser", "What qiusuo should know about you");
+  boundedText(fields.responseStyle, chars, "responseStyle", "How qiusuo should answer");
+  return fields;
+};
 
 export const parseSetCurrent = (body: unknown) =>
   parseWith(z.object({ messageId: z.string().min(1).max(100) }), body);
@@ -157,10 +257,14 @@ export const parseRegenerate = (body: unknown) => parseWith(z.object(generation)
  */
 export function withFiles(content: string, files: ReadonlyArray<{ name: string; text: string }>): string {
   if (files.length === 0) return content;
-  const blocks = files.map(
-    (file) => `[file name]: ${file.name}\n[file content begin]\n${file.text}\n[file content end]`,
-  );
-  return `${blocks.join("\n")}\n${content}`;
+  return `${fileBlocks(files)}\n${content}`;
+}
+
+/** Files in DeepSeek's file template, one block each, newline-separated. */
+export function fileBlocks(files: ReadonlyArray<{ name: string; text: string }>): string {
+  return files
+    .map((file) => `[file name]: ${file.name}\n[file content begin]\n${file.text}\n[file content end]`)
+    .join("\n");
 }
 
 export const parseModelPull = (body: unknown) =>

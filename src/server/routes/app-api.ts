@@ -12,6 +12,7 @@ import { registerAuditRoutes } from "./app-audits.js";
 import { registerChatRoutes } from "./app-chat.js";
 import { registerConversationRoutes } from "./app-conversations.js";
 import { registerModelRoutes } from "./app-models.js";
+import { registerProjectRoutes } from "./app-projects.js";
 import { registerReplayRoutes } from "./app-replay.js";
 import { registerUpstreamRoutes } from "./app-upstreams.js";
 import type { PoolHealthView } from "./health.js";
@@ -99,6 +100,7 @@ export function registerAppApi(app: FastifyInstance, options: AppApiOptions): vo
       registerAdminRoutes(scope, context);
       registerConversationRoutes(scope, context);
       registerChatRoutes(scope, context);
+      registerProjectRoutes(scope, context);
       registerReplayRoutes(scope, context);
       scope.setNotFoundHandler((request, reply) => {
         void reply.code(404).send(noRouteBody(request));

@@ -4,6 +4,7 @@ import type { ChatEvent, Usage } from "../../core/chat.js";
 import { QiusuoError } from "../../core/errors.js";
 import { systemFingerprint } from "../../core/fingerprint.js";
 import { ReplyParts, wireToolCall } from "../../core/reply-parts.js";
+import { loadReplyContext } from "../../chat/reply-context.js";
 import { branchOf, promptSha256, replyRequest } from "../../chat/reply-request.js";
 import { parseNewMessage, parseRegenerate } from "../../protocol/app/requests.js";
 import { KEEP_ALIVE, withKeepAlive } from "../../protocol/keep-alive.js";
@@ -91,9 +92,12 @@ async function answer(
   const model =
     generation.model ?? conversation.settings.model ?? engine.listModels()[0]?.id ?? "deepseek-chat";
   const temperature = generation.temperature ?? conversation.settings.temperature;
+  // Custom instructions and the project come first in the system prompt, recorded for replay.
+  const given = await loadReplyContext(store, user.id, conversation);
   const chatRequest = await replyRequest(branch, {
     model,
     systemPrompt: conversation.settings.systemPrompt,
+    context: given.context,
     temperature,
     thinking: generation.thinking,
   });
@@ -120,6 +124,7 @@ async function answer(
     seed: chatRequest.sampling.seed,
     requestedModel: model,
     promptSha256: promptSha256(chatRequest),
+    context: { ...given.recorded },
     startedAt: new Date().toISOString(),
     ...(provenance ? { systemFingerprint: systemFingerprint(provenance) } : {}),
   };

@@ -6,7 +6,8 @@ import {
   parseSearchQuery,
   parseSetCurrent,
 } from "../../protocol/app/requests.js";
-import { conversationView } from "../../protocol/app/conversation-view.js";
+import { conversationView, type ConversationView } from "../../protocol/app/conversation-view.js";
+import type { ConversationPlacement } from "../../protocol/app/projects.js";
 import { jsonBodyThread } from "../json-body-thread.js";
 import { notFound, type AppApiContext } from "./app-api.js";
 
@@ -16,21 +17,37 @@ type WithId = { Params: { id: string } };
 export function registerConversationRoutes(app: FastifyInstance, context: AppApiContext): void {
   const conversations = context.store.conversations;
 
+  /** `?project=`: the user's own project, else a 404 as on its own routes. */
+  const projectFilter = async (userId: string, project: string | undefined) => {
+    if (project !== undefined && !(await context.store.projects.get(userId, project))) {
+      throw notFound("Project", project);
+    }
+    return project === undefined ? {} : { projectId: project };
+  };
+
   app.get("/conversations", async (request) => {
     const user = context.user(request);
-    const { limit, cursor } = parseListQuery(request.query);
-    const page = await conversations.list(user.id, { limit, cursor: cursor ?? null });
-    return { data: page.data.map(conversationView), nextCursor: page.nextCursor };
+    const { limit, cursor, project } = parseListQuery(request.query);
+    const page = await conversations.list(user.id, {
+      limit,
+      cursor: cursor ?? null,
+      ...(await projectFilter(user.id, project)),
+    });
+    return { data: page.data.map(appConversationView), nextCursor: page.nextCursor };
   });
 
   app.post("/conversations", async (request, reply) => {
     const user = context.user(request);
-    const { title, settings } = parseConversationFields(request.body);
-    const created = await conversations.create(user.id, {
+    const { title, settings, projectId } = parseConversationFields(request.body);
+    const fields = {
       ...(title === undefined ? {} : { title }),
       ...(settings === undefined ? {} : { settings: definedFields(settings) }),
-    });
-    return reply.code(201).send(conversationView(created));
+    };
+    const created = projectId
+      ? await conversations.createInProject(user.id, projectId, fields)
+      : await conversations.create(user.id, fields);
+    if (!created) throw notFound("Project", projectId!);
+    return reply.code(201).send(appConversationView(created));
   });
 
   app.get<WithId>("/conversations/:id", async (request) => {
@@ -38,18 +55,24 @@ export function registerConversationRoutes(app: FastifyInstance, context: AppApi
     const conversation = await conversations.get(user.id, request.params.id);
     const messages = conversation && (await conversations.messages(user.id, conversation.id));
     if (!conversation || !messages) throw notFound("Conversation", request.params.id);
-    return { conversation: conversationView(conversation), messages };
+    return { conversation: appConversationView(conversation), messages };
   });
 
   app.patch<WithId>("/conversations/:id", async (request) => {
     const user = context.user(request);
-    const { title, settings } = parseConversationFields(request.body);
+    const { title, settings, projectId, pinned } = parseConversationFields(request.body);
+    // Moving into a project that is not the user's is a 404 naming the project.
+    if (typeof projectId === "string" && !(await context.store.projects.get(user.id, projectId))) {
+      throw notFound("Project", projectId);
+    }
     const updated = await conversations.update(user.id, request.params.id, {
       ...(title === undefined ? {} : { title }),
       ...(settings === undefined ? {} : { settings: definedFields(settings) }),
+      ...(projectId === undefined ? {} : { projectId }),
+      ...(pinned === undefined ? {} : { pinned }),
     });
     if (!updated) throw notFound("Conversation", request.params.id);
-    return conversationView(updated);
+    return appConversationView(updated);
   });
 
   app.delete<WithId>("/conversations/:id", async (request) => {
@@ -65,13 +88,15 @@ export function registerConversationRoutes(app: FastifyInstance, context: AppApi
     const { messageId } = parseSetCurrent(request.body);
     const updated = await conversations.setCurrent(user.id, request.params.id, messageId);
     if (!updated) throw notFound("Message", messageId);
-    return conversationView(updated);
+    return appConversationView(updated);
   });
 
   app.get("/search", async (request) => {
     const user = context.user(request);
-    const { q, limit } = parseSearchQuery(request.query);
-    return { data: await conversations.search(user.id, q, { limit }) };
+    const { q, limit, project } = parseSearchQuery(request.query);
+    return {
+      data: await conversations.search(user.id, q, { limit, ...(await projectFilter(user.id, project)) }),
+    };
   });
 
   app.get("/export", async (request, reply) => {
@@ -99,6 +124,15 @@ export function registerConversationRoutes(app: FastifyInstance, context: AppApi
       return { imported, format: parsed.format };
     });
   });
+}
+
+/** A conversation as the app's API shows it: the exported fields, its project and its pin. */
+function appConversationView(conversation: ConversationView & ConversationPlacement) {
+  return {
+    ...conversationView(conversation),
+    projectId: conversation.projectId,
+    pinnedAt: conversation.pinnedAt,
+  };
 }
 
 /** Drops the keys whose value is undefined (zod's optional fields), as the store's types want. */

@@ -27,6 +27,7 @@ export function registerReplayRoutes(app: FastifyInstance, context: AppApiContex
       messages,
       messageId: request.params.messageId,
       signal: disconnectSignal(reply),
+      projectFileText: (sha256) => context.store.projects.fileText(user.id, sha256),
     });
   });
 }
