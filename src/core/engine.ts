@@ -21,10 +21,14 @@ export interface ModelInfo {
   contextSize?: number;
   /** Sequences generating right now, once loaded. */
   busySequences?: number;
+  /** Unix ms when a loaded model goes if it stays idle (`--idle-unload`); absent when it never does. */
+  idleUnloadAt?: number;
   /** For an upstream model: the pool (`--upstream NAME=...`) that serves it. */
   pool?: string;
   /** Whether the model takes images in user messages (local GGUF models do not yet). */
   acceptsImages?: boolean;
+  /** Whether the model is a reranker: it scores documents (`rank`) and does not chat. */
+  reranker?: boolean;
 }
 
 /** Counters and gauges an engine exposes for /health and /metrics. */
@@ -113,6 +117,24 @@ export interface ContinuationScore {
   truncated: boolean;
 }
 
+/** A query and the documents to score against it (`Engine.rank`). */
+export interface RankRequest {
+  model: string;
+  query: string;
+  documents: string[];
+}
+
+/** How relevant each document is to the query. */
+export interface RankResult {
+  /**
+   * One score per document, in the request's order; higher is more relevant. Local rerankers give
+   * a probability in 0..1; an upstream gives what it computes (llama-server a BERT reranker's logit).
+   */
+  scores: number[];
+  /** Tokens the model read, over every query-document pair. */
+  promptTokens: number;
+}
+
 /** Download progress of a model pull. */
 export interface ModelPullProgress {
   downloadedBytes: number;
@@ -177,6 +199,12 @@ export interface Engine {
    * stops between inputs once `signal` aborts.
    */
   embed?(model: string, inputs: string[], signal: AbortSignal): Promise<EmbeddingResult>;
+  /**
+   * Scores each document's relevance to the query with a reranker model (a 400 for a model that
+   * is not one). Waits in the model's queue like a chat, and stops between documents once
+   * `signal` aborts. Optional: engines without rerankers leave it out.
+   */
+  rank?(request: RankRequest, signal: AbortSignal): Promise<RankResult>;
   /**
    * The log-likelihood of `continuation` as the assistant's reply to `request`'s messages (rendered
    * with the model's template, thinking off), read from the model's full next-token distribution.

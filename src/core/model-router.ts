@@ -1,5 +1,13 @@
 import type { ChatEvent, ChatRequest, CompletionRequest, EmbeddingResult } from "./chat.js";
-import type { ContinuationScore, Engine, ModelDetails, ModelInfo, ModelProvenance } from "./engine.js";
+import type {
+  ContinuationScore,
+  Engine,
+  ModelDetails,
+  ModelInfo,
+  ModelProvenance,
+  RankRequest,
+  RankResult,
+} from "./engine.js";
 import { ModelNotFoundError, ModelUnavailableError, QiusuoError } from "./errors.js";
 import { MODEL_ALIASES } from "./model-aliases.js";
 
@@ -133,6 +141,13 @@ export class ModelRouter implements Engine {
     return engine.embed(route.model, inputs, signal);
   }
 
+  async rank(request: RankRequest, signal: AbortSignal): Promise<RankResult> {
+    const route = this.route(request.model);
+    const { engine } = route.backend;
+    if (!engine.rank) throw unsupportedBy(route, "reranking");
+    return engine.rank({ ...request, model: route.model }, signal);
+  }
+
   async scoreContinuation(
     request: ChatRequest,
     continuation: string,
@@ -163,14 +178,17 @@ export class ModelRouter implements Engine {
     await Promise.all(this.backends.map((backend) => backend.engine.dispose()));
   }
 
-  /** The model DeepSeek's names stand for: configured, else the first backend's first model. */
+  /**
+   * The model DeepSeek's names stand for: configured, else the first backend's first model that
+   * can chat (a reranker cannot).
+   */
   private defaultModelId(models: readonly ModelInfo[]): string | undefined {
     const configured = this.options.defaultModel;
     if (configured !== undefined) {
       const found = this.find(configured);
       if (found) return found.model;
     }
-    return models[0]?.id;
+    return (models.find((model) => !model.reranker) ?? models[0])?.id;
   }
 
   private hasId(id: string): boolean {

@@ -15,6 +15,7 @@ import { registerDeepSeekRoutes } from "./routes/deepseek.js";
 import { registerHealthRoutes, type HealthSource, type PoolHealthView } from "./routes/health.js";
 import { registerMetricsRoutes, type MetricsAccess } from "./routes/metrics.js";
 import { registerOllamaRoutes } from "./routes/ollama.js";
+import { registerRerankRoutes } from "./routes/rerank.js";
 import { registerResponsesRoutes } from "./routes/responses.js";
 import { registerWebRoutes } from "./routes/web.js";
 
@@ -122,6 +123,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   registerAnthropicRoutes(app, options.engine, gate, keepAliveMs);
   registerOllamaRoutes(app, { engine: options.engine, gate, keepAliveMs, models: options.models });
   registerResponsesRoutes(app, { engine: options.engine, gate, store: options.store, keepAliveMs });
+  registerRerankRoutes(app, options.engine, gate);
   registerAppApi(app, {
     engine: options.engine,
     store: options.store,

@@ -76,6 +76,11 @@ export interface GgufFileSummary {
   /** How many elements are stored in each ggml type, e.g. { Q4_K: 1.2e9, F32: 3.1e5 }. */
   elementsByType: Record<string, number>;
   chatTemplate?: string;
+  /**
+   * Whether the model has a classification head (a `cls` or `cls.output` tensor), which is how
+   * llama.cpp and node-llama-cpp tell a reranker.
+   */
+  reranker: boolean;
 }
 
 export interface InspectGgufOptions {
@@ -488,6 +493,7 @@ async function readHeader(
     dataOffset: Number(dataOffset),
     parameterCount,
     elementsByType,
+    reranker: names.has("cls.weight") || names.has("cls.output.weight"),
   });
 }
 
@@ -628,6 +634,7 @@ interface HeaderFacts extends Pick<
   | "metadata"
   | "alignment"
   | "dataOffset"
+  | "reranker"
 > {
   parameterCount: bigint;
   elementsByType: Map<string, bigint>;
@@ -672,6 +679,7 @@ function summarize(facts: HeaderFacts): GgufFileSummary {
     quantization,
     parameterCount: Number(facts.parameterCount),
     elementsByType,
+    reranker: facts.reranker,
   };
   if (architecture !== undefined) summary.architecture = architecture;
   if (name !== undefined) summary.name = name;

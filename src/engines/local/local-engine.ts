@@ -11,8 +11,15 @@ import type {
   ModelInfo,
   ModelProvenance,
   ModelState,
+  RankRequest,
+  RankResult,
 } from "../../core/engine.js";
-import { ModelNotFoundError, ModelUnavailableError, QiusuoError } from "../../core/errors.js";
+import {
+  InvalidRequestError,
+  ModelNotFoundError,
+  ModelUnavailableError,
+  QiusuoError,
+} from "../../core/errors.js";
 import { silentObserver, type EngineObserver } from "../../core/observer.js";
 import { AUTO_CONTEXT_CAP, fitContextSize } from "./context-fit.js";
 import { fileSha256, knownSha256 } from "./file-digest.js";
@@ -21,6 +28,7 @@ import { inspectGgufFile, type GgufFileSummary } from "./gguf-file.js";
 import { getRuntime, type RuntimeOptions } from "./llama-runtime.js";
 import { LoadedModel, type LoadOptions } from "./loaded-model.js";
 import { refuseImages } from "./images-refused.js";
+import { RankingModel } from "./ranking-model.js";
 
 export type LocalEngineOptions = LoadOptions &
   Pick<RuntimeOptions, "gpu"> & {
@@ -61,9 +69,10 @@ interface ModelEntry {
   filePath?: string;
   /** What the check read from the file's header. */
   summary?: GgufFileSummary;
-  loaded?: LoadedModel;
+  /** A chat model, or a reranker (`summary.reranker`), which only ranks. */
+  loaded?: LoadedModel | RankingModel;
   /** The load in progress, shared by every request that arrives meanwhile. */
-  loading?: Promise<LoadedModel>;
+  loading?: Promise<LoadedModel | RankingModel>;
   /** The unload in progress; loading again waits for it so the memory is given back first. */
   unloading?: Promise<void>;
   /** Requests that hold the model: waiting for it to load, queued or generating. */
@@ -209,6 +218,21 @@ export class LocalEngine implements Engine {
     return this.useModel(model, signal, (loaded) => loaded.embed(inputs, signal));
   }
 
+  async rank(request: RankRequest, signal: AbortSignal): Promise<RankResult> {
+    const entry = this.resolve(request.model);
+    if (!entry.summary?.reranker) throw this.notReranker(entry);
+    if (request.documents.length === 0) return { scores: [], promptTokens: 0 };
+    return this.withHeld(
+      entry,
+      signal,
+      (loaded) => {
+        if (!(loaded instanceof RankingModel)) throw this.notReranker(entry);
+        return loaded.rank(request.query, request.documents, signal);
+      },
+      true,
+    );
+  }
+
   async scoreContinuation(
     request: ChatRequest,
     continuation: string,
@@ -228,7 +252,13 @@ export class LocalEngine implements Engine {
     start: (loaded: LoadedModel) => Promise<AsyncIterable<ChatEvent>>,
   ): Promise<AsyncIterable<ChatEvent>> {
     const entry = this.resolve(model);
-    const events = await this.withHeld(entry, signal, start, false);
+    if (entry.summary?.reranker) throw this.isReranker(entry);
+    const events = await this.withHeld(
+      entry,
+      signal,
+      (loaded) => start(this.chatModel(entry, loaded)),
+      false,
+    );
     return this.holding(entry, events, signal);
   }
 
@@ -238,7 +268,37 @@ export class LocalEngine implements Engine {
     signal: AbortSignal,
     use: (loaded: LoadedModel) => Promise<Result>,
   ): Promise<Result> {
-    return this.withHeld(this.resolve(model), signal, use, true);
+    const entry = this.resolve(model);
+    if (entry.summary?.reranker) throw this.isReranker(entry);
+    return this.withHeld(entry, signal, (loaded) => use(this.chatModel(entry, loaded)), true);
+  }
+
+  private chatModel(entry: ModelEntry, loaded: LoadedModel | RankingModel): LoadedModel {
+    if (loaded instanceof LoadedModel) return loaded;
+    throw this.isReranker(entry);
+  }
+
+  private isReranker(entry: ModelEntry): QiusuoError {
+    const chatModels = this.entries.filter((other) => !other.summary?.reranker).map((other) => other.id);
+    return new InvalidRequestError(
+      "model_is_reranker",
+      `The model '${entry.id}' is a reranker: it scores documents at /v1/rerank and cannot chat, ` +
+        `complete, embed or tokenize. Use a chat model${chatModels.length > 0 ? ` (${chatModels.join(", ")})` : ""}.`,
+      "model",
+    );
+  }
+
+  private notReranker(entry: ModelEntry): QiusuoError {
+    const rerankers = this.entries.filter((other) => other.summary?.reranker).map((other) => other.id);
+    return new InvalidRequestError(
+      "model_not_reranker",
+      `The model '${entry.id}' is not a reranker, so it cannot rank documents. ` +
+        (rerankers.length > 0
+          ? `Use a reranker: ${rerankers.join(", ")}.`
+          : "Load a reranker GGUF (one with a classification head, such as Qwen3-Reranker or " +
+            "bge-reranker-v2-m3) with --model PATH.gguf and name it as `model`."),
+      "model",
+    );
   }
 
   /**
@@ -248,7 +308,7 @@ export class LocalEngine implements Engine {
   private async withHeld<Result>(
     entry: ModelEntry,
     signal: AbortSignal,
-    use: (loaded: LoadedModel) => Promise<Result>,
+    use: (loaded: LoadedModel | RankingModel) => Promise<Result>,
     releaseAfter: boolean,
   ): Promise<Result> {
     if (!entry.filePath || entry.state === "failed" || entry.state === "missing") {
@@ -258,7 +318,7 @@ export class LocalEngine implements Engine {
     this.hold(entry);
     try {
       this.waitingForModel++;
-      let loaded: LoadedModel;
+      let loaded: LoadedModel | RankingModel;
       try {
         loaded = await this.loadedModel(entry, signal);
       } finally {
@@ -282,7 +342,7 @@ export class LocalEngine implements Engine {
   }
 
   /** The model in memory for a request, loading it (once, shared) after making room if needed. */
-  private async loadedModel(entry: ModelEntry, signal?: AbortSignal): Promise<LoadedModel> {
+  private async loadedModel(entry: ModelEntry, signal?: AbortSignal): Promise<LoadedModel | RankingModel> {
     const deadline = performance.now() + (this.options.loadWaitSeconds ?? DEFAULT_LOAD_WAIT_SECONDS) * 1000;
     for (;;) {
       if (this.disposed) throw new ModelUnavailableError("server_stopping", "The server is shutting down.");
@@ -318,7 +378,11 @@ export class LocalEngine implements Engine {
       );
   }
 
-  private async load(entry: ModelEntry, filePath: string, unloads: Promise<void>[]): Promise<LoadedModel> {
+  private async load(
+    entry: ModelEntry,
+    filePath: string,
+    unloads: Promise<void>[],
+  ): Promise<LoadedModel | RankingModel> {
     entry.state = "loading";
     entry.reason = `Loading ${path.basename(filePath)}`;
     const started = performance.now();
@@ -327,15 +391,24 @@ export class LocalEngine implements Engine {
       await Promise.all([...unloads, ...this.entries.map((other) => other.unloading)]);
       const llama = await getRuntime({ gpu: this.options.gpu, maxThreads: this.options.threads });
       this.llama = llama;
+      // A reranker ranks one pair at a time, in a context of its own.
+      const reranker = entry.summary?.reranker === true;
+      const sequences = reranker ? 1 : this.options.parallel;
       const fit = await fitContextSize(llama, filePath, {
         requested: this.options.contextSize,
-        parallel: this.options.parallel,
+        parallel: sequences,
       });
-      const loaded = await LoadedModel.load(llama, filePath, {
-        ...this.options,
-        contextSize: fit.contextSize,
-        observer: this.observer,
-      });
+      const loaded = reranker
+        ? await RankingModel.load(llama, filePath, {
+            contextSize: fit.contextSize,
+            threads: this.options.threads,
+            maxQueue: this.options.maxQueue ?? 8 * this.options.parallel,
+          })
+        : await LoadedModel.load(llama, filePath, {
+            ...this.options,
+            contextSize: fit.contextSize,
+            observer: this.observer,
+          });
       if (this.disposed) {
         await loaded.dispose();
         throw new Error("the server is shutting down");
@@ -348,7 +421,7 @@ export class LocalEngine implements Engine {
         ? `; smaller than ${Math.min(fit.trainContextSize, AUTO_CONTEXT_CAP)} because ${fit.shrunkBecause}`
         : "";
       this.options.log?.(
-        `model ${entry.id} is ready (context ${loaded.contextSize} tokens × ${this.options.parallel} ` +
+        `model ${entry.id} is ready (context ${loaded.contextSize} tokens × ${sequences} ` +
           `sequence(s)${shrunk}, loaded in ${Math.round(performance.now() - started)} ms)`,
       );
       if (entry.active === 0) this.scheduleIdleUnload(entry);
@@ -705,9 +778,13 @@ export class LocalEngine implements Engine {
       ownedBy: "qiusuo",
       state: entry.state,
       acceptsImages: false,
+      ...(entry.summary?.reranker ? { reranker: true } : {}),
       ...(entry.reason ? { reason: entry.reason } : {}),
       ...(entry.loaded
         ? { contextSize: entry.loaded.contextSize, busySequences: entry.loaded.stats.busySequences }
+        : {}),
+      ...(entry.loaded && this.idleUnloadMs > 0
+        ? { idleUnloadAt: Date.now() + Math.max(0, entry.lastUsed + this.idleUnloadMs - performance.now()) }
         : {}),
     };
   }

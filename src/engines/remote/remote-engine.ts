@@ -5,7 +5,14 @@ import type {
   EmbeddingResult,
   ToolCall,
 } from "../../core/chat.js";
-import type { Engine, ModelDetails, ModelInfo, ModelProvenance } from "../../core/engine.js";
+import type {
+  Engine,
+  ModelDetails,
+  ModelInfo,
+  ModelProvenance,
+  RankRequest,
+  RankResult,
+} from "../../core/engine.js";
 import { InvalidRequestError, ModelNotFoundError, QiusuoError } from "../../core/errors.js";
 import type { UpstreamPoolConfig } from "../../config/config.js";
 import {
@@ -292,6 +299,19 @@ export class RemoteEngine implements Engine {
     return lease.value;
   }
 
+  async rank(request: RankRequest, signal: AbortSignal): Promise<RankResult> {
+    const upstreamModel = this.upstreamId(request.model);
+    if (request.documents.length === 0) return { scores: [], promptTokens: 0 };
+    // Scores of the redacted texts, like embeddings: nothing comes back to restore.
+    const ranked = this.options.config.redact ? redactRankRequest(request) : request;
+    const lease = await this.pool.dispatch(
+      { signal, deadlineMs: FAILOVER_DEADLINE_MS },
+      (replica, attemptSignal) => this.clients[replica.index]!.rank(upstreamModel, ranked, attemptSignal),
+    );
+    lease.release("ok");
+    return lease.value;
+  }
+
   async dispose(): Promise<void> {
     this.disposed = true;
     clearInterval(this.discoveryTimer);
@@ -438,6 +458,12 @@ function restored(
   session: RedactionSession | undefined,
 ): AsyncIterable<ChatEvent> {
   return session === undefined || session.size === 0 ? events : restoreEvents(events, session);
+}
+
+/** The query and documents redacted in one session, so a value is the same placeholder in all. */
+function redactRankRequest(request: RankRequest): RankRequest {
+  const [query = "", ...documents] = redactTexts([request.query, ...request.documents]).texts;
+  return { ...request, query, documents };
 }
 
 /** The reply as it grows, for the prefix the next turn will share. */

@@ -6,6 +6,7 @@
  * do better.
  */
 import type { ChatEvent, ChatRequest, CompletionRequest, EmbeddingResult } from "../../core/chat.js";
+import type { RankRequest, RankResult } from "../../core/engine.js";
 import { InvalidParameterError, QiusuoError } from "../../core/errors.js";
 import { promptChars, toChatBody, toCompletionBody } from "./openai-wire.js";
 import { StreamDecoder, replyStartsIn, type StreamDecoderOptions } from "./openai-stream-decoder.js";
@@ -193,6 +194,51 @@ export class UpstreamClient {
       ? reported
       : Math.ceil(inputs.reduce((sum, input) => sum + input.length, 0) / 4);
     return { vectors, promptTokens };
+  }
+
+  /**
+   * `/v1/rerank` (llama-server, vLLM, SGLang, another qiusuo): the scores in document order. The
+   * upstream sorts its results by score and may cut them to `top_n`, so they are mapped back by
+   * `index`, and all of them are asked for.
+   */
+  async rank(upstreamModel: string, request: RankRequest, signal: AbortSignal): Promise<RankResult> {
+    const { documents } = request;
+    const response = await this.http.send({
+      method: "POST",
+      url: `${this.apiUrl}/rerank`,
+      body: { model: upstreamModel, query: request.query, documents, top_n: documents.length },
+      signal,
+      upstreamModel,
+    });
+    const body = asRecord(await this.readJson(response));
+    if (body && isErrorBody(body))
+      throw errorFromBody(this.http.label, this.http.redactor, body, { upstreamModel });
+    const results = Array.isArray(body?.results) ? body.results : undefined;
+    const scores = new Array<number>(documents.length);
+    for (const item of results ?? []) {
+      const record = asRecord(item);
+      const index = record?.index;
+      const score = record?.relevance_score ?? record?.score;
+      if (!isCount(index) || index >= documents.length || typeof score !== "number" || index in scores) {
+        throw malformedError(
+          this.http.label,
+          "a rerank result without a valid `index` and `relevance_score`",
+        );
+      }
+      scores[index] = score;
+    }
+    if (results === undefined || results.length !== documents.length) {
+      throw malformedError(
+        this.http.label,
+        `${results?.length ?? "no"} rerank results for ${documents.length} documents`,
+      );
+    }
+    const usage = asRecord(body?.usage);
+    const reported = usage?.prompt_tokens ?? usage?.total_tokens;
+    const promptTokens = isCount(reported)
+      ? reported
+      : Math.ceil(documents.reduce((sum, document) => sum + document.length, request.query.length) / 4);
+    return { scores, promptTokens };
   }
 
   private async stream(

@@ -20,6 +20,8 @@ export function listModels(
     ...(model.contextSize ? { context_length: model.contextSize } : {}),
     // An extension too: whether user messages may carry images (absent when not known).
     ...(model.acceptsImages === undefined ? {} : { accepts_images: model.acceptsImages }),
+    // And whether it is a reranker (`/v1/rerank`), which cannot chat; absent for other models.
+    ...(model.reranker ? { reranker: true } : {}),
   }));
   for (const { alias, model } of aliases) {
     const target = models.find((candidate) => candidate.id === model);
