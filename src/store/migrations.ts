@@ -337,6 +337,35 @@ const projects: Migration = {
   },
 };
 
+/**
+ * Share links (shares.ts): a snapshot of a branch at an unguessable token. A conversation's links
+ * go with it, and a user's with the user.
+ */
+const shares: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable("shares")
+      .addColumn("token", "text", (column) => column.primaryKey())
+      .addColumn("user_id", "text", (column) => column.notNull().references("users.id").onDelete("cascade"))
+      .addColumn("conversation_id", "text", (column) =>
+        column.notNull().references("conversations.id").onDelete("cascade"),
+      )
+      .addColumn("message_id", "text", (column) => column.notNull())
+      .addColumn("title", "text", (column) => column.notNull())
+      .addColumn("author_name", "text")
+      .addColumn("messages", "text", (column) => column.notNull())
+      .addColumn("message_count", "bigint", (column) => column.notNull())
+      .addColumn("created_at", "bigint", (column) => column.notNull())
+      .execute();
+    await db.schema
+      .createIndex("shares_user_id_created_at")
+      .on("shares")
+      .columns(["user_id", "created_at"])
+      .execute();
+    await db.schema.createIndex("shares_conversation_id").on("shares").column("conversation_id").execute();
+  },
+};
+
 /** What the migrations ask of the dialect: DDL that differs between engines. */
 type MigrationDialect = Pick<StoreDialect, "createSearchIndex" | "storeSearchIndex">;
 
@@ -351,6 +380,7 @@ export function migrations(dialect: MigrationDialect): Record<string, Migration>
     "0006-login-attempts": loginAttempts,
     "0007-usage-source": usageSource,
     "0008-responses": responses,
+    "0009-shares": shares,
     "0010-projects": projects,
   };
 }

@@ -193,6 +193,24 @@ export interface UserInstructionsTable {
   updated_at: number;
 }
 
+/** A share link's snapshot (shares.ts). */
+export interface SharesTable {
+  /** The link's secret (base64url, 192 random bits). */
+  token: string;
+  user_id: string;
+  conversation_id: string;
+  /** The message the snapshot ends at. */
+  message_id: string;
+  /** The conversation's title when shared. */
+  title: string;
+  /** The sharer's name as the page shows it; null when they chose not to show it. */
+  author_name: string | null;
+  /** JSON: the snapshot's messages (SharedMessage[]), oldest first. */
+  messages: string;
+  message_count: number;
+  created_at: CreatedAt;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -205,6 +223,7 @@ export interface Database {
   login_attempts: LoginAttemptsTable;
   login_addresses: LoginAddressesTable;
   responses: ResponsesTable;
+  shares: SharesTable;
   projects: ProjectsTable;
   project_files: ProjectFilesTable;
   user_instructions: UserInstructionsTable;

@@ -15,6 +15,7 @@ import { ProjectRepository } from "./projects.js";
 import { ResponseRepository } from "./responses.js";
 import type { Database } from "./schema.js";
 import { SessionRepository } from "./sessions.js";
+import { ShareRepository } from "./shares.js";
 import { UsageRepository } from "./usage.js";
 import { UserRepository } from "./users.js";
 
@@ -37,6 +38,8 @@ export interface Store {
   readonly keyAdmissions: KeyAdmissionRepository;
   readonly loginAttempts: LoginAttemptRepository;
   readonly sessions: SessionRepository;
+  /** Share links: read-only snapshots of conversations. */
+  readonly shares: ShareRepository;
   readonly instances: InstanceRepository;
   readonly usage: UsageRepository;
   /** Stored Responses API replies (`/v1/responses`). */
@@ -94,6 +97,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     keyAdmissions: new KeyAdmissionRepository(db),
     loginAttempts: new LoginAttemptRepository(db),
     sessions: new SessionRepository(db),
+    shares: new ShareRepository(db),
     instances: new InstanceRepository(db),
     usage: new UsageRepository(db, dialect),
     responses: new ResponseRepository(db),

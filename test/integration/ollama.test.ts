@@ -395,6 +395,9 @@ describe("Ollama API", () => {
       const running = (await client.ps()).models.find((model) => model.name === "coder");
       assert.ok(running, "coder is listed as running");
       assert.equal((running as unknown as { context_length: number }).context_length, 2048);
+      // --idle-unload's default, 30 minutes, from the last use.
+      const expires = Date.parse(String(running.expires_at)) - Date.now();
+      assert.ok(expires > 1790e3 && expires <= 1800e3, `expires in ${expires} ms`);
       const unloaded = await client.chat({ model: "coder", messages: [], keep_alive: "0s" });
       assert.equal(unloaded.done_reason, "unload");
       assert.ok(!(await client.ps()).models.some((model) => model.name === "coder"));

@@ -46,10 +46,20 @@ describe("POST /v1/responses", () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), "qiusuo-responses-"));
     const caller = path.join(dir, "caller.gguf");
     const plain = path.join(dir, "plain.gguf");
+    const opensThink = path.join(dir, "opens-think.gguf");
     makeScriptedModel(caller, { script: CALL_SCRIPT });
     makeScriptedModel(plain, { script: ["Hello", " there", " friend"] });
+    // A template that opens <think> itself, as newer DeepSeek-R1 distills do.
+    makeScriptedModel(opensThink, {
+      script: [" I reason", "</think>", "Done"],
+      scriptTokenType: "user-defined",
+      extraSpecialTokens: ["<think>"],
+      chatTemplate:
+        "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}" +
+        "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n<think>\\n' }}{% endif %}",
+    });
     server = await startTestServer({
-      models: ["scripted", { file: caller }, { file: plain }, "tiny"],
+      models: ["scripted", { file: caller }, { file: plain }, { file: opensThink }, "tiny"],
       engine: { contextSize: 4096 },
     });
     client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "sk-local", maxRetries: 0 });
@@ -202,6 +212,29 @@ describe("POST /v1/responses", () => {
       id: final.output[0]!.id,
       content: [{ type: "reasoning_text", text: reasoningText }],
     });
+  });
+
+  it("turns thinking off with reasoning effort none, on with any other", async () => {
+    const ask = (effort?: "none" | "low") =>
+      client.responses.create({
+        model: "opens-think",
+        input: "Q",
+        ...(effort ? { reasoning: { effort } } : {}),
+        store: false,
+      });
+    const [unset, low, none] = [await ask(), await ask("low"), await ask("none")];
+    assert.deepEqual(
+      low.output.map((item) => item.type),
+      ["reasoning", "message"],
+    );
+    assert.equal(low.output_text, "Done");
+    assert.equal(low.usage!.input_tokens, unset.usage!.input_tokens);
+    // "\n\n</think>\n\n" closes an empty reasoning block in the prompt; the model's text is the answer.
+    assert.equal(none.usage!.input_tokens - low.usage!.input_tokens, 5);
+    assert.deepEqual(
+      none.output.map((item) => item.type),
+      ["message"],
+    );
   });
 
   it("runs a function-tool loop, continued by previous_response_id and by full input alike", async () => {
@@ -427,6 +460,19 @@ describe("POST /v1/responses", () => {
         "input.0.arguments",
       ],
       [{ model: "plain", input: "hi", background: true }, 400, "unsupported_parameter", "background"],
+      [
+        { model: "plain", input: "hi", tools: [weatherTool], text: { format: { type: "json_object" } } },
+        400,
+        "unsupported_value",
+        "text.format.type",
+      ],
+      [
+        { model: "plain", input: "hi", tools: [{ ...weatherTool, parameters: { type: "object" } }] },
+        400,
+        "invalid_schema",
+        "tools.0.parameters.additionalProperties",
+      ],
+      [{ model: "plain", input: "hello ".repeat(5000) }, 400, "context_length_exceeded", "input"],
       [{ model: "plain", input: "hi", temperature: 3 }, 400, "invalid_value", "temperature"],
       [
         { model: "plain", input: "hi", text: { format: { type: "json_schema", name: "x" } } },
@@ -440,7 +486,7 @@ describe("POST /v1/responses", () => {
       assert.equal(got, status, `${JSON.stringify(body)} -> ${text}`);
       assert.equal(json.error.code, code, text);
       assert.equal(json.error.param, param, text);
-      assert.equal(typeof json.error.message, "string");
+      assert.doesNotMatch(json.error.message, /\.function\.|response_format/, "named as this API names it");
     }
     const badJson = await postJson(`${server.url}/v1/responses`, "{nope");
     assert.equal(badJson.status, 400);

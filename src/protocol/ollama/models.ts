@@ -11,6 +11,22 @@ import { optional, parseWith } from "../validation.js";
 /** A model's file digest (SHA-256 hex) by id, when known without hashing. */
 export type DigestOf = (id: string) => string | undefined;
 
+const LATEST = ":latest";
+
+/** `name` without Ollama's default tag, when it has it. */
+export function withoutLatestTag(name: string): string | undefined {
+  return name.endsWith(LATEST) ? name.slice(0, -LATEST.length) : undefined;
+}
+
+/**
+ * Ollama's clients add `:latest` to a name without a tag; when only the untagged name is among
+ * `known` (ids and aliases), that is the model they mean.
+ */
+export function resolveModelName(name: string, known: ReadonlySet<string>): string {
+  const untagged = withoutLatestTag(name);
+  return untagged !== undefined && !known.has(name) && known.has(untagged) ? untagged : name;
+}
+
 /** Models a client can run: on disk (or served by a pool), not failed and not still downloading. */
 export function listedModels(models: readonly ModelDetails[]): ModelDetails[] {
   return models.filter(
@@ -49,8 +65,8 @@ export function psResponse(models: readonly ModelDetails[], digestOf: DigestOf) 
         size: model.sizeBytes ?? 0,
         digest: digestOf(model.id) ?? "",
         details: detailsOf(model),
-        // When an idle-unload is due is the engine's business; only "loaded now" is known here.
-        expires_at: null,
+        // When the idle unload (--idle-unload) is due; null when the server never unloads.
+        expires_at: model.idleUnloadAt === undefined ? null : new Date(model.idleUnloadAt).toISOString(),
         // llama.cpp's split between RAM and VRAM is not reported per model.
         size_vram: 0,
         context_length: model.contextSize,

@@ -126,6 +126,9 @@ export async function* ollamaChunks(
   throw new ModelUnavailableError("request_aborted", "The request was cancelled.");
 }
 
+/** One NDJSON line. */
+export const ndjsonLine = (value: unknown) => `${JSON.stringify(value)}\n`;
+
 /** The stream as NDJSON lines; an error after the first line is sent as an `{"error"}` line. */
 export async function* ndjsonLines(
   chunks: AsyncIterable<OllamaChunk | typeof KEEP_ALIVE>,
@@ -133,10 +136,10 @@ export async function* ndjsonLines(
   try {
     for await (const chunk of chunks) {
       // NDJSON has no comments, and a blank line is a parse error to Ollama's clients.
-      if (chunk !== KEEP_ALIVE) yield `${JSON.stringify(chunk)}\n`;
+      if (chunk !== KEEP_ALIVE) yield ndjsonLine(chunk);
     }
   } catch (error) {
-    yield `${JSON.stringify(toOllamaError(error).body)}\n`;
+    yield ndjsonLine(toOllamaError(error).body);
   }
 }
 

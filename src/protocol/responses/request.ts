@@ -140,13 +140,22 @@ export async function parseResponseRequest(body: unknown): Promise<ParsedRespons
         : await parseInputItems(parsed.input, "input");
   await checkBodyDepthInSlices(body);
   const tools = (parsed.tools ?? []).map(toFunctionTool);
+  const toolChoice = toWireToolChoice(parsed.tool_choice, tools);
+  const format = parsed.text?.format ?? { type: "text" };
+  if (format.type !== "text" && tools.length > 0 && toolChoice !== "none") {
+    throw new InvalidParameterError(
+      "unsupported_value",
+      '`text.format` JSON modes cannot be combined with `tools` yet; send `tool_choice: "none"` or drop one of them.',
+      "text.format.type",
+    );
+  }
   return {
     model: parsed.model,
     input: items,
     instructions: parsed.instructions,
     tools,
-    toolChoice: toWireToolChoice(parsed.tool_choice, tools),
-    format: parsed.text?.format ?? { type: "text" },
+    toolChoice,
+    format,
     effort: parsed.reasoning?.effort ?? null,
     maxOutputTokens: parsed.max_output_tokens,
     temperature: parsed.temperature ?? 1,

@@ -14,6 +14,7 @@ import { registerConversationRoutes } from "./app-conversations.js";
 import { registerModelRoutes } from "./app-models.js";
 import { registerProjectRoutes } from "./app-projects.js";
 import { registerReplayRoutes } from "./app-replay.js";
+import { registerShareRoutes } from "./app-shares.js";
 import { registerUpstreamRoutes } from "./app-upstreams.js";
 import type { PoolHealthView } from "./health.js";
 
@@ -41,8 +42,14 @@ export interface AppApiContext extends AppApiOptions {
   startSession(reply: FastifyReply, request: FastifyRequest, token: string, expiresAt: Date): string;
 }
 
-/** Routes anyone may call: what mode this is, and how to log in. */
-const PUBLIC_ROUTES = new Set(["GET /api/session", "POST /api/login", "POST /api/setup", "POST /api/logout"]);
+/** Routes anyone may call: what mode this is, how to log in, and a shared conversation's page. */
+const PUBLIC_ROUTES = new Set([
+  "GET /api/session",
+  "POST /api/login",
+  "POST /api/setup",
+  "POST /api/logout",
+  "GET /api/shared/:token",
+]);
 const WRITE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
 /**
@@ -102,6 +109,7 @@ export function registerAppApi(app: FastifyInstance, options: AppApiOptions): vo
       registerChatRoutes(scope, context);
       registerProjectRoutes(scope, context);
       registerReplayRoutes(scope, context);
+      registerShareRoutes(scope, context);
       scope.setNotFoundHandler((request, reply) => {
         void reply.code(404).send(noRouteBody(request));
       });

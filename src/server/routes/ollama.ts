@@ -1,5 +1,4 @@
 import { once } from "node:events";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { NO_USAGE, type RequestMeter } from "../../auth/request-meter.js";
 import type { ChatEvent } from "../../core/chat.js";
@@ -15,14 +14,15 @@ import {
 } from "../../protocol/ollama/embed.js";
 import { toOllamaError } from "../../protocol/ollama/errors.js";
 import { parseOllamaGenerate } from "../../protocol/ollama/generate-request.js";
-import { parseModelName, psResponse, showResponse, tagsResponse } from "../../protocol/ollama/models.js";
 import {
-  PULL_MANIFEST,
-  PULL_SUCCESS,
-  parseOllamaPull,
-  pullingStatus,
-  verifyingStatus,
-} from "../../protocol/ollama/pull.js";
+  parseModelName,
+  psResponse,
+  resolveModelName,
+  showResponse,
+  tagsResponse,
+  withoutLatestTag,
+} from "../../protocol/ollama/models.js";
+import { PULL_SUCCESS, parseOllamaPull, pullLines } from "../../protocol/ollama/pull.js";
 import { collectReply, ndjsonLines, ollamaChunks, type ReplyShape } from "../../protocol/ollama/responses.js";
 import { versionResponse } from "../../protocol/ollama/version.js";
 import type { ApiGate } from "../api-gate.js";
@@ -36,9 +36,6 @@ export interface OllamaRouteOptions {
   /** Pulls, loads and unloads (`/api/pull`, `keep_alive`); absent when the engine cannot. */
   models?: ModelManager | undefined;
 }
-
-/** Pull progress goes out at most this often. */
-const PULL_PROGRESS_INTERVAL_MS = 250;
 
 /**
  * Ollama's native API at its own paths under /api (docs/api.md, "Ollama API"), beside the app's
@@ -267,10 +264,16 @@ async function pull(options: OllamaRouteOptions, request: FastifyRequest, reply:
   }
   const controller = new AbortController();
   reply.raw.on("close", () => controller.abort());
+  const digestOf = async (details: ModelDetails) => {
+    const provenance = await options.engine
+      .provenance?.(details.id, { waitForDigest: false })
+      .catch(() => undefined);
+    return provenance?.modelSha256 ?? undefined;
+  };
   return sendNdjson(
     request,
     reply,
-    pullLines(options.engine, model, done, () => latest),
+    pullLines(model, done, () => latest, digestOf),
     controller.signal,
   );
 }
@@ -284,53 +287,11 @@ function startPull(
   try {
     return models.pull(model, onProgress);
   } catch (error) {
-    const untagged = model.endsWith(":latest") ? model.slice(0, -":latest".length) : undefined;
+    const untagged = withoutLatestTag(model);
     if (untagged && error instanceof QiusuoError && error.code === "unknown_model_reference") {
       return models.pull(untagged, onProgress);
     }
     throw error;
-  }
-}
-
-async function* pullLines(
-  engine: Engine,
-  model: string,
-  done: Promise<ModelDetails>,
-  latest: () => ModelPullProgress | undefined,
-): AsyncGenerator<string> {
-  const line = (value: unknown) => `${JSON.stringify(value)}\n`;
-  yield line(PULL_MANIFEST);
-  let settled = false;
-  done.then(
-    () => (settled = true),
-    () => (settled = true),
-  );
-  let sent: ModelPullProgress | undefined;
-  while (!settled) {
-    await Promise.race([sleep(PULL_PROGRESS_INTERVAL_MS), done.catch(() => {})]);
-    const progress = latest();
-    if (progress !== sent && progress !== undefined && !settled) {
-      sent = progress;
-      yield line(pullingStatus(model, progress));
-    }
-  }
-  try {
-    const details = await done;
-    const size = details.sizeBytes ?? latest()?.totalBytes ?? 0;
-    // The whole layer, once: also when the file was already here and nothing was downloaded.
-    yield line(
-      pullingStatus(model, {
-        downloadedBytes: size,
-        totalBytes: size,
-        ...(latest()?.sha256 ? { sha256: latest()!.sha256! } : {}),
-      }),
-    );
-    const provenance = await engine.provenance?.(details.id, { waitForDigest: false }).catch(() => undefined);
-    yield line(verifyingStatus(provenance?.modelSha256 ?? undefined));
-    yield line({ status: "writing manifest" });
-    yield line(PULL_SUCCESS);
-  } catch (error) {
-    yield line(toOllamaError(error).body);
   }
 }
 
@@ -397,18 +358,14 @@ async function findModel(engine: Engine, name: string): Promise<ModelDetails> {
   return found;
 }
 
-/**
- * Ollama's clients add `:latest` to a name without a tag; when only the untagged name exists
- * here, that is the model they mean.
- */
+/** A requested name as this server knows it (see resolveModelName). */
 function resolveName(engine: Engine, name: string): string {
-  if (!name.endsWith(":latest")) return name;
+  if (withoutLatestTag(name) === undefined) return name;
   const known = new Set([
     ...modelsOf(engine).flatMap((model) => [model.id, ...model.aliases]),
     ...(engine.modelAliases?.() ?? []).map((entry) => entry.alias),
   ]);
-  const untagged = name.slice(0, -":latest".length);
-  return !known.has(name) && known.has(untagged) ? untagged : name;
+  return resolveModelName(name, known);
 }
 
 /** The local engine's id for a name, or undefined for an upstream model (nothing to load here). */

@@ -63,7 +63,7 @@ const CONTENT_TYPES: Record<string, string> = {
  * /metrics, /models, /chat, /user, /completions, /embeddings, /anthropic) is ever shadowed and an
  * unknown path keeps its JSON 404.
  */
-const APP_PATHS = ["/", "/c/:id", "/login", "/setup", "/settings", "/settings/*"];
+const APP_PATHS = ["/", "/c/:id", "/login", "/setup", "/settings", "/settings/*", "/s/:token"];
 
 const NOT_BUILT =
   "qiusuo: the chat app has not been built.\n\n" +
@@ -82,8 +82,10 @@ export function registerWebRoutes(app: FastifyInstance, options: WebRoutesOption
   const webDir = resolve(options.webDir ?? DEFAULT_WEB_DIR);
   const indexPath = join(webDir, "index.html");
 
-  const sendIndex = async (_request: FastifyRequest, reply: FastifyReply) => {
+  const sendIndex = async (request: FastifyRequest, reply: FastifyReply) => {
     void reply.headers(SECURITY_HEADERS).header("cache-control", "no-cache");
+    // A shared conversation is for those given the link, not for search engines.
+    if (request.routeOptions.url === "/s/:token") void reply.header("x-robots-tag", "noindex, nofollow");
     // Read per request: a rebuild while the server runs is served without a restart.
     if (!existsSync(indexPath)) return reply.type("text/plain; charset=utf-8").send(NOT_BUILT);
     return reply.type(CONTENT_TYPES[".html"]!).send(readFileSync(indexPath));

@@ -15,6 +15,8 @@ import type {
   ReplayReport,
   SearchHit,
   Session,
+  SharedConversation,
+  ShareLink,
   UpstreamPool,
   UsageSummaryRow,
   User,
@@ -186,6 +188,17 @@ export const api = {
   pullModel: (model: string, signal: AbortSignal) => pullStream(model, signal),
   upstreams: () => json<{ data: UpstreamPool[] }>("GET", "/api/upstreams"),
   audits: () => json<{ data: AuditReportEntry[] }>("GET", "/api/audits"),
+
+  // share links
+  createShare: (conversationId: string, options: { messageId?: string; showName?: boolean }) =>
+    json<ShareLink>("POST", `/api/conversations/${encodeURIComponent(conversationId)}/shares`, options),
+  conversationShares: (conversationId: string) =>
+    json<{ data: ShareLink[] }>("GET", `/api/conversations/${encodeURIComponent(conversationId)}/shares`),
+  revokeShare: (token: string) => json<{ ok: true }>("DELETE", `/api/shares/${encodeURIComponent(token)}`),
+  revokeConversationShares: (conversationId: string) =>
+    json<{ revoked: number }>("DELETE", `/api/conversations/${encodeURIComponent(conversationId)}/shares`),
+  revokeAllShares: () => json<{ revoked: number }>("DELETE", "/api/shares"),
+  shared: (token: string) => json<SharedConversation>("GET", `/api/shared/${encodeURIComponent(token)}`),
 };
 
 /** Events of a pull stream: progress (bytes so far), then the pulled model or an error. */

@@ -201,3 +201,36 @@ export interface ReplayReport {
   difference?: { tokenIndex: number; stored: string; replayed: string };
   notes: string[];
 }
+
+/** A share link as its owner lists it (`GET /api/shares`). */
+export interface ShareLink {
+  token: string;
+  /** `/s/<token>` on this server. */
+  path: string;
+  conversationId: string;
+  /** The last message the link shows. */
+  messageId: string;
+  title: string;
+  showName: boolean;
+  messageCount: number;
+  createdAt: number;
+}
+
+/** A message on a shared page: no ids, model, usage or provenance. */
+export interface SharedMessage {
+  role: "user" | "assistant";
+  content: string;
+  reasoning: string | null;
+  reasoningMs: number | null;
+  files: Array<{ name: string }>;
+  images: AttachedImage[];
+}
+
+/** What anyone with a link reads (`GET /api/shared/:token`). */
+export interface SharedConversation {
+  title: string;
+  /** The sharer's name, when they chose to show it. */
+  author: string | null;
+  createdAt: number;
+  messages: SharedMessage[];
+}

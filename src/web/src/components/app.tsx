@@ -19,28 +19,17 @@ import { ChatSettingsButton } from "./chat-settings.tsx";
 import { Composer, loadModels, suggestedPrompt } from "./composer.tsx";
 import { ModelsPage } from "./models-page.tsx";
 import { KeysPage, UsagePage } from "./settings-pages.tsx";
+import { ShareButton } from "./share-dialog.tsx";
+import { SharePage } from "./share-page.tsx";
 import { Sidebar } from "./sidebar.tsx";
 import { Thread } from "./thread.tsx";
 import { Icon } from "./icons.tsx";
 
-function Controls() {
-  const accounts = session.value?.mode === "accounts";
+/** The language, script and theme switches: all a shared page keeps of the app's controls. */
+function DisplayControls() {
   const scriptSwitch = language.value === "zh-Hant" ? "正→简" : "简→正";
-  const link = (path: string, label: string) => (
-    <a
-      href={path}
-      class="nav-link"
-      aria-current={location.pathname === path ? "page" : undefined}
-      onClick={(event) => {
-        event.preventDefault();
-        navigate(path);
-      }}
-    >
-      {label}
-    </a>
-  );
   return (
-    <div class="controls">
+    <>
       <select
         aria-label={t("language")}
         value={language.value}
@@ -71,6 +60,28 @@ function Controls() {
       >
         <Icon name={effectiveTheme() === "dark" ? "sun" : "moon"} />
       </button>
+    </>
+  );
+}
+
+function Controls() {
+  const accounts = session.value?.mode === "accounts";
+  const link = (path: string, label: string) => (
+    <a
+      href={path}
+      class="nav-link"
+      aria-current={location.pathname === path ? "page" : undefined}
+      onClick={(event) => {
+        event.preventDefault();
+        navigate(path);
+      }}
+    >
+      {label}
+    </a>
+  );
+  return (
+    <div class="controls">
+      <DisplayControls />
       {link("/settings/models", t("models"))}
       {accounts && link("/settings/keys", t("apiKeys"))}
       {accounts && link("/settings/usage", t("usagePage"))}
@@ -120,6 +131,16 @@ function ChatScreen() {
 }
 
 export function App() {
+  const current = route.value;
+  // A shared conversation's page is for anyone with the link: none of the app around it.
+  return current.name === "shared" ? (
+    <SharePage token={current.token} controls={<DisplayControls />} />
+  ) : (
+    <ChatApp />
+  );
+}
+
+function ChatApp() {
   const sidebarOpen = useSignal(false);
   const current = route.value;
   const ready = session.value !== null;
@@ -206,6 +227,7 @@ export function App() {
           </button>
           <h1 class="title">{displayChinese(title)}</h1>
           {current.name === "chat" && <ChatSettingsButton />}
+          {current.name === "chat" && <ShareButton />}
           {current.name !== "chat" && (
             <a
               href="/"

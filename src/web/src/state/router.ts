@@ -5,11 +5,15 @@ export type Route =
   | { name: "chat"; id: string | null }
   | { name: "login" }
   | { name: "setup" }
-  | { name: "settings"; page: "models" | "keys" | "usage" };
+  | { name: "settings"; page: "models" | "keys" | "usage" }
+  | { name: "shared"; token: string };
 
 export function parseRoute(path: string): Route {
   const chat = /^\/c\/([^/]+)\/?$/.exec(path);
   if (chat) return { name: "chat", id: decodeURIComponent(chat[1]!) };
+  const shared = /^\/s\/([^/]+)\/?$/.exec(path);
+  // Tokens are base64url, never percent-encoded: a malformed escape must not throw here.
+  if (shared) return { name: "shared", token: shared[1]! };
   if (path === "/login") return { name: "login" };
   if (path === "/setup") return { name: "setup" };
   const settings = /^\/settings\/(models|keys|usage)\/?$/.exec(path);

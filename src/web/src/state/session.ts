@@ -18,10 +18,10 @@ export async function loadSession(): Promise<void> {
   }
 }
 
-/** In accounts mode, sends the visitor to setup or login until there is a user. */
+/** In accounts mode, sends the visitor to setup or login until there is a user; shared pages need none. */
 export function guardRoute(): void {
   const current = session.value;
-  if (!current || current.mode !== "accounts") return;
+  if (!current || current.mode !== "accounts" || route.value.name === "shared") return;
   if (current.setupRequired) {
     if (route.value.name !== "setup") navigate("/setup", { replace: true });
   } else if (!current.user) {
