@@ -93,7 +93,10 @@ test("a link made in the dialog opens without login, as a snapshot, until revoke
     // Only the conversation: no sidebar, composer, chat list or later message.
     assert.equal(await shared.locator(".message").count(), 2);
     assert.equal(await shared.locator(".sidebar, .composer-wrap, .conversation").count(), 0);
-    assert.doesNotMatch((await shared.locator("body").textContent()) ?? "", /A later question|The answer is 42/);
+    assert.doesNotMatch(
+      (await shared.locator("body").textContent()) ?? "",
+      /A later question|The answer is 42/,
+    );
     await assertAccessible(shared, `shared page (${colorScheme})`);
     await reasoning.locator("summary").click();
     await shared.locator(".reasoning-text", { hasText: "The range halves" }).waitFor();
@@ -108,9 +111,7 @@ test("a link made in the dialog opens without login, as a snapshot, until revoke
   await dialog.getByText("No links yet.").waitFor();
   for (const colorScheme of ["light", "dark"] as const) {
     const visitor = await openPage(app.browser, url, { colorScheme });
-    await visitor.page
-      .getByRole("heading", { name: "This link does not exist or was revoked." })
-      .waitFor();
+    await visitor.page.getByRole("heading", { name: "This link does not exist or was revoked." }).waitFor();
     assert.equal(await visitor.page.locator(".message").count(), 0);
     await assertAccessible(visitor.page, `revoked link (${colorScheme})`);
     assert.deepEqual(unexpectedErrors(visitor), []);

@@ -1,6 +1,12 @@
 // The App API client: JSON requests with the CSRF header on writes, and the message streams.
 import { readSseEvents } from "./sse.ts";
 import type {
+  AdminApiKey,
+  AdminUser,
+  DailyUsageRow,
+  NewKeyLimits,
+  UsageFilters,
+  UsageSeries,
   AuditReportEntry,
   ApiKey,
   AppModel,
@@ -225,3 +231,31 @@ async function* pullStream(model: string, signal: AbortSignal): AsyncGenerator<P
     }
   }
 }
+
+// admin panel
+
+function usageQuery(filters: UsageFilters): string {
+  const query = new URLSearchParams();
+  for (const [name, value] of Object.entries(filters))
+    if (value !== undefined) query.set(name, String(value));
+  return query.toString();
+}
+
+/** The admin panel's routes (/api/admin; admins only, 403 otherwise). */
+export const adminApi = {
+  users: () => json<{ data: AdminUser[] }>("GET", "/api/admin/users"),
+  createUser: (user: { name: string; password: string; role: "admin" | "user" }) =>
+    json<{ user: AdminUser }>("POST", "/api/admin/users", user),
+  updateUser: (id: string, changes: { role?: "admin" | "user"; disabled?: boolean }) =>
+    json<{ user: AdminUser }>("PATCH", `/api/admin/users/${encodeURIComponent(id)}`, changes),
+  resetPassword: (id: string, password: string) =>
+    json<{ ok: true }>("PUT", `/api/admin/users/${encodeURIComponent(id)}/password`, { password }),
+  keys: () => json<{ data: AdminApiKey[] }>("GET", "/api/admin/keys"),
+  createKey: (userId: string, name: string, limits: NewKeyLimits) =>
+    json<{ key: AdminApiKey; plaintext: string }>("POST", "/api/admin/keys", { userId, name, ...limits }),
+  revokeKey: (id: string) => json<{ ok: true }>("DELETE", `/api/admin/keys/${encodeURIComponent(id)}`),
+  models: (filters: UsageFilters) =>
+    json<{ data: UsageSummaryRow[] }>("GET", `/api/admin/usage?groupBy=model&${usageQuery(filters)}`),
+  daily: (series: UsageSeries, filters: UsageFilters) =>
+    json<{ data: DailyUsageRow[] }>("GET", `/api/admin/usage/daily?series=${series}&${usageQuery(filters)}`),
+};

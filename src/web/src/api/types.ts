@@ -234,3 +234,51 @@ export interface SharedConversation {
   createdAt: number;
   messages: SharedMessage[];
 }
+
+// admin panel
+
+/** A user as the admin panel lists them, with their activity and usage totals. */
+export interface AdminUser {
+  id: string;
+  name: string;
+  role: "admin" | "user";
+  disabled: boolean;
+  hasPassword: boolean;
+  createdAt: number;
+  /** Their latest session use or request; null when unknown. */
+  lastActiveAt: number | null;
+  activeKeys: number;
+  requests: number;
+  totalTokens: number;
+}
+
+/** Any user's key, as the admin panel lists it. */
+export interface AdminApiKey extends ApiKey {
+  userId: string;
+  userName: string;
+  usedTokens?: number;
+  usedRequests?: number;
+}
+
+export type NewKeyLimits = Partial<
+  Record<"rpm" | "tpm" | "maxConcurrent" | "quotaTokens" | "quotaRequests", number>
+>;
+
+export type UsageSeries = "none" | "user" | "key" | "model";
+
+export interface UsageFilters {
+  userId?: string;
+  apiKeyId?: string;
+  model?: string;
+  since?: number;
+}
+
+/** One day of usage, for one series (null: requests without a key, or no split). */
+export interface DailyUsageRow {
+  day: string;
+  series: string | null;
+  requests: number;
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+}

@@ -17,6 +17,7 @@ import { logout, session, sessionError } from "../state/session.ts";
 import { LoginPage, SetupPage } from "./auth-pages.tsx";
 import { ChatSettingsButton } from "./chat-settings.tsx";
 import { Composer, loadModels, suggestedPrompt } from "./composer.tsx";
+import { AdminPage } from "./admin-page.tsx";
 import { ModelsPage } from "./models-page.tsx";
 import { KeysPage, UsagePage } from "./settings-pages.tsx";
 import { ShareButton } from "./share-dialog.tsx";
@@ -85,6 +86,7 @@ function Controls() {
       {link("/settings/models", t("models"))}
       {accounts && link("/settings/keys", t("apiKeys"))}
       {accounts && link("/settings/usage", t("usagePage"))}
+      {accounts && session.value?.user?.role === "admin" && link("/settings/admin", t("adminPanel"))}
       {accounts && session.value?.user && (
         <button type="button" class="secondary" onClick={() => void logout()}>
           {t("logout")}
@@ -259,6 +261,7 @@ function ChatApp() {
         {current.name === "settings" && current.page === "models" && <ModelsPage />}
         {current.name === "settings" && current.page === "keys" && <KeysPage />}
         {current.name === "settings" && current.page === "usage" && <UsagePage />}
+        {current.name === "admin" && <AdminPage />}
       </main>
     </div>
   );

@@ -6,6 +6,7 @@ export type Route =
   | { name: "login" }
   | { name: "setup" }
   | { name: "settings"; page: "models" | "keys" | "usage" }
+  | { name: "admin" }
   | { name: "shared"; token: string };
 
 export function parseRoute(path: string): Route {
@@ -16,6 +17,7 @@ export function parseRoute(path: string): Route {
   if (shared) return { name: "shared", token: shared[1]! };
   if (path === "/login") return { name: "login" };
   if (path === "/setup") return { name: "setup" };
+  if (/^\/settings\/admin\/?$/.test(path)) return { name: "admin" };
   const settings = /^\/settings\/(models|keys|usage)\/?$/.exec(path);
   if (settings) return { name: "settings", page: settings[1] as "models" | "keys" | "usage" };
   if (path.startsWith("/settings")) return { name: "settings", page: "models" };
