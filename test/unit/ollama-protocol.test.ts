@@ -7,7 +7,7 @@ import { ModelNotFoundError, QiusuoError } from "../../src/core/errors.js";
 import { parseOllamaChat } from "../../src/protocol/ollama/chat-request.js";
 import { toOllamaError } from "../../src/protocol/ollama/errors.js";
 import { parseOllamaGenerate } from "../../src/protocol/ollama/generate-request.js";
-import { parameterSize, resolveModelName } from "../../src/protocol/ollama/models.js";
+import { parameterSize, resolveModelName, showResponse } from "../../src/protocol/ollama/models.js";
 import { keepAliveSeconds } from "../../src/protocol/ollama/request-options.js";
 import {
   collectReply,
@@ -246,6 +246,18 @@ describe("errors and names", () => {
     const internal = toOllamaError(new Error("secret path /etc"));
     assert.equal(internal.status, 500);
     assert.doesNotMatch(internal.body.error, /secret/);
+  });
+
+  it("names capabilities from what the model is: thinking, vision, none for a reranker", () => {
+    const model = { id: "m", created: 0, ownedBy: "qiusuo", state: "available" as const, aliases: [] };
+    assert.deepEqual(showResponse(model).capabilities, ["completion", "tools"]);
+    assert.deepEqual(showResponse({ ...model, reasoning: true, acceptsImages: true }).capabilities, [
+      "completion",
+      "tools",
+      "thinking",
+      "vision",
+    ]);
+    assert.deepEqual(showResponse({ ...model, reranker: true }).capabilities, []);
   });
 
   it("writes parameter counts as Ollama does and resolves `:latest`", () => {

@@ -115,9 +115,11 @@ export function showResponse(model: ModelDetails) {
 /**
  * What the model can do, in Ollama's words. Every model takes tools (the engine reads calls in
  * the `<tool_call>` convention when the template has none); `thinking` when its template opens
- * a reasoning block; `vision` when it takes images.
+ * a reasoning block; `vision` when it takes images; none for a reranker.
  */
 function capabilitiesOf(model: ModelDetails): string[] {
+  // A reranker only scores documents (/v1/rerank); Ollama has no word for that.
+  if (model.reranker) return [];
   return [
     "completion",
     "tools",
