@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
 import { RESPONSE_RETENTION_MS } from "../../src/store/responses.js";
@@ -501,7 +502,14 @@ describe("POST /v1/responses", () => {
     const before = server.engine.stats();
     const response = await postStream(
       `${server.url}/v1/responses`,
-      { model: "tiny", input: "write forever", max_output_tokens: 3500, stream: true, store: false },
+      {
+        model: "tiny",
+        input: "hold the only sequence",
+        max_output_tokens: 3500,
+        temperature: 0,
+        stream: true,
+        store: false,
+      },
       controller.signal,
     );
     const reader = response.body!.getReader();
@@ -521,6 +529,54 @@ describe("POST /v1/responses", () => {
         .execute();
       return rows.length === 1;
     }, "the ledger books the request as client_closed");
+  });
+});
+
+describe("a queued Responses request", () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({
+      models: ["tiny"],
+      engine: { parallel: 1, contextSize: 4096 },
+      app: { keepAliveSeconds: 0.05 },
+    });
+  });
+  after(() => server.close());
+
+  it("gets `: keep-alive` comments while it waits, and blank lines before a JSON body", async () => {
+    const holder = new AbortController();
+    const holding = await postStream(
+      `${server.url}/v1/responses`,
+      {
+        model: "tiny",
+        input: "hold the only sequence",
+        max_output_tokens: 3500,
+        temperature: 0,
+        stream: true,
+        store: false,
+      },
+      holder.signal,
+    );
+    await waitFor(() => server.engine.stats().busySequences === 1, "the first request holds the sequence");
+    const ask = { model: "tiny", input: "queued", max_output_tokens: 3, temperature: 0, store: false };
+    const streamed = postStream(`${server.url}/v1/responses`, { ...ask, stream: true }).then((response) =>
+      response.text(),
+    );
+    const plain = postStream(`${server.url}/v1/responses`, ask).then((response) => response.text());
+    await waitFor(() => server.engine.stats().queuedRequests === 2, "both requests wait");
+    await sleep(200); // several keep-alive intervals while queued
+    holder.abort();
+    await holding.body?.cancel().catch(() => undefined);
+
+    const streamText = await streamed;
+    assert.match(
+      streamText,
+      /^event: response\.created\n.*event: response\.in_progress\n.*?\n\n(: keep-alive\n\n)+event: /s,
+    );
+    assert.match(streamText, /event: response\.(completed|incomplete)\n[^\n]+\n\n$/);
+    const text = await plain;
+    assert.match(text, /^\n+\{/, "blank lines before the JSON body");
+    assert.equal(JSON.parse(text).usage.output_tokens, 3);
   });
 });
 
