@@ -405,7 +405,7 @@ describe("Ollama API", () => {
   });
 
   describe("pull", () => {
-    it("pulls a catalog name from the mirror with Ollama's progress lines, then serves it", async () => {
+    it("pulls a catalog name from the mirror with Ollama's progress lines, serves it, deletes it", async () => {
       const stream = await client.pull({ model: "qwen2.5:0.5b", stream: true });
       const statuses = [];
       for await (const part of stream) statuses.push(part);
@@ -438,6 +438,14 @@ describe("Ollama API", () => {
       const unknown = await refusal(() => client.pull({ model: "no-such-model:7b" }));
       assert.equal(unknown.status, 400);
       assert.match(unknown.message, /Unknown model "no-such-model:7b"/);
+
+      // Deleting it (loaded, as it just answered) unloads it and removes the file.
+      assert.deepEqual(await client.delete({ model: "qwen2.5:0.5b" }), { status: "success" });
+      const left = (await client.list()).models.map((model) => model.name);
+      assert.ok(!left.includes("qwen2.5:0.5b"), left.join());
+      assert.deepEqual(await fs.readdir(path.join(dir, "data", "models")), []);
+      const gone = await refusal(() => client.delete({ model: "qwen2.5:0.5b" }));
+      assert.equal(gone.status, 404);
     });
   });
 
@@ -529,9 +537,10 @@ describe("Ollama API in accounts mode", () => {
     const reply = await keyed.chat({ model: "scripted", messages: hi });
     assert.equal(reply.message.content, "The answer is 42");
     assert.ok((await keyed.list()).models.some((model) => model.name === "scripted"));
-    // Pulling writes to the server's disk: admins only.
+    // Pulling and deleting change the server's disk: admins only.
     const pull = await refusal(() => keyed.pull({ model: "qwen2.5:0.5b" }));
     assert.equal(pull.status, 403);
+    assert.equal((await refusal(() => keyed.delete({ model: "scripted" }))).status, 403);
     // The app's routes keep their own session check.
     const app = await new AppClient(server.url).request("GET", "/api/conversations");
     assert.equal(app.status, 401);

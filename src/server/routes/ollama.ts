@@ -85,11 +85,12 @@ export function registerOllamaRoutes(app: FastifyInstance, options: OllamaRouteO
         embed(options, request, reply, (await gate.admit(request, reply)).meter, "embeddings"),
       );
       scope.post("/pull", async (request, reply) => {
-        const { user } = await gate.principal(request);
-        if (user.role !== "admin") {
-          throw new QiusuoError("permission", "admin_only", "Only an admin may pull models.");
-        }
+        requireAdmin((await gate.principal(request)).user, "pull");
         return pull(options, request, reply);
+      });
+      scope.delete("/delete", async (request) => {
+        requireAdmin((await gate.principal(request)).user, "delete");
+        return remove(options, parseModelName(request.body));
       });
     },
     { prefix: "/api" },
@@ -278,6 +279,28 @@ async function pull(options: OllamaRouteOptions, request: FastifyRequest, reply:
   );
 }
 
+/**
+ * Deletes a local model as Ollama does, unloading it first (after the requests it is serving);
+ * the app's rules then apply: only files in the data dir, never one in use by another process.
+ */
+async function remove(options: OllamaRouteOptions, name: string): Promise<Record<string, never>> {
+  if (!options.models) throw unsupported("deleting models");
+  const local = await localModelId(options.engine, resolveName(options.engine, name));
+  if (local === undefined) {
+    throw new QiusuoError(
+      "invalid_request",
+      "not_supported",
+      `'${name}' is an upstream model; it cannot be deleted here.`,
+      {
+        param: "model",
+      },
+    );
+  }
+  await options.models.unload(local);
+  await options.models.remove(local);
+  return {};
+}
+
 /** Ollama's names carry a tag; `name:latest` is the catalog's `name` when only that exists. */
 function startPull(
   models: ModelManager,
@@ -373,6 +396,13 @@ async function localModelId(engine: Engine, name: string): Promise<string | unde
   if (!engine.provenance) return undefined;
   const provenance = await engine.provenance(name, { waitForDigest: false });
   return provenance.pool === undefined ? provenance.model : undefined;
+}
+
+/** Pulls and deletes change the server's disk: admins only (the local user is one). */
+function requireAdmin(user: { role: string }, what: string): void {
+  if (user.role !== "admin") {
+    throw new QiusuoError("permission", "admin_only", `Only an admin may ${what} models.`);
+  }
 }
 
 function unsupported(what: string): QiusuoError {
