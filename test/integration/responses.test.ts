@@ -291,6 +291,21 @@ describe("POST /v1/responses", () => {
       ["message", "function_call", "function_call_output"],
     );
     assert.equal(items[1]!.id, call.id);
+    // Newest first by default, a page at a time.
+    const page = async (query: string) =>
+      (await fetch(`${server.url}/v1/responses/${chained.id}/input_items?${query}`)).json();
+    const newest = await page("limit=2");
+    assert.deepEqual(
+      newest.data.map((item: { id: string }) => item.id),
+      [items[2]!.id, items[1]!.id],
+    );
+    assert.equal(newest.has_more, true);
+    const rest = await page(`limit=2&after=${newest.last_id}`);
+    assert.deepEqual(
+      rest.data.map((item: { id: string }) => item.id),
+      [items[0]!.id],
+    );
+    assert.equal(rest.has_more, false);
   });
 
   it("streams a function call's arguments as deltas", async () => {
@@ -395,6 +410,34 @@ describe("POST /v1/responses", () => {
     await assert.rejects(client.responses.retrieve(stored.id), OpenAI.NotFoundError);
     const again = await fetch(`${server.url}/responses/${stored.id}`, { method: "DELETE" });
     assert.equal(again.status, 404);
+  });
+
+  it("refuses to store a chain of more than 8 MiB of input items", async () => {
+    const first = await client.responses.create({ model: "plain", input: "hi" });
+    // As if earlier turns had brought 9 MiB of input (more than the model here could read).
+    const text = "x".repeat(9 * 1024 * 1024);
+    const big = [
+      {
+        type: "message",
+        id: "msg_big",
+        role: "user",
+        status: "completed",
+        content: [{ type: "input_text", text }],
+      },
+    ];
+    await server.store.db
+      .updateTable("responses")
+      .set({ input_items: JSON.stringify(big) })
+      .where("id", "=", first.id)
+      .execute();
+    const refused = await postJson(`${server.url}/v1/responses`, {
+      model: "plain",
+      input: "more",
+      previous_response_id: first.id,
+    });
+    assert.equal(refused.status, 400);
+    assert.equal(refused.json.error.code, "conversation_too_large");
+    assert.equal(refused.json.error.param, "input");
   });
 
   it("answers bad input with a 400 or 404 JSON error naming the field, never a 500", async () => {

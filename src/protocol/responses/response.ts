@@ -1,7 +1,8 @@
 import type { ChatEvent, Usage } from "../../core/chat.js";
-import { ModelUnavailableError, toQiusuoError } from "../../core/errors.js";
+import { ModelUnavailableError } from "../../core/errors.js";
 import { KEEP_ALIVE } from "../keep-alive.js";
 import { SSE_KEEP_ALIVE } from "../sse.js";
+import { toResponsesError } from "./errors.js";
 import {
   newId,
   type FunctionCallItem,
@@ -214,14 +215,15 @@ export class ResponseEventEncoder {
    * then `response.failed`. Internal errors say only that the server had one.
    */
   fail(thrown: unknown): ResponseStreamEvent[] {
-    const error = toQiusuoError(thrown);
-    const code = error.kind === "internal" ? "server_error" : error.code;
+    const wire = toResponsesError(thrown);
+    const { message, param } = wire.body.error;
+    const code = wire.error.kind === "internal" ? "server_error" : wire.body.error.code;
     const out = this.close("incomplete");
     this.response.status = "failed";
-    this.response.error = { code, message: error.message };
+    this.response.error = { code, message };
     this.ended = true;
     out.push(
-      this.event("error", { code, message: error.message, param: error.param }),
+      this.event("error", { code, message, param }),
       this.event("response.failed", { response: this.snapshot() }),
     );
     return out;
