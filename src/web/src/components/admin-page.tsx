@@ -539,7 +539,6 @@ function UsageTab() {
     }
     return [...lines].map(([key, values]) => ({ label: seriesName(key), values }));
   }, [rows.value, metric.value, days, users.value, keys.value]);
-  const metricLabel = t(metric.value);
 
   return (
     <>
@@ -607,14 +606,9 @@ function UsageTab() {
       ) : (
         <>
           <UsageChart days={days} series={chart} />
-          <div
-            class="table-wrap"
-            tabIndex={0}
-            role="region"
-            aria-label={t("adminUsageTable", { metric: metricLabel })}
-          >
+          <div class="table-wrap" tabIndex={0} role="region" aria-label={t("adminUsageTable")}>
             <table class="admin-table admin-usage-table">
-              <caption>{t("adminUsageTable", { metric: metricLabel })}</caption>
+              <caption>{t("adminUsageTable")}</caption>
               <thead>
                 <tr>
                   <th scope="col">{t("adminDay")}</th>

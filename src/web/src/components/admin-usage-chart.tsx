@@ -51,6 +51,8 @@ export function UsageChart({ days, series }: { days: string[]; series: ChartSeri
             legend: { show: false },
             cursor: { show: false },
             scales: { x: { time: true } },
+            // The days are UTC days, as the table says; label them so in every time zone.
+            tzDate: (seconds) => UPlot.tzDate(new Date(seconds * 1000), "Etc/UTC"),
             axes: [axis, { ...axis, size: 60 }],
             series: [
               {},
@@ -58,7 +60,7 @@ export function UsageChart({ days, series }: { days: string[]; series: ChartSeri
                 label: line.label,
                 stroke: PALETTE[index % PALETTE.length]!,
                 width: 2,
-                points: { show: days.length < 40 },
+                points: { show: days.length < 40, fill: PALETTE[index % PALETTE.length]! },
               })),
             ],
           },
