@@ -293,16 +293,20 @@ describe("POST /v1/responses", () => {
     assert.equal(items[1]!.id, call.id);
     // Newest first by default, a page at a time.
     const page = async (query: string) =>
-      (await fetch(`${server.url}/v1/responses/${chained.id}/input_items?${query}`)).json();
+      (await (await fetch(`${server.url}/v1/responses/${chained.id}/input_items?${query}`)).json()) as {
+        data: Array<{ id: string }>;
+        last_id: string;
+        has_more: boolean;
+      };
     const newest = await page("limit=2");
     assert.deepEqual(
-      newest.data.map((item: { id: string }) => item.id),
+      newest.data.map((item) => item.id),
       [items[2]!.id, items[1]!.id],
     );
     assert.equal(newest.has_more, true);
     const rest = await page(`limit=2&after=${newest.last_id}`);
     assert.deepEqual(
-      rest.data.map((item: { id: string }) => item.id),
+      rest.data.map((item) => item.id),
       [items[0]!.id],
     );
     assert.equal(rest.has_more, false);
