@@ -124,7 +124,7 @@ test("a link made in the dialog opens without login, as a snapshot, until revoke
 
 test("an earlier message can be chosen, and the shared page follows the language switch", async () => {
   await prepare();
-  const owner = await openPage(app.browser, app.server.url);
+  const owner = await openPage(app.browser, app.server.url, { colorScheme: "dark" });
   await openChatLoggedIn(owner.page);
   await owner.page.getByRole("button", { name: "Share" }).click();
   const dialog = owner.page.getByRole("dialog", { name: "Share this chat" });
@@ -132,6 +132,8 @@ test("an earlier message can be chosen, and the shared page follows the language
   await upTo.selectOption({ index: 0 });
   await dialog.getByRole("button", { name: "Create link" }).click();
   const url = await dialog.getByLabel("Link", { exact: true }).inputValue();
+  await dialog.locator(".share-links li").first().waitFor();
+  await assertAccessible(owner.page, "share dialog with links (dark)");
   await owner.context.close();
 
   const visitor = await openPage(app.browser, url);
@@ -145,4 +147,15 @@ test("an earlier message can be chosen, and the shared page follows the language
   await assertAccessible(page, "shared page in Chinese");
   assert.deepEqual(visitor.errors, []);
   await visitor.context.close();
+
+  // On a phone: no horizontal scroll, and still nothing for axe.
+  const phone = await openPage(app.browser, url, { viewport: { width: 375, height: 740 } });
+  await phone.page.locator(".message.user .bubble").waitFor();
+  assert.equal(
+    await phone.page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth),
+    true,
+    "the shared page scrolls sideways on a phone",
+  );
+  await assertAccessible(phone.page, "shared page on a phone");
+  await phone.context.close();
 });
