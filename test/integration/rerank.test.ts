@@ -4,12 +4,14 @@
 // shape, the order, determinism, and that the scores are the ones the model computes (node-llama-cpp
 // on the same tokens; llama-server's own answer), not their meaning.
 import assert from "node:assert/strict";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { upstreamPoolSchema } from "../../src/config/config.js";
 import { getRuntime } from "../../src/engines/local/llama-runtime.js";
 import { RemoteEngine } from "../../src/engines/remote/remote-engine.js";
 import { MAX_RERANK_CHARACTERS, MAX_RERANK_DOCUMENTS } from "../../src/protocol/rerank.js";
-import { ensureRerankerModel, QWEN3_RERANK_TEMPLATE } from "../fixtures/models.js";
+import { ensureFixtureModels, ensureRerankerModel, QWEN3_RERANK_TEMPLATE } from "../fixtures/models.js";
 import { postJson, postStream, startTestServer, waitFor, type TestServer } from "./harness.js";
 import { startLlamaServer, type UpstreamServer } from "./upstream-servers.js";
 
@@ -277,33 +279,37 @@ describe("rerank in accounts mode", { timeout: 60_000 }, () => {
   });
 });
 
+/** A pool of one replica at `url`, with no background health checks. */
+async function poolAt(name: string, url: string): Promise<RemoteEngine> {
+  const pool = new RemoteEngine({
+    name,
+    config: upstreamPoolSchema.parse({ urls: [`${url}/v1`], healthSeconds: 0, discoverySeconds: 600 }),
+  });
+  await pool.start();
+  return pool;
+}
+
 describe("rerank through an upstream pool of llama-server", { timeout: 180_000 }, () => {
   let upstream: UpstreamServer;
+  let chatOnly: UpstreamServer;
   let server: TestServer;
 
   before(async () => {
-    upstream = await startLlamaServer({
-      model: reranker,
-      alias: RERANKER,
-      extraArgs: ["--rerank", "--pooling", "rank"],
-    });
-    const pool = new RemoteEngine({
-      name: "pool",
-      config: upstreamPoolSchema.parse({
-        urls: [`${upstream.url}/v1`],
-        healthSeconds: 0,
-        discoverySeconds: 600,
-      }),
-    });
-    await pool.start();
+    [upstream, chatOnly] = await Promise.all([
+      startLlamaServer({ model: reranker, alias: RERANKER, extraArgs: ["--rerank", "--pooling", "rank"] }),
+      startLlamaServer({ model: ensureFixtureModels().scripted, alias: "scripted" }),
+    ]);
     server = await startTestServer({
       models: [{ file: reranker }],
-      upstreams: [{ name: "pool", engine: pool }],
+      upstreams: [
+        { name: "pool", engine: await poolAt("pool", upstream.url) },
+        { name: "chat", engine: await poolAt("chat", chatOnly.url) },
+      ],
     });
   });
   after(async () => {
     await server?.close();
-    await upstream?.stop();
+    await Promise.all([upstream?.stop(), chatOnly?.stop()]);
   });
 
   it("answers with llama-server's own scores, mapped back by index, cut to top_n by us", async () => {
@@ -362,6 +368,24 @@ describe("rerank through an upstream pool of llama-server", { timeout: 180_000 }
     assertCloseScores(scoresByIndex(local.json.results), upstreamScores, 1e-5);
   });
 
+  it("answers a model the upstream cannot rank with a 400, and keeps its replica in service", async () => {
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const refused = await postJson(`${server.url}/v1/rerank`, {
+        model: "chat/scripted",
+        query: QUERY,
+        documents: DOCUMENTS,
+      });
+      assert.equal(refused.status, 400, refused.text);
+      assert.equal(refused.json.error.code, "model_not_reranker");
+      assert.match(refused.json.error.message, /does not support reranking/);
+    }
+    const chat = await postJson(`${server.url}/v1/chat/completions`, {
+      model: "chat/scripted",
+      messages: [{ role: "user", content: "hi" }],
+    });
+    assert.equal(chat.status, 200, chat.text);
+  });
+
   it("passes an upstream's failure on as a 502 that quotes it, as for embeddings", async () => {
     // llama-server answers a pair longer than its batch with a 500 of its own.
     const tooLong = await postJson(`${server.url}/v1/rerank`, {
@@ -372,5 +396,103 @@ describe("rerank through an upstream pool of llama-server", { timeout: 180_000 }
     assert.equal(tooLong.status, 502, tooLong.text);
     assert.equal(tooLong.json.error.code, "upstream_error");
     assert.match(tooLong.json.error.message, /too large to process/);
+  });
+});
+
+describe("rerank through an upstream that answers oddly", { timeout: 60_000 }, () => {
+  let answer: () => unknown;
+  const received: Array<Record<string, unknown>> = [];
+  let upstream: Server;
+  let server: TestServer;
+
+  before(async () => {
+    upstream = createServer((request, response) => {
+      let text = "";
+      request.on("data", (chunk: Buffer) => (text += chunk.toString()));
+      request.on("end", () => {
+        response.setHeader("content-type", "application/json");
+        if (request.url === "/v1/models") {
+          response.end(JSON.stringify({ object: "list", data: [{ id: "odd" }] }));
+          return;
+        }
+        received.push({ path: request.url, ...(JSON.parse(text) as Record<string, unknown>) });
+        response.end(JSON.stringify(answer()));
+      });
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+    server = await startTestServer({
+      models: [{ file: reranker }],
+      preload: false,
+      upstreams: [{ name: "odd", engine: await poolAt("odd", url) }],
+    });
+  });
+  after(async () => {
+    await server?.close();
+    upstream?.closeAllConnections();
+    await new Promise((resolve) => upstream?.close(resolve));
+  });
+
+  const rerank = (body: Record<string, unknown> = {}) =>
+    postJson(`${server.url}/v1/rerank`, {
+      model: "odd/odd",
+      query: QUERY,
+      documents: ["a", "b", "c"],
+      ...body,
+    });
+
+  it("asks for every result as strings, and maps them back by index whatever their order", async () => {
+    answer = () => ({
+      results: [
+        { index: 2, relevance_score: 0.5 },
+        { index: 0, relevance_score: 0.9 },
+        { index: 1, score: 0.1 },
+      ],
+      usage: { prompt_tokens: 12 },
+    });
+    const response = await rerank({ documents: ["a", { text: "b" }, "c"], top_n: 2, return_documents: true });
+    assert.equal(response.status, 200, response.text);
+    assert.deepEqual(received.at(-1), {
+      path: "/v1/rerank",
+      model: "odd",
+      query: QUERY,
+      documents: ["a", "b", "c"],
+      top_n: 3,
+    });
+    assert.deepEqual(response.json.results, [
+      { index: 0, relevance_score: 0.9, document: { text: "a" } },
+      { index: 2, relevance_score: 0.5, document: { text: "c" } },
+    ]);
+    assert.deepEqual(response.json.usage, { prompt_tokens: 12, total_tokens: 12 });
+  });
+
+  it("answers results that do not cover every document once as a broken replica", async () => {
+    const bad = [
+      { results: [{ index: 0, relevance_score: 0.9 }] },
+      {
+        results: [
+          { index: 0, relevance_score: 0.9 },
+          { index: 0, relevance_score: 0.8 },
+          { index: 1, relevance_score: 0.7 },
+        ],
+      },
+      {
+        results: [
+          { index: 0, relevance_score: 0.9 },
+          { index: 1, relevance_score: "high" },
+          { index: 2, relevance_score: 0.7 },
+        ],
+      },
+      { results: [{ index: 5, relevance_score: 0.9 }] },
+      { data: [] },
+    ];
+    for (const [attempt, body] of bad.entries()) {
+      answer = () => body;
+      const response = await rerank();
+      const what = `${JSON.stringify(body)} -> ${response.text}`;
+      // A 502 naming the fault; after two (ejectAfterFailures) the pool takes the replica out.
+      assert.equal(response.status, attempt < 2 ? 502 : 503, what);
+      assert.match(response.json.error.message, /rerank result/, what);
+    }
   });
 });

@@ -7,7 +7,7 @@
  */
 import type { ChatEvent, ChatRequest, CompletionRequest, EmbeddingResult } from "../../core/chat.js";
 import type { RankRequest, RankResult } from "../../core/engine.js";
-import { InvalidParameterError, QiusuoError } from "../../core/errors.js";
+import { InvalidParameterError, InvalidRequestError, QiusuoError } from "../../core/errors.js";
 import { promptChars, toChatBody, toCompletionBody } from "./openai-wire.js";
 import { StreamDecoder, replyStartsIn, type StreamDecoderOptions } from "./openai-stream-decoder.js";
 import { errorFromBody, isErrorBody, malformedError } from "./upstream-error.js";
@@ -203,13 +203,17 @@ export class UpstreamClient {
    */
   async rank(upstreamModel: string, request: RankRequest, signal: AbortSignal): Promise<RankResult> {
     const { documents } = request;
-    const response = await this.http.send({
-      method: "POST",
-      url: `${this.apiUrl}/rerank`,
-      body: { model: upstreamModel, query: request.query, documents, top_n: documents.length },
-      signal,
-      upstreamModel,
-    });
+    const response = await this.http
+      .send({
+        method: "POST",
+        url: `${this.apiUrl}/rerank`,
+        body: { model: upstreamModel, query: request.query, documents, top_n: documents.length },
+        signal,
+        upstreamModel,
+      })
+      .catch((error: unknown) => {
+        throw notReranker(error, upstreamModel) ?? error;
+      });
     const body = asRecord(await this.readJson(response));
     if (body && isErrorBody(body))
       throw errorFromBody(this.http.label, this.http.redactor, body, { upstreamModel });
@@ -322,6 +326,23 @@ export class UpstreamClient {
   private decoderOptions(options: Omit<StreamDecoderOptions, "label" | "redactor">): StreamDecoderOptions {
     return { ...options, label: this.http.label, redactor: this.http.redactor };
   }
+}
+
+/**
+ * llama-server started without `--rerank` answers 501 Not Implemented. That is the client asking
+ * the wrong model, not a failing replica: as a 502 it would be retried and, repeated, eject a
+ * replica that serves chats well, so it becomes the 400 a local non-reranker gets.
+ */
+function notReranker(error: unknown, upstreamModel: string): QiusuoError | undefined {
+  if (!(error instanceof QiusuoError) || error.code !== "upstream_error" || !/\(501\)/.test(error.message)) {
+    return undefined;
+  }
+  return new InvalidRequestError(
+    "model_not_reranker",
+    `The upstream model '${upstreamModel}' does not rank documents. ${error.message.replace(/\.?$/, ".")} ` +
+      "Name a reranker model, or start the upstream as one (llama-server: --rerank --pooling rank).",
+    "model",
+  );
 }
 
 /**
