@@ -230,6 +230,22 @@ describe("rerank on the local engine", { timeout: 180_000 }, () => {
     }
   });
 
+  it("loads on first use, unloads and loads again like any model, /v1/models telling its state", async () => {
+    const state = async () =>
+      (await modelList(`${server.url}/v1/models`)).find((model) => model.id === RERANKER) as
+        { status: string; context_length?: number } | undefined;
+    await rerank({ model: RERANKER, query: QUERY, documents: DOCUMENTS.slice(0, 1) });
+    const ready = await state();
+    assert.equal(ready?.status, "ready");
+    assert.equal(ready?.context_length, 512);
+    await server.engine.unloadModel(RERANKER);
+    assert.equal((await state())?.status, "available");
+    assert.equal(server.engine.stats().loadedModels, 1, "only the chat model is in memory");
+    const again = await rerank({ model: RERANKER, query: QUERY, documents: DOCUMENTS });
+    assert.equal(again.status, 200);
+    assert.equal((await state())?.status, "ready");
+  });
+
   it("stops ranking when the client leaves, and frees the model for the next request", async () => {
     const aborted = server.engine.stats().abortedRequests;
     const controller = new AbortController();
