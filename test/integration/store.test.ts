@@ -51,6 +51,9 @@ for (const engine of engines) {
             "0005-search-order",
             "0006-login-attempts",
             "0007-usage-source",
+            "0008-responses",
+            "0009-shares",
+            "0010-projects",
           ],
         );
       } finally {
