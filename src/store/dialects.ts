@@ -121,6 +121,12 @@ const pgTypes = {
 /** A pooled PostgreSQL connection; `url` is a libpq-style `postgres://` URL. */
 export function postgresDialect(url: string): StoreDialect {
   const pool = new pg.Pool({ connectionString: url, types: pgTypes, max: 10 });
+  // An idle connection the server ends (a restart, a failover, pg_terminate_backend) is an
+  // 'error' on the pool, which would be an uncaught exception without a listener. The pool drops
+  // that connection and opens a new one for the next query, so saying so is all there is to do.
+  pool.on("error", (error) => {
+    console.warn(`PostgreSQL closed an idle connection (${error.message}); the next query reconnects.`);
+  });
   return {
     kind: "postgres",
     dialect: new PostgresDialect({ pool }),
