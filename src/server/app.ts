@@ -73,6 +73,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       connectionsCheckingInterval: Math.min(1000, Math.ceil(requestTimeoutMs / 4)),
     },
     clientErrorHandler: clientErrorHandler({ requestTimeoutSeconds }),
+    // Fastify answers a path parameter over 100 characters itself, with a 414 in its own shape.
+    // Node already bounds the request line (16 KiB of headers), so an id of any length that gets
+    // this far reaches the route, which answers a too-long id like any unknown one: a 404.
+    routerOptions: { maxParamLength: 16 * 1024 },
   });
 
   // Clients such as curl send JSON with other content types; every body is read as JSON.

@@ -108,6 +108,17 @@ describe("HTTP limits", () => {
     });
   });
 
+  it("answers an id of any length in the path like any unknown id: 404 in our envelope", async () => {
+    // Fastify would answer a path parameter over 100 characters itself, with its own 414 body.
+    const long = "a".repeat(4000);
+    for (const path of [`/v1/responses/${long}`, `/api/shared/${long}`]) {
+      const response = await fetch(server.url + path);
+      assert.equal(response.status, 404, path.slice(0, 20));
+      const body = (await response.json()) as { error: Record<string, unknown> };
+      assert.deepEqual(Object.keys(body.error), ["message", "type", "param", "code"]);
+    }
+  });
+
   it("answers bytes that are not HTTP with 400 in our envelope", async () => {
     const { response } = await rawExchange(server.url, "NOT-HTTP\r\n\r\n");
     const { status, json } = parseRaw(response);
