@@ -14,7 +14,28 @@ import { registerUsersCommand } from "./users.js";
 const program = new Command()
   .name("qiusuo")
   .description("求索 qiusuo: a self-hosted, DeepSeek-compatible AI server")
-  .showHelpAfterError();
+  .showHelpAfterError()
+  .addHelpText(
+    "after",
+    `
+\`qiusuo serve\` is one process with the chat app at / (conversations, DeepThink, files, projects,
+share links, an admin panel) and these APIs on the same port (default http://127.0.0.1:8080):
+  DeepSeek / OpenAI   /chat/completions, /v1/..., /beta/completions (FIM), /v1/embeddings, /v1/models
+  OpenAI Responses    /v1/responses
+  Anthropic Messages  /anthropic/v1/messages
+  Ollama              /api/chat, /api/generate, /api/tags, /api/pull, /api/embed, ...
+  Rerank              /v1/rerank
+  /health, /metrics
+
+Examples:
+  qiusuo serve                                 pull the default model on first run, then serve
+  qiusuo serve -m ./model.gguf --parallel 4    serve a local GGUF file
+  qiusuo serve --upstream vllm=http://gpu1:8000/v1,http://gpu2:8000/v1
+  qiusuo pull qwen2.5:0.5b && qiusuo run qwen2.5:0.5b
+  qiusuo users add alice --admin --password-stdin
+
+Documentation: docs/api.md, docs/deployment.md, docs/privacy.md in the source tree.`,
+  );
 
 registerServeCommand(program);
 registerPullCommand(program);

@@ -11,7 +11,7 @@ import { after, before, describe, it } from "node:test";
 import { loadServeConfig } from "../../src/config/config.js";
 import { ensureFixtureModels } from "../fixtures/models.js";
 import { cli, runQiusuo, startServe, stopServe, waitForHealth, waitForOutput } from "./cli-process.js";
-import { postJson } from "./harness.js";
+import { postJson, startTestServer } from "./harness.js";
 
 describe("the qiusuo command", () => {
   let dataDir: string;
@@ -21,6 +21,43 @@ describe("the qiusuo command", () => {
     dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "qiusuo-cli-"));
   });
   after(() => fs.rm(dataDir, { recursive: true, force: true }));
+
+  it("--help names every API the server speaks, and each path it names is served", async () => {
+    const help = runQiusuo(["--help"]).stdout;
+    for (const command of ["serve", "pull", "run", "ls", "rm", "users", "keys", "audit", "replay"]) {
+      assert.match(help, new RegExp(`^  ${command} `, "m"), command);
+      assert.equal(runQiusuo([command, "--help"]).status, 0, `${command} --help`);
+    }
+    assert.doesNotMatch(help, /\blater\b/);
+    const paths = [...help.matchAll(/(?<=\s|, )(\/(?:v1|api|anthropic|beta)\/[a-z0-9/]+)/g)].map(
+      (match) => match[1]!,
+    );
+    for (const expected of [
+      "/v1/responses",
+      "/api/chat",
+      "/v1/rerank",
+      "/anthropic/v1/messages",
+      "/api/pull",
+    ]) {
+      assert.ok(paths.includes(expected), `${expected} in ${paths.join(" ")}`);
+    }
+    // Every path the help names answers something other than "no such route".
+    const server = await startTestServer();
+    try {
+      for (const route of paths) {
+        const method = /\/(models|tags)$/.test(route) ? "GET" : "POST";
+        const response = await fetch(server.url + route, {
+          method,
+          headers: { "content-type": "application/json" },
+          body: method === "POST" ? "{}" : undefined,
+        });
+        const body = await response.text();
+        assert.ok(response.status !== 404 || !/route|not found/i.test(body), `${method} ${route}: ${body}`);
+      }
+    } finally {
+      await server.close();
+    }
+  });
 
   it("serve --help states the defaults the server runs with", () => {
     const help = runQiusuo(["serve", "--help"]).stdout.replace(/\s+/g, " ");
