@@ -1,5 +1,6 @@
 // The App API client: JSON requests with the CSRF header on writes, and the message streams.
 import { readSseEvents } from "./sse.ts";
+import type { CustomInstructions, Project, ProjectDetail, ProjectFile } from "./types.ts";
 import type {
   AdminApiKey,
   AdminUser,
@@ -135,8 +136,8 @@ export const api = {
       "GET",
       `/api/conversations?limit=50${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`,
     ),
-  createConversation: (settings: ConversationSettings) =>
-    json<Conversation>("POST", "/api/conversations", { settings }),
+  createConversation: (settings: ConversationSettings, projectId?: string | null) =>
+    json<Conversation>("POST", "/api/conversations", { settings, ...(projectId ? { projectId } : {}) }),
   conversation: (id: string) =>
     json<ConversationDetail>("GET", `/api/conversations/${encodeURIComponent(id)}`),
   updateConversation: (id: string, changes: { title?: string; settings?: ConversationSettings }) =>
@@ -258,4 +259,38 @@ export const adminApi = {
     json<{ data: UsageSummaryRow[] }>("GET", `/api/admin/usage?groupBy=model&${usageQuery(filters)}`),
   daily: (series: UsageSeries, filters: UsageFilters) =>
     json<{ data: DailyUsageRow[] }>("GET", `/api/admin/usage/daily?series=${series}&${usageQuery(filters)}`),
+};
+
+// projects
+
+/** Projects, custom instructions, and moving and pinning chats (docs/api.md). */
+export const projectApi = {
+  list: () => json<{ data: Project[] }>("GET", "/api/projects"),
+  get: (id: string) => json<ProjectDetail>("GET", `/api/projects/${encodeURIComponent(id)}`),
+  create: (name: string) => json<ProjectDetail>("POST", "/api/projects", { name }),
+  update: (id: string, changes: { name?: string; instructions?: string }) =>
+    json<ProjectDetail>("PATCH", `/api/projects/${encodeURIComponent(id)}`, changes),
+  remove: (id: string, chats: "keep" | "delete") =>
+    json<{ ok: true }>("DELETE", `/api/projects/${encodeURIComponent(id)}?chats=${chats}`),
+  addFiles: (id: string, files: AttachedFile[]) =>
+    json<{ data: ProjectFile[] }>("POST", `/api/projects/${encodeURIComponent(id)}/files`, { files }),
+  removeFile: (id: string, fileId: string) =>
+    json<{ ok: true }>(
+      "DELETE",
+      `/api/projects/${encodeURIComponent(id)}/files/${encodeURIComponent(fileId)}`,
+    ),
+  /** Search, in one project's chats when `project` is given. */
+  search: (query: string, project: string | null) =>
+    json<{ data: SearchHit[] }>(
+      "GET",
+      `/api/search?q=${encodeURIComponent(query)}&limit=20${project ? `&project=${encodeURIComponent(project)}` : ""}`,
+    ),
+  /** Moves a chat into a project, or out of any (null). */
+  move: (conversationId: string, projectId: string | null) =>
+    json<Conversation>("PATCH", `/api/conversations/${encodeURIComponent(conversationId)}`, { projectId }),
+  pin: (conversationId: string, pinned: boolean) =>
+    json<Conversation>("PATCH", `/api/conversations/${encodeURIComponent(conversationId)}`, { pinned }),
+  instructions: () => json<CustomInstructions>("GET", "/api/instructions"),
+  setInstructions: (instructions: CustomInstructions) =>
+    json<CustomInstructions>("PUT", "/api/instructions", instructions),
 };

@@ -29,6 +29,10 @@ export interface Conversation {
   /** Milliseconds since the epoch. */
   createdAt: number;
   updatedAt: number;
+  /** The project it is in; null (or absent) outside any. */
+  projectId?: string | null;
+  /** When it was pinned, in ms; null (or absent) when not pinned. */
+  pinnedAt?: number | null;
 }
 
 /** Usage as DeepSeek reports it, plus how long the model reasoned. */
@@ -282,3 +286,11 @@ export interface DailyUsageRow {
   completionTokens: number;
   totalTokens: number;
 }
+
+// projects
+export type {
+  CustomInstructionsView as CustomInstructions,
+  ProjectDetailView as ProjectDetail,
+  ProjectFileView as ProjectFile,
+  ProjectView as Project,
+} from "../../../protocol/app/projects.ts";

@@ -22,6 +22,7 @@ import { ModelsPage } from "./models-page.tsx";
 import { KeysPage, UsagePage } from "./settings-pages.tsx";
 import { ShareButton } from "./share-dialog.tsx";
 import { SharePage } from "./share-page.tsx";
+import { newChatTitle, ProjectPage, projectTitle } from "./project-page.tsx";
 import { Sidebar } from "./sidebar.tsx";
 import { Thread } from "./thread.tsx";
 import { Icon } from "./icons.tsx";
@@ -187,7 +188,11 @@ function ChatApp() {
   if (current.name === "login" || signedOut) return <LoginPage />;
 
   const title =
-    current.name === "chat" ? (openChat.value?.conversation.title ?? t("newChat")) : t("settings");
+    current.name === "chat"
+      ? (openChat.value?.conversation.title ?? newChatTitle())
+      : current.name === "project"
+        ? projectTitle(current.id)
+        : t("settings");
   return (
     <div class={`layout ${sidebarOpen.value ? "sidebar-open" : ""}`}>
       {current.name === "chat" && (
@@ -262,6 +267,7 @@ function ChatApp() {
         {current.name === "settings" && current.page === "keys" && <KeysPage />}
         {current.name === "settings" && current.page === "usage" && <UsagePage />}
         {current.name === "admin" && <AdminPage />}
+        {current.name === "project" && <ProjectPage id={current.id} />}
       </main>
     </div>
   );

@@ -1,8 +1,68 @@
-// Per-conversation system prompt and temperature, in a native modal dialog (focus kept inside, Esc closes).
+// Per-conversation system prompt and temperature, in a native modal dialog (focus kept inside, Esc
+// closes), below what else every reply gets: the custom instructions and the chat's project.
 import { useSignal } from "@preact/signals";
 import { useRef } from "preact/hooks";
-import { t } from "../i18n/i18n.ts";
+import { displayChinese, t } from "../i18n/i18n.ts";
 import { openChat, updateSettings } from "../state/chat.ts";
+import { customInstructions, instructionsOpen, projects } from "../state/projects.ts";
+import { navigate } from "../state/router.ts";
+
+/** What replies get before the system prompt, read-only, with links to where each is edited. */
+function AppliedContext({ onLeave }: { onLeave: () => void }) {
+  const instructions = customInstructions.value;
+  const projectId = openChat.value?.conversation.projectId;
+  const project = projectId ? projects.value.find((entry) => entry.id === projectId) : undefined;
+  const applied =
+    instructions?.enabled && (instructions.aboutUser.trim() || instructions.responseStyle.trim());
+  return (
+    <section class="applied-context" aria-labelledby="applied-instructions-title">
+      <h3 id="applied-instructions-title">{t("customInstructions")}</h3>
+      {applied ? (
+        <dl class="applied-instructions">
+          {instructions.aboutUser.trim() && (
+            <>
+              <dt>{t("instructionsAboutUser")}</dt>
+              <dd>{instructions.aboutUser}</dd>
+            </>
+          )}
+          {instructions.responseStyle.trim() && (
+            <>
+              <dt>{t("instructionsResponseStyle")}</dt>
+              <dd>{instructions.responseStyle}</dd>
+            </>
+          )}
+        </dl>
+      ) : (
+        <p class="hint">{t("instructionsNoneApplied")}</p>
+      )}
+      <button
+        type="button"
+        class="link-button"
+        onClick={() => {
+          onLeave();
+          instructionsOpen.value = true;
+        }}
+      >
+        {t("editCustomInstructions")}
+      </button>
+      {project && (
+        <p class="hint">
+          {t("projectAppliesHint")}{" "}
+          <a
+            href={`/p/${encodeURIComponent(project.id)}`}
+            onClick={(event) => {
+              event.preventDefault();
+              onLeave();
+              navigate(`/p/${encodeURIComponent(project.id)}`);
+            }}
+          >
+            {displayChinese(project.name)}
+          </a>
+        </p>
+      )}
+    </section>
+  );
+}
 
 export function ChatSettingsButton() {
   const dialog = useRef<HTMLDialogElement>(null);
@@ -35,6 +95,7 @@ export function ChatSettingsButton() {
           }}
         >
           <h2 id="chat-settings-title">{t("chatSettings")}</h2>
+          <AppliedContext onLeave={() => dialog.current?.close()} />
           <label>
             {t("systemPrompt")}
             <textarea

@@ -28,6 +28,8 @@ export const chatLoading = signal(false);
 export const live = signal<LiveReply | null>(null);
 export const busy = signal(false);
 export const notice = signal<string | null>(null);
+/** The project a new chat (not yet sent) will be created in; null for none. */
+export const draftProjectId = signal<string | null>(null);
 
 let controller: AbortController | null = null;
 
@@ -58,6 +60,7 @@ export async function openConversation(id: string | null): Promise<void> {
     return;
   }
   if (openChat.value?.conversation.id === id) return;
+  draftProjectId.value = null;
   stop();
   chatLoading.value = true;
   try {
@@ -76,9 +79,11 @@ export async function openConversation(id: string | null): Promise<void> {
   }
 }
 
-export function newChat(): void {
+/** Starts a new chat, in `projectId` when given. */
+export function newChat(projectId: string | null = null): void {
   stop();
   openChat.value = null;
+  draftProjectId.value = projectId;
   navigate("/");
 }
 
@@ -205,7 +210,8 @@ export async function sendMessage(
   try {
     if (!openChat.value) {
       const settings = preferredModel.value ? { model: preferredModel.value } : {};
-      const conversation = await api.createConversation(settings);
+      const conversation = await api.createConversation(settings, draftProjectId.value);
+      draftProjectId.value = null;
       openChat.value = { conversation, messages: [], leafId: null };
       touchConversation(conversation);
       navigate(`/c/${encodeURIComponent(conversation.id)}`);
@@ -277,14 +283,19 @@ export async function switchBranch(messageId: string): Promise<void> {
 
 export async function renameConversation(id: string, title: string): Promise<void> {
   try {
-    const conversation = await api.updateConversation(id, { title });
-    conversations.value = conversations.value.map((existing) =>
-      existing.id === id ? conversation : existing,
-    );
-    if (openChat.value?.conversation.id === id) openChat.value = { ...openChat.value, conversation };
+    replaceConversation(await api.updateConversation(id, { title }));
   } catch (error) {
     notice.value = describeError(error);
   }
+}
+
+/** Puts a changed conversation (renamed, moved, pinned) into the list and the open chat. */
+export function replaceConversation(conversation: Conversation): void {
+  conversations.value = conversations.value.map((existing) =>
+    existing.id === conversation.id ? conversation : existing,
+  );
+  if (openChat.value?.conversation.id === conversation.id)
+    openChat.value = { ...openChat.value, conversation };
 }
 
 export async function updateSettings(changes: Conversation["settings"]): Promise<void> {
