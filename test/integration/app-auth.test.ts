@@ -179,9 +179,10 @@ describe("user isolation on every /api route", () => {
   let server: TestServer;
   let alice: AppClient;
   let bob: AppClient;
+  let aliceId: string;
   before(async () => {
     server = await startTestServer({ accounts: true });
-    await server.store.users.create({ name: "alice", password: "alice's password" });
+    aliceId = (await server.store.users.create({ name: "alice", password: "alice's password" })).id;
     await server.store.users.create({ name: "bob", password: "bob's password" });
     alice = new AppClient(server.url);
     bob = new AppClient(server.url);
@@ -197,7 +198,20 @@ describe("user isolation on every /api route", () => {
     const userMessage = sent.events[0]!.data;
     const reply = sent.events.at(-1)!.data;
     const key = (await alice.request("POST", "/api/keys", { name: "alice key" })).json.key;
+    const project = (
+      await alice.request("POST", "/api/projects", {
+        name: "alice project 项目",
+        instructions: "secret rules",
+      })
+    ).json;
+    const projectFile = (
+      await alice.request("POST", `/api/projects/${project.id}/files`, {
+        files: [{ name: "plan.md", text: "alice plan" }],
+      })
+    ).json.data[0];
+    const share = (await alice.request("POST", `/api/conversations/${conversation.id}/shares`, {})).json;
     const before = await alice.request("GET", `/api/conversations/${conversation.id}`);
+    const projectBefore = await alice.request("GET", `/api/projects/${project.id}`);
 
     const probes: Array<[string, string, unknown?]> = [
       ["GET", `/api/conversations/${conversation.id}`],
@@ -208,6 +222,17 @@ describe("user isolation on every /api route", () => {
       ["POST", `/api/conversations/${conversation.id}/messages/${reply.id}/regenerate`, {}],
       ["POST", `/api/conversations/${conversation.id}/messages/${reply.id}/replay`],
       ["DELETE", `/api/keys/${key.id}`],
+      ["GET", `/api/projects/${project.id}`],
+      ["PATCH", `/api/projects/${project.id}`, { name: "pwned" }],
+      ["DELETE", `/api/projects/${project.id}`],
+      ["POST", `/api/projects/${project.id}/files`, { files: [{ name: "x.md", text: "x" }] }],
+      ["DELETE", `/api/projects/${project.id}/files/${projectFile.id}`],
+      ["POST", `/api/conversations/${conversation.id}/shares`, {}],
+      ["GET", `/api/conversations/${conversation.id}/shares`],
+      ["DELETE", `/api/conversations/${conversation.id}/shares`],
+      ["DELETE", `/api/shares/${share.token}`],
+      ["GET", `/api/conversations?project=${project.id}`],
+      ["GET", `/api/search?q=alice&project=${project.id}`],
     ];
     for (const [method, path, body] of probes) {
       const response = await bob.request(method, path, body);
@@ -220,6 +245,14 @@ describe("user isolation on every /api route", () => {
       content: "graft",
     });
     assert.equal(grafted.status, 400);
+    // Nor move into alice's project, or be created in it.
+    const moved = await bob.request("PATCH", `/api/conversations/${bobs.id}`, { projectId: project.id });
+    assert.equal(moved.status, 404, moved.text);
+    const created = await bob.request("POST", "/api/conversations", { projectId: project.id });
+    assert.equal(created.status, 404, created.text);
+    // Revoking all of one's links touches only one's own.
+    assert.equal((await bob.request("DELETE", "/api/shares")).status, 200);
+    assert.equal((await fetch(`${server.url}/api/shared/${share.token}`)).status, 200);
 
     const lists: Array<[string, (json: any) => unknown[]]> = [
       ["/api/conversations", (json) => json.data.filter((item: any) => item.id === conversation.id)],
@@ -229,15 +262,20 @@ describe("user isolation on every /api route", () => {
       ["/api/export", (json) => json.conversations.filter((item: any) => item.id === conversation.id)],
       ["/api/keys", (json) => json.data.filter((item: any) => item.id === key.id)],
       ["/api/usage?groupBy=day", (json) => json.data],
+      ["/api/projects", (json) => json.data],
+      ["/api/shares", (json) => json.data],
     ];
     for (const [path, leaked] of lists) {
       const response = await bob.request("GET", path);
       assert.equal(response.status, 200, path);
       assert.deepEqual(leaked(response.json), [], `${path} leaks alice's data`);
     }
+    assert.deepEqual((await bob.request("GET", "/api/instructions")).json.aboutUser, "");
     for (const path of [
       "/api/admin/usage?groupBy=user",
+      "/api/admin/usage/daily",
       "/api/admin/users",
+      "/api/admin/keys",
       "/api/upstreams",
       "/api/audits",
       "/api/audits/audit-20260101T000000Z-a-vs-b.html",
@@ -249,13 +287,36 @@ describe("user isolation on every /api route", () => {
       ["POST", "/api/models/scripted/load"],
       ["POST", "/api/models/scripted/unload"],
       ["DELETE", "/api/models/scripted"],
+      ["POST", "/api/admin/users"],
+      ["PATCH", `/api/admin/users/${aliceId}`],
+      ["PUT", `/api/admin/users/${aliceId}/password`],
+      ["POST", "/api/admin/keys"],
+      ["DELETE", `/api/admin/keys/${key.id}`],
     ] as const) {
       assert.equal((await bob.request(method, path, { model: "qwen2.5:0.5b" })).status, 403, path);
+    }
+    // Ollama's routes take API keys, not sessions: pulling and deleting models is for admins.
+    const bobKey = (await bob.request("POST", "/api/keys", { name: "bob key" })).json.plaintext;
+    for (const [method, path] of [
+      ["POST", "/api/pull"],
+      ["DELETE", "/api/delete"],
+    ] as const) {
+      const response = await fetch(server.url + path, {
+        method,
+        headers: { authorization: `Bearer ${bobKey}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: "scripted" }),
+      });
+      assert.equal(response.status, 403, `${method} ${path}: ${await response.text()}`);
     }
 
     // Nothing of alice's changed, and she still sees all of it.
     const afterwards = await alice.request("GET", `/api/conversations/${conversation.id}`);
     assert.deepEqual(afterwards.json, before.json);
+    assert.deepEqual((await alice.request("GET", `/api/projects/${project.id}`)).json, projectBefore.json);
+    assert.equal(
+      (await alice.request("GET", `/api/conversations/${conversation.id}/shares`)).json.data.length,
+      1,
+    );
     assert.equal((await alice.request("GET", "/api/keys")).json.data[0].revokedAt, null);
     assert.equal(
       (await alice.request("GET", `/api/search?q=${encodeURIComponent("私密")}`)).json.data.length,
@@ -296,6 +357,43 @@ describe("user isolation on every /api route", () => {
       "GET /api/upstreams",
       "GET /api/audits",
       "GET /api/audits/:name",
+      // Admin panel: 403 for bob above; app-admin.test.ts checks every /api/admin route too.
+      "GET /api/admin/usage/daily",
+      "POST /api/admin/users",
+      "PATCH /api/admin/users/:id",
+      "PUT /api/admin/users/:id/password",
+      "GET /api/admin/keys",
+      "POST /api/admin/keys",
+      "DELETE /api/admin/keys/:id",
+      // Projects and custom instructions (the caller's own).
+      "GET /api/projects",
+      "POST /api/projects",
+      "GET /api/projects/:id",
+      "PATCH /api/projects/:id",
+      "DELETE /api/projects/:id",
+      "POST /api/projects/:id/files",
+      "DELETE /api/projects/:id/files/:fileId",
+      "GET /api/instructions",
+      "PUT /api/instructions",
+      // Share links; the public read needs only the unguessable token.
+      "POST /api/conversations/:id/shares",
+      "GET /api/conversations/:id/shares",
+      "DELETE /api/conversations/:id/shares",
+      "GET /api/shares",
+      "DELETE /api/shares",
+      "DELETE /api/shares/:token",
+      "GET /api/shared/:token",
+      // Ollama's API: API keys like /v1 (no session data); pull and delete are admin-only above.
+      "GET /api/version",
+      "GET /api/tags",
+      "GET /api/ps",
+      "POST /api/show",
+      "POST /api/chat",
+      "POST /api/generate",
+      "POST /api/embed",
+      "POST /api/embeddings",
+      "POST /api/pull",
+      "DELETE /api/delete",
     ]);
     const routes = apiRoutes(server.app.printRoutes({ commonPrefix: false }));
     assert.ok(routes.length > 10, server.app.printRoutes({ commonPrefix: false }));
@@ -317,8 +415,8 @@ function apiRoutes(tree: string): string[] {
     const depth = match[1]!.length;
     while (stack.length > 0 && stack.at(-1)!.depth >= depth) stack.pop();
     const parent = stack.at(-1)?.path ?? "";
-    const path =
-      parent.endsWith("/") || match[2]!.startsWith("/") ? parent + match[2] : `${parent}/${match[2]}`;
+    // A child continues its parent's text: "/" + "health", "api/embed" + "dings", "/:id" + "/load".
+    const path = parent + match[2];
     stack.push({ depth, path });
     if (!path.startsWith("/api")) continue;
     for (const method of match[3]!.split(", ")) if (method !== "HEAD") routes.push(`${method} ${path}`);
