@@ -28,10 +28,6 @@ export interface ProjectFileInfo {
   createdAt: number;
 }
 
-export interface ProjectFile extends ProjectFileInfo {
-  text: string;
-}
-
 export interface ProjectDetail extends Project {
   files: ProjectFileInfo[];
   /** How many conversations are in it. */
@@ -137,6 +133,13 @@ export class ProjectRepository {
    */
   async delete(userId: string, id: string, chats: ProjectChatsOnDelete): Promise<boolean> {
     return this.db.transaction().execute(async (transaction) => {
+      const project = await transaction
+        .selectFrom("projects")
+        .select("id")
+        .where("id", "=", id)
+        .where("user_id", "=", userId)
+        .executeTakeFirst();
+      if (!project) return false;
       if (chats === "delete") {
         await transaction
           .deleteFrom("conversations")
