@@ -168,19 +168,21 @@ export class ProjectRepository {
     fits: (existing: readonly ProjectFileInfo[], added: ReadonlyArray<{ bytes: number }>) => void,
   ): Promise<ProjectFileInfo[] | undefined> {
     return this.db.transaction().execute(async (transaction) => {
-      const project = await transaction
-        .selectFrom("projects")
-        .select("id")
+      const now = Date.now();
+      // Writing the project's row first takes its lock (PostgreSQL), so two additions at once
+      // are checked against the limits one after the other, each seeing the other's files.
+      const touched = await transaction
+        .updateTable("projects")
+        .set({ updated_at: now })
         .where("id", "=", projectId)
         .where("user_id", "=", userId)
         .executeTakeFirst();
-      if (!project) return undefined;
+      if (Number(touched.numUpdatedRows) === 0) return undefined;
       const existing = await transaction
         .selectFrom("project_files")
         .select(fileInfoColumns)
         .where("project_id", "=", projectId)
         .execute();
-      const now = Date.now();
       const rows = files.map((file) => ({
         id: randomUUID(),
         project_id: projectId,
@@ -192,11 +194,6 @@ export class ProjectRepository {
       }));
       fits(existing.map(toFileInfo), rows);
       if (rows.length > 0) await transaction.insertInto("project_files").values(rows).execute();
-      await transaction
-        .updateTable("projects")
-        .set({ updated_at: now })
-        .where("id", "=", projectId)
-        .execute();
       return rows.map(toFileInfo);
     });
   }

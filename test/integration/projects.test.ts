@@ -298,6 +298,20 @@ for (const engine of engines) {
       assert.equal((await ada.request("GET", `/api/projects/${project.id}`)).json.files.length, 2);
     });
 
+    it("holds the file count when two additions race", async () => {
+      const project = await created(ada, "/api/projects", { name: "Race" });
+      const half = Array.from({ length: PROJECT_LIMITS.files / 2 + 1 }, (_, index) => ({
+        name: `${index}.txt`,
+        text: "x",
+      }));
+      const answers = await Promise.all(
+        [0, 1].map(() => ada.request("POST", `/api/projects/${project.id}/files`, { files: half })),
+      );
+      assert.deepEqual(answers.map((answer) => answer.status).sort(), [201, 400]);
+      const stored = await ada.request("GET", `/api/projects/${project.id}`);
+      assert.equal(stored.json.files.length, half.length);
+    });
+
     it("deletes a project keeping its chats (moved out), or with them when asked", async () => {
       const kept = await created(ada, "/api/projects", { name: "Keep" });
       const chat = await created(ada, "/api/conversations", { projectId: kept.id });
