@@ -207,6 +207,16 @@ test("the project page fits a phone-sized screen and is axe clean there", async 
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `scrolls sideways by ${overflow}px`);
   await bothThemes(watched, "project page on a phone");
+  // More files than a project holds: refused in the page, in the user's language, before a request.
+  await page.locator(".file-picker input[type=file]").setInputFiles(
+    Array.from({ length: 21 }, (_, index) => ({
+      name: `${index}.txt`,
+      mimeType: "text/plain",
+      buffer: Buffer.from("x"),
+    })),
+  );
+  await page.getByRole("alert").filter({ hasText: "A project holds at most 20 files." }).waitFor();
+  assert.equal((await client.request("GET", `/api/projects/${project.json.id}`)).json.files.length, 0);
   assertClean(watched);
   await watched.context.close();
 });

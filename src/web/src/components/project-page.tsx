@@ -41,6 +41,10 @@ function fileProblem(result: Exclude<Awaited<ReturnType<typeof readAttachment>>,
   return t("fileUnreadable", { name: result.name, reason: result.reason });
 }
 
+function textBytes(text: string): number {
+  return new TextEncoder().encode(text).length;
+}
+
 export function ProjectPage({ id }: { id: string }) {
   const project = useSignal<ProjectDetail | null>(null);
   const missing = useSignal(false);
@@ -94,6 +98,16 @@ export function ProjectPage({ id }: { id: string }) {
     reading.value = false;
     if (picker.current) picker.current.value = "";
     if (read.length === 0) return;
+    // The server's limits, checked first so the message is in the user's language.
+    if (current.files.length + read.length > PROJECT_LIMITS.files) {
+      notice.value = t("projectTooManyFiles", { limit: PROJECT_LIMITS.files });
+      return;
+    }
+    const bytes = [...current.files.map((file) => file.bytes), ...read.map((file) => textBytes(file.text))];
+    if (bytes.reduce((sum, size) => sum + size, 0) > PROJECT_LIMITS.totalTextBytes) {
+      notice.value = t("projectFilesTooLarge", { limit: formatBytes(PROJECT_LIMITS.totalTextBytes) });
+      return;
+    }
     try {
       await projectApi.addFiles(id, read);
       show(await projectApi.get(id));
