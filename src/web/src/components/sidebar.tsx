@@ -312,6 +312,9 @@ export function Sidebar({ onNavigate }: { onNavigate: () => void }) {
     void loadInstructions();
   }, []);
 
+  // A project deleted while it was the search's scope leaves it: all chats again.
+  if (scope.value && !projects.value.some((project) => project.id === scope.value)) scope.value = "";
+
   const search = (value: string, project = scope.value) => {
     query.value = value;
     scope.value = project;
