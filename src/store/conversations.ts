@@ -4,7 +4,7 @@
  * exactly as a missing one does (undefined or false), never with a different error.
  */
 import { randomUUID } from "node:crypto";
-import { sql, type Insertable, type Kysely, type Selectable, type Transaction } from "kysely";
+import type { Insertable, Kysely, Selectable, Transaction } from "kysely";
 import { SliceClock } from "../core/slice-clock.js";
 import type { StoreDialect } from "./dialects.js";
 import type { ConversationsTable, Database, MessagesTable } from "./schema.js";
@@ -265,33 +265,53 @@ export class ConversationRepository {
     options: { limit: number; cursor?: string | null } & ConversationFilter,
   ): Promise<ConversationPage> {
     const limit = Math.max(1, Math.floor(options.limit));
-    // Unpinned rows sort as pinned at -1: below every pinned one, in one keyset order.
-    const pinned = sql<number>`coalesce(pinned_at, -1)`;
-    let query = this.db
-      .selectFrom("conversations")
-      .select(conversationColumns)
-      .where("user_id", "=", userId)
-      .orderBy(pinned, "desc")
-      .orderBy("updated_at", "desc")
-      .orderBy("id", "desc")
-      .limit(limit + 1);
-    if (options.projectId !== undefined) query = query.where("project_id", "=", options.projectId);
-    if (options.cursor) {
-      const after = decodeCursor(options.cursor);
-      query = query.where((eb) =>
-        eb.or([
-          eb(pinned, "<", after.pinnedAt),
-          eb.and([
-            eb(pinned, "=", after.pinnedAt),
-            eb.or([
-              eb("updated_at", "<", after.updatedAt),
-              eb.and([eb("updated_at", "=", after.updatedAt), eb("id", "<", after.id)]),
-            ]),
-          ]),
-        ]),
+    const after = options.cursor ? decodeCursor(options.cursor) : undefined;
+    const { projectId } = options;
+    const mine = () =>
+      this.db
+        .selectFrom("conversations")
+        .select(conversationColumns)
+        .where("user_id", "=", userId)
+        .$if(projectId !== undefined, (query) => query.where("project_id", "=", projectId!));
+    // Two walks, each down an index: the pinned (few), then the rest newest first. A cursor among
+    // the rest (pinnedAt -1) skips the first.
+    const rows = [];
+    if (!after || after.pinnedAt >= 0) {
+      rows.push(
+        ...(await mine()
+          .where("pinned_at", "is not", null)
+          .$if(after !== undefined, (query) =>
+            query.where((eb) =>
+              eb.or([
+                eb("pinned_at", "<", after!.pinnedAt),
+                eb.and([eb("pinned_at", "=", after!.pinnedAt), eb("id", "<", after!.id)]),
+              ]),
+            ),
+          )
+          .orderBy("pinned_at", "desc")
+          .orderBy("id", "desc")
+          .limit(limit + 1)
+          .execute()),
       );
     }
-    const rows = await query.execute();
+    if (rows.length <= limit) {
+      rows.push(
+        ...(await mine()
+          .where("pinned_at", "is", null)
+          .$if(after !== undefined && after.pinnedAt < 0, (query) =>
+            query.where((eb) =>
+              eb.or([
+                eb("updated_at", "<", after!.updatedAt),
+                eb.and([eb("updated_at", "=", after!.updatedAt), eb("id", "<", after!.id)]),
+              ]),
+            ),
+          )
+          .orderBy("updated_at", "desc")
+          .orderBy("id", "desc")
+          .limit(limit + 1 - rows.length)
+          .execute()),
+      );
+    }
     const data = rows.slice(0, limit).map(toConversation);
     const last = data.at(-1);
     return { data, nextCursor: rows.length > limit && last ? encodeCursor(last) : null };

@@ -324,6 +324,12 @@ const projects: Migration = {
       .on("conversations")
       .column("project_id")
       .execute();
+    // The list walks a user's pinned conversations apart from the rest.
+    await db.schema
+      .createIndex("conversations_user_id_pinned_at")
+      .on("conversations")
+      .columns(["user_id", "pinned_at"])
+      .execute();
     await db.schema
       .createTable("user_instructions")
       .addColumn("user_id", "text", (column) =>
