@@ -8,7 +8,8 @@
  * bench/web.ts), store (key admission, search, and what keys add to a request: bench/store.ts),
  * gateway (qiusuo in front of llama-server: decode, added TTFT, failover, prefix affinity:
  * bench/gateway.ts, also runnable alone), redaction (PII detectors' precision and recall on the
- * labelled corpus, and their cost: bench/redaction.ts). Servers are `serve` child processes
+ * labelled corpus, and their cost: bench/redaction.ts), protocols (what Responses, Anthropic and
+ * Ollama cost over chat completions; rerank beside llama-server: bench/protocols.ts). Servers are `serve` child processes
  * on 127.0.0.1 with fresh temp data dirs (removed at the end unless --keep).
  */
 import { spawnSync } from "node:child_process";
@@ -51,6 +52,7 @@ const PHASES = [
   "store",
   "gateway",
   "redaction",
+  "protocols",
 ] as const;
 type Phase = (typeof PHASES)[number];
 
@@ -400,6 +402,12 @@ const redactionRows: Row[] | undefined = await phase(
   "PII redaction: precision and recall per kind on the labelled corpus, cost per KB and per token",
   async () => benchProcess("bench/redaction.ts", []),
 );
+// Client protocols over chat completions, and rerank beside llama-server: bench/protocols.ts.
+const protocolRows: Row[] | undefined = await phase(
+  "protocols",
+  "what Responses, Anthropic and Ollama add over chat completions; rerank beside llama-server",
+  async () => benchProcess("bench/protocols.ts", ["--rounds", quick ? "10" : "30"]),
+);
 if (bandwidth && decodeTokPerSec !== undefined) {
   const limit = (bandwidth.bestGBs * 1e9) / bytes.perToken;
   rows.push([
@@ -422,6 +430,13 @@ if (gatewayRows) rows.push(...gatewayRows);
 else failed("gateway", "gateway: decode, TTFT, failover, affinity", "see bench/gateway.ts");
 if (redactionRows) rows.push(...redactionRows);
 else failed("redaction", "redaction: precision / recall", "see bench/redaction.ts");
+if (protocolRows) rows.push(...protocolRows);
+else
+  failed(
+    "protocols",
+    "protocols: Responses, Anthropic, Ollama vs chat completions",
+    "see bench/protocols.ts",
+  );
 
 const header: Row = ["metric", "measured", "target", "met?"];
 const widths = header.map((_, column) => Math.max(...[header, ...rows].map((row) => row[column]!.length)));

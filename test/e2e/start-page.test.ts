@@ -19,6 +19,12 @@ test("suggestion chips in English fill the composer, and a chip's prompt gets a 
 
   await chips.first().click();
   const input = page.getByLabel("Message", { exact: true });
+  // The composer takes the prompt on its next render; wait for it rather than read at once.
+  await page.waitForFunction(
+    (text) =>
+      (document.querySelector("textarea[aria-label=Message]") as HTMLTextAreaElement | null)?.value === text,
+    first,
+  );
   assert.equal(await input.inputValue(), first);
   // The prompt is focused for editing, not sent behind the user's back.
   assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("aria-label")), "Message");
