@@ -6,14 +6,23 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import {
+  OperationNodeTransformer,
   PostgresDialect,
   SqliteDialect,
   sql,
   type Dialect,
   type Expression,
   type Kysely,
+  type KyselyPlugin,
+  type PluginTransformQueryArgs,
+  type PluginTransformResultArgs,
+  type PrimitiveValueListNode,
+  type QueryResult,
   type RawBuilder,
+  type RootOperationNode,
   type SqlBool,
+  type UnknownRow,
+  type ValueNode,
 } from "kysely";
 import pg from "pg";
 
@@ -21,6 +30,8 @@ export interface StoreDialect {
   /** For logs and test reports only; shared code never branches on it. */
   readonly kind: "sqlite" | "postgres";
   readonly dialect: Dialect;
+  /** Kysely plugins the engine needs (PostgreSQL: text without NUL characters). */
+  readonly plugins: KyselyPlugin[];
   /** The UTC calendar day (`YYYY-MM-DD`) of a millisecond timestamp. */
   utcDay(milliseconds: Expression<number>): RawBuilder<string>;
   /** Whether an error is the engine's unique-constraint violation. */
@@ -58,6 +69,7 @@ export function sqliteDialect(dataDir: string): StoreDialect {
   database.pragma("synchronous = NORMAL");
   return {
     kind: "sqlite",
+    plugins: [],
     dialect: new SqliteDialect({ database }),
     utcDay: (milliseconds) => sql<string>`strftime('%Y-%m-%d', ${milliseconds} / 1000, 'unixepoch')`,
     isUniqueViolation: (error) => errorCode(error)?.startsWith("SQLITE_CONSTRAINT_UNIQUE") === true,
@@ -118,6 +130,39 @@ const pgTypes = {
       : pg.types.getTypeParser(oid, format as "text")) as typeof pg.types.getTypeParser,
 };
 
+/**
+ * PostgreSQL's text cannot hold NUL (U+0000): an insert of one fails ("invalid byte sequence"),
+ * which turned a title, a message or a reply with one (random-weight models emit them; JSON
+ * allows "\u0000") into an error and lost the reply. Every string parameter has its NULs
+ * replaced with U+FFFD, the character for "something was here that cannot be shown"; SQLite
+ * stores NUL as it is.
+ */
+class NulFreeText implements KyselyPlugin {
+  private readonly transformer = new (class extends OperationNodeTransformer {
+    protected override transformValue(node: ValueNode): ValueNode {
+      return typeof node.value === "string" && node.value.includes("\0")
+        ? { ...node, value: node.value.replaceAll("\0", "\uFFFD") }
+        : node;
+    }
+    protected override transformPrimitiveValueList(node: PrimitiveValueListNode): PrimitiveValueListNode {
+      return {
+        ...node,
+        values: node.values.map((value) =>
+          typeof value === "string" ? value.replaceAll("\0", "\uFFFD") : value,
+        ),
+      };
+    }
+  })();
+
+  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
+    return this.transformer.transformNode(args.node);
+  }
+
+  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+    return args.result;
+  }
+}
+
 /** A pooled PostgreSQL connection; `url` is a libpq-style `postgres://` URL. */
 export function postgresDialect(url: string): StoreDialect {
   const pool = new pg.Pool({ connectionString: url, types: pgTypes, max: 10 });
@@ -129,6 +174,7 @@ export function postgresDialect(url: string): StoreDialect {
   });
   return {
     kind: "postgres",
+    plugins: [new NulFreeText()],
     dialect: new PostgresDialect({ pool }),
     utcDay: (milliseconds) =>
       sql<string>`to_char(to_timestamp(${milliseconds} / 1000.0) at time zone 'UTC', 'YYYY-MM-DD')`,

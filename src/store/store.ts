@@ -80,7 +80,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   } catch (error) {
     throw new StoreOpenError(location, error, kind);
   }
-  const db = new Kysely<Database>({ dialect: dialect.dialect });
+  const db = new Kysely<Database>({ dialect: dialect.dialect, plugins: dialect.plugins });
   try {
     await migrate(db, dialect);
   } catch (error) {

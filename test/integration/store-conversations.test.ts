@@ -24,6 +24,40 @@ for (const engine of engines) {
       return { store, ada: ada.id, bo: bo.id };
     }
 
+    it("stores titles, messages and replies that hold NUL characters (random models emit them)", async (t) => {
+      const { store, ada } = await setUp(t);
+      // PostgreSQL's text cannot hold NUL: it is stored as U+FFFD there, and as it is on SQLite.
+      const stored = (text: string | null | undefined) => text?.replaceAll("\uFFFD", "\0") ?? null;
+      const conversation = await store.conversations.create(ada, { title: "nul\0title" });
+      assert.equal(stored(conversation.title), "nul\0title");
+      const question = await store.conversations.addMessage(ada, conversation.id, {
+        parentId: null,
+        role: "user",
+        content: "a\0b findme",
+      });
+      const reply = await store.conversations.startReply(ada, conversation.id, question!.id, { model: "m" });
+      assert.equal(
+        await store.conversations.saveReplyProgress(reply!.id, { reasoning: "r\0", content: "c\0" }),
+        true,
+      );
+      await store.conversations.finishReply(reply!.id, {
+        status: "complete",
+        content: "done\0\0 here",
+        reasoning: "why\0",
+      });
+      const messages = (await store.conversations.messages(ada, conversation.id))!;
+      assert.deepEqual(
+        messages.map((message) => [stored(message.content), stored(message.reasoning)]),
+        [
+          ["a\0b findme", null],
+          ["done\0\0 here", "why\0"],
+        ],
+      );
+      assert.equal((await store.conversations.search(ada, "findme", { limit: 5 })).length, 1);
+      await store.conversations.update(ada, conversation.id, { title: "again\0" });
+      assert.equal(stored((await store.conversations.get(ada, conversation.id))?.title), "again\0");
+    });
+
     it("creates, gets, updates, lists with a stable cursor and deletes with the messages", async (t) => {
       const { store, ada } = await setUp(t);
       const first = await store.conversations.create(ada);
