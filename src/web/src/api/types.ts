@@ -109,6 +109,8 @@ export interface AppModel {
   architecture?: string | null;
   parameters?: number | null;
   reasoning?: boolean;
+  /** A reranker (served at /v1/rerank): it scores documents and cannot chat. */
+  reranker?: boolean;
   /** Tokens per sequence, once loaded. */
   contextSize?: number;
   /** Whether user messages may carry images; absent or false means text only. */

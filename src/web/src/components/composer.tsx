@@ -55,7 +55,8 @@ function groupedByPool(list: readonly AppModel[]): Array<{ pool: string | undefi
 function ModelPicker() {
   const chat = openChat.value;
   const value = chosenModel();
-  const list = models.value;
+  // Rerankers only score documents (/v1/rerank); a chat cannot go to one.
+  const list = models.value.filter((model) => !model.reranker);
   const known = list.some((model) => model.id === value);
   const groups = groupedByPool(list);
   // Groups only when there is more than one place models come from.

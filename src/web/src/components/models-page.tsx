@@ -196,6 +196,7 @@ function ModelRow({ model, manage }: { model: AppModel; manage: boolean }) {
         <strong>{model.id}</strong>
         {model.aliases.length > 0 && <div class="meta">{model.aliases.join(", ")}</div>}
         {model.reasoning && <span class="badge">{t("reasoningModel")}</span>}
+        {model.reranker && <span class="badge">{t("rerankerModel")}</span>}
         {model.pool && (
           <span class="badge pool-badge" data-pool={model.pool}>
             {t("sourcePool", { pool: model.pool })}
