@@ -29,6 +29,8 @@ export async function scriptApi(page: Page, reply: ScriptedReply): Promise<void>
     if (path === "/api/session")
       return json({ mode: "local", user: null, setupRequired: false, csrfToken: null });
     if (path === "/api/models") return json({ data: [] });
+    if (path === "/api/projects") return json({ data: [] });
+    if (path === "/api/instructions") return json({ aboutUser: "", responseStyle: "", enabled: true });
     if (path === "/api/conversations" && request.method() === "GET")
       return json({ data: [], nextCursor: null });
     if (path === "/api/conversations" && request.method() === "POST") return json(conversation, 201);
