@@ -9,7 +9,8 @@
  * gateway (qiusuo in front of llama-server: decode, added TTFT, failover, prefix affinity:
  * bench/gateway.ts, also runnable alone), redaction (PII detectors' precision and recall on the
  * labelled corpus, and their cost: bench/redaction.ts), protocols (what Responses, Anthropic and
- * Ollama cost over chat completions; rerank beside llama-server: bench/protocols.ts). Servers are `serve` child processes
+ * Ollama cost over chat completions; rerank beside llama-server: bench/protocols.ts), sidebyside
+ * (the engine beside llama.cpp's own llama-server on the same GGUF: bench/llama-side-by-side.ts). Servers are `serve` child processes
  * on 127.0.0.1 with fresh temp data dirs (removed at the end unless --keep).
  */
 import { spawnSync } from "node:child_process";
@@ -53,6 +54,7 @@ const PHASES = [
   "gateway",
   "redaction",
   "protocols",
+  "sidebyside",
 ] as const;
 type Phase = (typeof PHASES)[number];
 
@@ -303,6 +305,19 @@ const gatewayRows: Row[] | undefined = await phase(
     ]),
 );
 
+// The engine beside llama-server (same GGUF, threads, context): bench/llama-side-by-side.ts.
+const sideBySideRows: Row[] | undefined = await phase(
+  "sidebyside",
+  "qiusuo vs llama-server on the same GGUF: decode, 4 streams, arrivals, TTFT cold/warm/restart, turn 20",
+  async () =>
+    benchProcess("bench/llama-side-by-side.ts", [
+      "--skip-build",
+      "--threads",
+      String(threads),
+      ...(quick ? ["--quick"] : []),
+    ]),
+);
+
 // Decode vs bandwidth needs an in-process decode figure; measure one if the overhead phase did not run.
 let decodeTokPerSec = overhead?.directBest;
 if (bandwidth && decodeTokPerSec === undefined) {
@@ -428,6 +443,8 @@ if (storeRows) rows.push(...storeRows);
 else failed("store", "store: key admission, search", "-");
 if (gatewayRows) rows.push(...gatewayRows);
 else failed("gateway", "gateway: decode, TTFT, failover, affinity", "see bench/gateway.ts");
+if (sideBySideRows) rows.push(...sideBySideRows);
+else failed("sidebyside", "side by side with llama-server", "see bench/llama-side-by-side.ts");
 if (redactionRows) rows.push(...redactionRows);
 else failed("redaction", "redaction: precision / recall", "see bench/redaction.ts");
 if (protocolRows) rows.push(...protocolRows);
