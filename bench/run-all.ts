@@ -8,7 +8,8 @@
  * bench/web.ts), store (key admission, search, and what keys add to a request: bench/store.ts),
  * gateway (qiusuo in front of llama-server: decode, added TTFT, failover, prefix affinity:
  * bench/gateway.ts, also runnable alone), redaction (PII detectors' precision and recall on the
- * labelled corpus, and their cost: bench/redaction.ts), protocols (what Responses, Anthropic and
+ * labelled corpus, and their cost: bench/redaction.ts), websearch (what web search and page fetching
+ * cost in our code, against a local stand-in: bench/web-search.ts), protocols (what Responses, Anthropic and
  * Ollama cost over chat completions; rerank beside llama-server: bench/protocols.ts), sidebyside
  * (the engine beside llama.cpp's own llama-server on the same GGUF: bench/llama-side-by-side.ts). Servers are `serve` child processes
  * on 127.0.0.1 with fresh temp data dirs (removed at the end unless --keep).
@@ -53,6 +54,7 @@ const PHASES = [
   "store",
   "gateway",
   "redaction",
+  "websearch",
   "protocols",
   "sidebyside",
 ] as const;
@@ -417,6 +419,12 @@ const redactionRows: Row[] | undefined = await phase(
   "PII redaction: precision and recall per kind on the labelled corpus, cost per KB and per token",
   async () => benchProcess("bench/redaction.ts", []),
 );
+// Web search: the provider's added latency and page extraction time, against a local stand-in (CPU only).
+const webSearchRows: Row[] | undefined = await phase(
+  "websearch",
+  "web search: SearXNG provider's added latency, page fetch and readability extraction, prompt assembly",
+  async () => benchProcess("bench/web-search.ts", ["--rounds", quick ? "20" : "50"]),
+);
 // Client protocols over chat completions, and rerank beside llama-server: bench/protocols.ts.
 const protocolRows: Row[] | undefined = await phase(
   "protocols",
@@ -447,6 +455,8 @@ if (sideBySideRows) rows.push(...sideBySideRows);
 else failed("sidebyside", "side by side with llama-server", "see bench/llama-side-by-side.ts");
 if (redactionRows) rows.push(...redactionRows);
 else failed("redaction", "redaction: precision / recall", "see bench/redaction.ts");
+if (webSearchRows) rows.push(...webSearchRows);
+else failed("websearch", "web search: added latency, extraction", "see bench/web-search.ts");
 if (protocolRows) rows.push(...protocolRows);
 else
   failed(

@@ -3,7 +3,7 @@
  * on 127.0.0.1 that speaks SearXNG's JSON API (GET /search, with a 403 mode as when `json` is not
  * in `search.formats`, and a hanging mode), Brave's (/res/v1/web/search) and Tavily's (POST
  * /search), and serves pages: a real article among navigation and ads, redirect chains, a page
- * that never ends, a huge page, a PDF, gzip and GBK bodies.
+ * that never ends, a huge page, a typical news page (for the bench), a PDF, gzip and GBK bodies.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
@@ -55,6 +55,19 @@ ${body}
 <footer><p>Copyright Space News. All rights reserved.</p></footer>
 <script>window.tracking = "should never be read";</script>
 </body></html>`;
+}
+
+/** A page shaped like a news site's (about 100 KB): the article among menus, related links and inline script. */
+export function typicalPageHtml(): string {
+  const links = Array.from(
+    { length: 400 },
+    (_, n) => `<li><a href="/section/${n}">Section ${n}</a></li>`,
+  ).join("");
+  const script = `<script>${"var tracking = {a: 1, b: [1, 2, 3]};\n".repeat(1_500)}</script>`;
+  return articleHtml("Chang'e 6 returns", 30).replace(
+    "<footer>",
+    `<nav><ul>${links}</ul></nav><aside><ul>${links}</ul></aside>${script}<footer>`,
+  );
 }
 
 function searxngResults(base: string, query: string) {
@@ -194,6 +207,8 @@ export async function startWebStandIn(host = "127.0.0.1"): Promise<WebStandIn> {
       );
     }
     if (url.pathname === "/article") return send(response, 200, "text/html; charset=utf-8", articleHtml());
+    if (url.pathname === "/typical")
+      return send(response, 200, "text/html; charset=utf-8", typicalPageHtml());
     if (url.pathname === "/zh") {
       return send(response, 200, "text/html; charset=utf-8", articleHtml("嫦娥六号返回"));
     }
