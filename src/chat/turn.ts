@@ -56,7 +56,7 @@ export interface TurnOptions {
   limits?: Partial<TurnLimits> | undefined;
   /** Aborts the turn: the user stopped it or went away. */
   signal: AbortSignal;
-  /** A `keep-alive` event after this long without another; none when unset. */
+  /** A `keep-alive` event each time the model or a tool is silent this long; none when unset. */
   keepAliveMs?: number | undefined;
   /** This server's instance id, recorded on the reply while it streams. */
   instanceId?: string | undefined;
@@ -151,8 +151,7 @@ export async function runTurn(options: TurnOptions): Promise<AsyncIterable<TurnE
         .catch((error: unknown) => options.onError?.(error, "the reply's model digest was not recorded"));
     }
     const turn: Turn = { options, tools, limits, deadline, timer, signal, request, call, started, record };
-    const events = turnEvents(turn, first);
-    return options.keepAliveMs === undefined ? events : keptAlive(events, options.keepAliveMs);
+    return turnEvents(turn, first);
   } catch (error) {
     clearTimeout(timer);
     timeUp.abort(); // frees the model call when the reply could not be started
@@ -206,6 +205,9 @@ async function* turnEvents(turn: Turn, first: AsyncIterable<ChatEvent>): AsyncGe
   let lastFinish: Extract<ChatEvent, { type: "finish" }> | undefined;
   let lastSave = performance.now();
   let finished = false;
+  /** The connection is kept alive while the model or a tool is silent, as for an API stream. */
+  const keptAlive = <Item>(source: AsyncIterable<Item>): AsyncIterable<Item | typeof KEEP_ALIVE> =>
+    options.keepAliveMs === undefined ? source : withKeepAlive(source, options.keepAliveMs);
 
   /** Saves the reply as it ends and says so; `note` is added to its text first. */
   async function* end(
@@ -263,7 +265,11 @@ async function* turnEvents(turn: Turn, first: AsyncIterable<ChatEvent>): AsyncGe
     for (let step = 1; ; step++) {
       const parts = new ReplyParts();
       reply.startStep();
-      for await (const part of events) {
+      for await (const part of keptAlive(events)) {
+        if (part === KEEP_ALIVE) {
+          yield { type: "keep-alive" };
+          continue;
+        }
         parts.add(part);
         if (part.type === "reasoning-delta") yield { type: "reasoning", text: reply.addReasoning(part.text) };
         if (part.type === "text-delta") yield { type: "text", text: reply.addText(part.text) };
@@ -304,7 +310,11 @@ async function* turnEvents(turn: Turn, first: AsyncIterable<ChatEvent>): AsyncGe
         yield { type: "tool-call", ...call };
         const toolStep: ToolStep = { step, ...call };
         steps.push(toolStep);
-        const result = await runTool(turn, turn.tools.get(call.name)!, call);
+        const running = runTool(turn, turn.tools.get(call.name)!, call);
+        for await (const item of keptAlive(settled(running))) {
+          if (item === KEEP_ALIVE) yield { type: "keep-alive" };
+        }
+        const result = await running;
         if (signal.aborted) return yield* cutShort();
         toolStep.result = result;
         yield {
@@ -438,10 +448,9 @@ class ProvenanceRecord {
   }
 }
 
-async function* keptAlive(events: AsyncIterable<TurnEvent>, intervalMs: number): AsyncGenerator<TurnEvent> {
-  for await (const event of withKeepAlive(events, intervalMs)) {
-    yield event === KEEP_ALIVE ? { type: "keep-alive" } : event;
-  }
+/** A promise as a one-item stream, so a tool run gets keep-alives like a model call. */
+async function* settled<Item>(promise: Promise<Item>): AsyncGenerator<Item> {
+  yield await promise;
 }
 
 function addUsage(total: Usage | undefined, usage: Usage): Usage {

@@ -276,6 +276,18 @@ for (const database of databases)
       assert.ok(reply.content.length < LONG_SCRIPT.join("").length, "the reply stopped early");
     });
 
+    it("keeps the connection alive while a slow tool runs", async () => {
+      const { engine } = followUpRouter();
+      const slow = lookupTool(async (args, context) => {
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        return dictionary(args, context);
+      });
+      const { events } = await turn({ engine, tools: [slow.tool], keepAliveMs: 100 });
+      const types = events.map((event) => event.type);
+      const during = types.slice(types.indexOf("tool-call"), types.indexOf("tool-result"));
+      assert.ok(during.filter((type) => type === "keep-alive").length >= 2, types.join(" "));
+    });
+
     it("stops mid-tool when the user goes away, keeping the reply interrupted", async () => {
       const controller = new AbortController();
       const { tool, calls } = lookupTool(() => {
