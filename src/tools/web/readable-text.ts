@@ -58,8 +58,9 @@ export function nodeText(root: TextNode): string {
       parts.push(preformatted ? protect(text) : text.replace(/[\r\n]+/g, " "));
       return;
     }
-    if (node.nodeType !== ELEMENT || HIDDEN.has(node.nodeName)) return;
-    const name = node.nodeName;
+    if (node.nodeType !== ELEMENT) return;
+    const name = node.nodeName.toUpperCase(); // SVG and MathML keep their lower-case names
+    if (HIDDEN.has(name)) return;
     const paragraph = PARAGRAPH.has(name) || name === "PRE";
     parts.push(paragraph ? "\n\n" : LINE.has(name) ? "\n" : "");
     if (name === "LI") parts.push("- ");
