@@ -1,0 +1,49 @@
+import { decodeText } from "./decode-text.js";
+import type { DocumentKind, ExtractedDocument } from "./document.js";
+import { extractDocx } from "./docx.js";
+import { ExtractionError } from "./errors.js";
+import { extractHtml } from "./html.js";
+import type { ExtractionLimits } from "./limits.js";
+import { extractMarkdown } from "./markdown.js";
+import { extractPdf } from "./pdf.js";
+import { extractCode, extractPlainText } from "./plain-text.js";
+
+/** Runs the extractor for a detected kind, on the thread it is called on, and checks the text's size. */
+export async function runExtractor(
+  bytes: Buffer,
+  kind: DocumentKind,
+  fileName: string,
+  limits: ExtractionLimits,
+): Promise<ExtractedDocument> {
+  const document = await extract(bytes, kind, fileName, limits);
+  if (document.text.length > limits.maxTextChars)
+    throw new ExtractionError(
+      "text_too_large",
+      `${fileName} holds more than ${limits.maxTextChars.toLocaleString("en")} characters of text, the limit a file.`,
+    );
+  if (document.text.trim() === "")
+    throw new ExtractionError(
+      "no_text",
+      kind === "pdf"
+        ? `${fileName} has no text layer (a scan?); qiusuo does not read text from images.`
+        : `${fileName} holds no text.`,
+    );
+  return document;
+}
+
+function extract(bytes: Buffer, kind: DocumentKind, fileName: string, limits: ExtractionLimits) {
+  switch (kind) {
+    case "pdf":
+      return extractPdf(bytes, limits, fileName);
+    case "docx":
+      return extractDocx(bytes, limits, fileName);
+    case "html":
+      return extractHtml(decodeText(bytes, fileName), limits.maxHtmlElements, fileName);
+    case "markdown":
+      return extractMarkdown(decodeText(bytes, fileName));
+    case "code":
+      return extractCode(decodeText(bytes, fileName));
+    case "text":
+      return extractPlainText(decodeText(bytes, fileName));
+  }
+}
