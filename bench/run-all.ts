@@ -8,10 +8,12 @@
  * bench/web.ts), store (key admission, search, and what keys add to a request: bench/store.ts),
  * gateway (qiusuo in front of llama-server: decode, added TTFT, failover, prefix affinity:
  * bench/gateway.ts, also runnable alone), redaction (PII detectors' precision and recall on the
- * labelled corpus, and their cost: bench/redaction.ts), websearch (what web search and page fetching
+ * labelled corpus, and their cost: bench/redaction.ts), knowledge (document extraction and chunking
+ * throughput: bench/knowledge-extract.ts), websearch (what web search and page fetching
  * cost in our code, against a local stand-in: bench/web-search.ts), protocols (what Responses, Anthropic and
  * Ollama cost over chat completions; rerank beside llama-server: bench/protocols.ts), sidebyside
- * (the engine beside llama.cpp's own llama-server on the same GGUF: bench/llama-side-by-side.ts). Servers are `serve` child processes
+ * (the engine beside llama.cpp's own llama-server on the same GGUF: bench/llama-side-by-side.ts),
+ * kvcache (context memory and decode speed by KV-cache type: bench/kv-cache.ts). Servers are `serve` child processes
  * on 127.0.0.1 with fresh temp data dirs (removed at the end unless --keep).
  */
 import { spawnSync } from "node:child_process";
@@ -54,9 +56,11 @@ const PHASES = [
   "store",
   "gateway",
   "redaction",
+  "knowledge",
   "websearch",
   "protocols",
   "sidebyside",
+  "kvcache",
 ] as const;
 type Phase = (typeof PHASES)[number];
 
@@ -419,6 +423,12 @@ const redactionRows: Row[] | undefined = await phase(
   "PII redaction: precision and recall per kind on the labelled corpus, cost per KB and per token",
   async () => benchProcess("bench/redaction.ts", []),
 );
+// Knowledge bases: extraction throughput on the worker (PDF pages/s, Markdown/HTML/DOCX MB/s) and chunking.
+const knowledgeRows: Row[] | undefined = await phase(
+  "knowledge",
+  "knowledge bases: document extraction throughput (PDF pages/s; Markdown, HTML, DOCX MB/s) and chunking",
+  async () => benchProcess("bench/knowledge-extract.ts", ["--rounds", quick ? "3" : "5"]),
+);
 // Web search: the provider's added latency and page extraction time, against a local stand-in (CPU only).
 const webSearchRows: Row[] | undefined = await phase(
   "websearch",
@@ -430,6 +440,12 @@ const protocolRows: Row[] | undefined = await phase(
   "protocols",
   "what Responses, Anthropic and Ollama add over chat completions; rerank beside llama-server",
   async () => benchProcess("bench/protocols.ts", ["--rounds", quick ? "10" : "30"]),
+);
+// KV-cache quantization: memory, fitted context and decode speed at f16, q8_0, q4_0: bench/kv-cache.ts.
+const kvCacheRows: Row[] | undefined = await phase(
+  "kvcache",
+  "KV-cache types: context memory (estimate and RSS), fitted context, decode tok/s",
+  async () => benchProcess("bench/kv-cache.ts", ["--threads", String(threads), "--runs", quick ? "1" : "3"]),
 );
 if (bandwidth && decodeTokPerSec !== undefined) {
   const limit = (bandwidth.bestGBs * 1e9) / bytes.perToken;
@@ -455,8 +471,12 @@ if (sideBySideRows) rows.push(...sideBySideRows);
 else failed("sidebyside", "side by side with llama-server", "see bench/llama-side-by-side.ts");
 if (redactionRows) rows.push(...redactionRows);
 else failed("redaction", "redaction: precision / recall", "see bench/redaction.ts");
+if (knowledgeRows) rows.push(...knowledgeRows);
+else failed("knowledge", "knowledge extraction throughput", "see bench/knowledge-extract.ts");
 if (webSearchRows) rows.push(...webSearchRows);
 else failed("websearch", "web search: added latency, extraction", "see bench/web-search.ts");
+if (kvCacheRows) rows.push(...kvCacheRows);
+else failed("kvcache", "kvcache: memory and decode by KV-cache type", "see bench/kv-cache.ts");
 if (protocolRows) rows.push(...protocolRows);
 else
   failed(
