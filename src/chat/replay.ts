@@ -247,6 +247,10 @@ function conditionNotes(recorded: JsonObject, now: EngineRuntime | undefined, pr
   compare("GPU", then.gpu, now.gpu);
   compare("Threads", then.threads, now.threads);
   compare("Parallel sequences", then.parallel, now.parallel);
+  // Replies recorded before the KV-cache settings existed were made with f16.
+  compare("KV cache K type", then.cacheTypeK ?? "f16", now.cacheTypeK ?? "f16");
+  compare("KV cache V type", then.cacheTypeV ?? "f16", now.cacheTypeV ?? "f16");
+  compare("Flash attention", then.flashAttention, now.flashAttention);
   if ((then.parallel ?? 1) > 1) {
     notes.push(
       `The reply was made with ${then.parallel} parallel sequences: it may have been decoded in one batch with other requests, which llama.cpp does not promise gives the same numbers as decoding it alone.`,

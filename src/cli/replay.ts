@@ -2,6 +2,8 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import type { Command } from "commander";
 import type { ReplayReport } from "../chat/replay.js";
+import type { EngineRuntime } from "../core/engine.js";
+import { KV_CACHE_TYPES, type KvCacheType } from "../core/kv-cache-settings.js";
 import { effectiveThreads, loadServeConfig, loadStoreConfig } from "../config/config.js";
 import { localModelFiles } from "./model-sources.js";
 import { addStoreOptions, CommandError, openCommandStore, type StoreFlags } from "./store-command.js";
@@ -56,7 +58,7 @@ async function replay(
     ...(await localModelFiles(config.dataDir)),
   ];
   // The decode settings the reply was made with, so only what cannot be reproduced here differs.
-  const runtime = (reply.provenance?.runtime ?? {}) as { threads?: number; parallel?: number };
+  const runtime = (reply.provenance?.runtime ?? {}) as Partial<EngineRuntime>;
   // Loaded here, not at the top, so other commands start without llama.cpp.
   const { LocalEngine } = await import("../engines/local/local-engine.js");
   const { disposeRuntime } = await import("../engines/local/llama-runtime.js");
@@ -66,6 +68,17 @@ async function replay(
     cacheDir: undefined, // a replay reads its prompt afresh and leaves the server's cache alone
     parallel: runtime.parallel ?? 1,
     threads: runtime.threads ?? effectiveThreads(config),
+    // Replies recorded before these settings existed were made with f16 and flash attention auto.
+    kvCache: {
+      keyType: recordedCacheType(runtime.cacheTypeK),
+      valueType: recordedCacheType(runtime.cacheTypeV),
+      flashAttention:
+        runtime.flashAttention === undefined || runtime.flashAttention === "auto"
+          ? "auto"
+          : runtime.flashAttention
+            ? "on"
+            : "off",
+    },
   });
   try {
     for (const file of files) await engine.addModelFile(file).catch(() => undefined);
@@ -81,6 +94,10 @@ async function replay(
     await engine.dispose();
     await disposeRuntime();
   }
+}
+
+function recordedCacheType(type: string | undefined): KvCacheType {
+  return KV_CACHE_TYPES.find((known) => known === type) ?? "f16";
 }
 
 async function ggufFilesIn(dir: string): Promise<string[]> {

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import {
   DEFAULT_MODEL_ALIAS,
   effectiveThreads,
+  kvCacheOf,
   loadServeConfig,
   SERVE_DEFAULTS,
   type ServeConfig,
@@ -55,6 +56,22 @@ export function registerServeCommand(program: Command): void {
       `time a client has to send a whole request, head and body; replies are not limited (default ${SERVE_DEFAULTS.requestTimeoutSeconds})`,
     )
     .option("--gpu <auto|off>", `use a GPU if one is found (default ${SERVE_DEFAULTS.gpu})`)
+    .option(
+      "--cache-type <f16|q8_0|q4_0>",
+      `KV-cache storage, K and V; q8_0 halves its memory, so the fitted context grows (default ${SERVE_DEFAULTS.cacheType})`,
+    )
+    .option(
+      "--cache-type-k <f16|q8_0|q4_0>",
+      "KV-cache storage of K alone, llama-server's -ctk (default --cache-type)",
+    )
+    .option(
+      "--cache-type-v <f16|q8_0|q4_0>",
+      "KV-cache storage of V alone, llama-server's -ctv; quantized V needs flash attention (default --cache-type)",
+    )
+    .option(
+      "--flash-attn <auto|on|off>",
+      `flash attention; auto uses it where the model and device allow (default ${SERVE_DEFAULTS.flashAttn})`,
+    )
     .option("--log-level <level>", "fatal, error, warn, info, debug")
     .option("--auth", "accounts mode: logins and API keys (always on for a non-loopback --host)")
     .option("--database-url <url>", "PostgreSQL instead of SQLite in the data dir (or DATABASE_URL)")
@@ -137,6 +154,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     parallel: config.parallel,
     threads: effectiveThreads(config),
     gpu: config.gpu,
+    kvCache: kvCacheOf(config),
     ...(config.maxQueue > 0 ? { maxQueue: config.maxQueue } : {}),
     ...(config.cacheSizeMb > 0
       ? { cacheDir: path.join(config.dataDir, "cache"), cacheMaxBytes: config.cacheSizeMb * 1024 * 1024 }

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
+import { FLASH_ATTENTION_SETTINGS, KV_CACHE_TYPES, type KvCacheSettings } from "../core/kv-cache-settings.js";
 
 /**
  * The one place that reads configuration: flags > environment (QIUSUO_*) > defaults.
@@ -27,6 +28,8 @@ export const SERVE_DEFAULTS = {
   maxLoadedModels: 2,
   gpu: "auto",
   metrics: "admin",
+  cacheType: "f16",
+  flashAttn: "auto",
 } as const;
 
 /**
@@ -163,6 +166,15 @@ export const serveConfigSchema = z.object({
   maxLoadedModels: integer(1, 64).default(SERVE_DEFAULTS.maxLoadedModels),
   /** Use a GPU when llama.cpp finds one; "off" forces the CPU. */
   gpu: z.enum(["auto", "off"]).default(SERVE_DEFAULTS.gpu),
+  /**
+   * How the KV cache is stored, K and V alike: f16, or q8_0 / q4_0 (about 1/2 and 1/3.5 of the
+   * memory, so the fitted context grows). `cacheTypeK` and `cacheTypeV` set one half each.
+   */
+  cacheType: z.enum(KV_CACHE_TYPES).default(SERVE_DEFAULTS.cacheType),
+  cacheTypeK: z.enum(KV_CACHE_TYPES).optional(),
+  cacheTypeV: z.enum(KV_CACHE_TYPES).optional(),
+  /** Flash attention: "auto" lets llama.cpp use it where it works; a quantized V cache needs it. */
+  flashAttn: z.enum(FLASH_ATTENTION_SETTINGS).default(SERVE_DEFAULTS.flashAttn),
   /** Hugging Face endpoint for pulls (a mirror works too). */
   huggingFaceEndpoint: z.string().url().default("https://huggingface.co"),
   huggingFaceToken: z.string().optional(),
@@ -219,6 +231,10 @@ export interface ServeFlags {
   keepAlive?: string | number;
   requestTimeout?: string | number;
   gpu?: string;
+  cacheType?: string;
+  cacheTypeK?: string;
+  cacheTypeV?: string;
+  flashAttn?: string;
   logLevel?: string;
   databaseUrl?: string;
   auth?: boolean;
@@ -251,6 +267,10 @@ const envNames: Record<string, string> = {
   requestTimeoutSeconds: "QIUSUO_REQUEST_TIMEOUT",
   maxLoadedModels: "QIUSUO_MAX_LOADED_MODELS",
   gpu: "QIUSUO_GPU",
+  cacheType: "QIUSUO_CACHE_TYPE",
+  cacheTypeK: "QIUSUO_CACHE_TYPE_K",
+  cacheTypeV: "QIUSUO_CACHE_TYPE_V",
+  flashAttn: "QIUSUO_FLASH_ATTN",
   huggingFaceEndpoint: "QIUSUO_HF_ENDPOINT",
   huggingFaceToken: "HF_TOKEN",
   modelCatalog: "QIUSUO_MODEL_CATALOG",
@@ -353,6 +373,10 @@ export function loadServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = proc
     requestTimeoutSeconds: flags.requestTimeout ?? env.QIUSUO_REQUEST_TIMEOUT,
     maxLoadedModels: flags.maxLoadedModels ?? env.QIUSUO_MAX_LOADED_MODELS,
     gpu: flags.gpu ?? env.QIUSUO_GPU,
+    cacheType: flags.cacheType ?? env.QIUSUO_CACHE_TYPE,
+    cacheTypeK: flags.cacheTypeK ?? env.QIUSUO_CACHE_TYPE_K,
+    cacheTypeV: flags.cacheTypeV ?? env.QIUSUO_CACHE_TYPE_V,
+    flashAttn: flags.flashAttn ?? env.QIUSUO_FLASH_ATTN,
     huggingFaceEndpoint: huggingFace.endpoint,
     huggingFaceToken: huggingFace.token,
     modelCatalog,
@@ -383,10 +407,28 @@ export function loadServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = proc
     aliases: file.aliases,
     defaultModel: file.defaultModel,
   });
+  if (parsed.success && parsed.data.flashAttn === "off" && kvCacheOf(parsed.data).valueType !== "f16") {
+    problems.push(
+      `cacheTypeV (--cache-type or --cache-type-v): a ${kvCacheOf(parsed.data).valueType} V cache needs flash attention, ` +
+        "which --flash-attn off turns off (llama.cpp reads a quantized V cache only through it); " +
+        "use --flash-attn auto or on, or keep V at f16 with --cache-type-v f16",
+    );
+  }
   if (!parsed.success || problems.length > 0) {
     throw new ConfigError([...problems, ...(parsed.success ? [] : issueProblems(parsed.error))]);
   }
   return parsed.data;
+}
+
+/** The KV-cache settings of a config: `cacheTypeK`/`cacheTypeV` where set, else `cacheType`. */
+export function kvCacheOf(
+  config: Pick<ServeConfig, "cacheType" | "cacheTypeK" | "cacheTypeV" | "flashAttn">,
+): KvCacheSettings {
+  return {
+    keyType: config.cacheTypeK ?? config.cacheType,
+    valueType: config.cacheTypeV ?? config.cacheType,
+    flashAttention: config.flashAttn,
+  };
 }
 
 /** Settings a `--config` file may hold beside `upstreams`, `aliases` and `defaultModel`. */
@@ -405,6 +447,10 @@ const FILE_KEYS = new Set([
   "requestTimeoutSeconds",
   "maxLoadedModels",
   "gpu",
+  "cacheType",
+  "cacheTypeK",
+  "cacheTypeV",
+  "flashAttn",
   "logLevel",
   "databaseUrl",
   "auth",

@@ -19,6 +19,11 @@ export interface ModelInfo {
   reason?: string;
   /** Tokens per sequence, once loaded. */
   contextSize?: number;
+  /** How a loaded local model stores its KV cache (`--cache-type-k/-v`): `f16`, `q8_0`, `q4_0`. */
+  cacheTypeK?: string;
+  cacheTypeV?: string;
+  /** Whether a loaded local model uses flash attention; "auto" while llama.cpp decides on a GPU. */
+  flashAttention?: boolean | "auto";
   /** Sequences generating right now, once loaded. */
   busySequences?: number;
   /** Unix ms when a loaded model goes if it stays idle (`--idle-unload`); absent when it never does. */
@@ -103,6 +108,11 @@ export interface EngineRuntime {
   threads: number;
   /** Sequences decoded together in one batch (`--parallel`). */
   parallel: number;
+  /** KV-cache storage types (`--cache-type-k/-v`); absent in replies recorded before they existed (f16). */
+  cacheTypeK?: string;
+  cacheTypeV?: string;
+  /** Flash attention as the context uses it ("auto": llama.cpp decides on a GPU). */
+  flashAttention?: boolean | "auto";
 }
 
 /** How likely a model finds a given reply to a chat (`Engine.scoreContinuation`). */

@@ -20,15 +20,30 @@ function fingerprintOf(parts: ReadonlyArray<string | number>): string {
  *   loaded; a reply never waits for it): `sha256("pending" \n file name \n size \n templateSha256
  *   \n version)`, which differs from the final one;
  * - an upstream model, before its replica is known: `sha256("pool" \n pool \n upstream model)`.
- * A missing template hash is the empty string.
+ * A missing template hash is the empty string. A KV cache stored quantized (`--cache-type q8_0`)
+ * changes the numbers a reply is computed from, as quantized weights do, so it adds a last field
+ * `kv:K/V` (e.g. `kv:q8_0/q8_0`); the default f16 adds nothing, so fingerprints from before stay.
  */
 export function systemFingerprint(provenance: ModelProvenance, version: string = QIUSUO_VERSION): string {
   if (provenance.pool !== undefined) {
     return fingerprintOf(["pool", provenance.pool, provenance.upstreamModel ?? provenance.model]);
   }
   const template = provenance.templateSha256 ?? "";
-  if (provenance.modelSha256 !== null) return fingerprintOf([provenance.modelSha256, template, version]);
-  return fingerprintOf(["pending", provenance.modelFile, provenance.modelSizeBytes ?? "", template, version]);
+  const runtime = provenance.runtime;
+  const kvCache =
+    (runtime?.cacheTypeK ?? "f16") === "f16" && (runtime?.cacheTypeV ?? "f16") === "f16"
+      ? []
+      : [`kv:${runtime?.cacheTypeK ?? "f16"}/${runtime?.cacheTypeV ?? "f16"}`];
+  if (provenance.modelSha256 !== null)
+    return fingerprintOf([provenance.modelSha256, template, version, ...kvCache]);
+  return fingerprintOf([
+    "pending",
+    provenance.modelFile,
+    provenance.modelSizeBytes ?? "",
+    template,
+    version,
+    ...kvCache,
+  ]);
 }
 
 /**

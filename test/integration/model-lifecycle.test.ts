@@ -85,6 +85,9 @@ describe("model lifecycle", () => {
       id: "scripted",
       state: "ready",
       context_size: 512,
+      cache_type_k: "f16",
+      cache_type_v: "f16",
+      flash_attention: true, // "auto" on the CPU
       busy_sequences: 0,
     });
     assert.equal(server.engine.stats().loadedModels, 1);

@@ -1,5 +1,7 @@
 import path from "node:path";
 import { GgufInsights, InsufficientMemoryError, readGgufFileInfo, type Llama } from "node-llama-cpp";
+import { DEFAULT_KV_CACHE, type KvCacheSettings } from "../../core/kv-cache-settings.js";
+import { ggmlTypeOf, kvCacheProblem } from "./kv-cache.js";
 
 /** The most tokens per sequence an automatic context size picks: enough for long chats, not a 128k KV. */
 export const AUTO_CONTEXT_CAP = 8192;
@@ -13,6 +15,8 @@ export interface ContextFitOptions {
   parallel: number;
   /** Free memory in bytes to plan with, instead of asking the system (tests). */
   freeMemory?: { ram: number; vram?: number };
+  /** KV-cache types and flash attention; a quantized cache fits more tokens. Default f16, auto. */
+  kvCache?: KvCacheSettings;
 }
 
 export interface ContextFit {
@@ -27,7 +31,9 @@ export interface ContextFit {
  * Picks the context size per sequence before a model is loaded. An explicit size is kept (llama.cpp
  * fails loudly if it cannot allocate it). Otherwise it starts at the trained size capped at 8192
  * and shrinks until the weights plus the KV cache of every sequence fit in free memory, less
- * llama.cpp's own padding. node-llama-cpp's estimator does the arithmetic; swap is never counted.
+ * llama.cpp's own padding. node-llama-cpp's estimator does the arithmetic, for the KV-cache types
+ * asked for (q8_0 holds about twice the tokens of f16 in the same memory); swap is never counted.
+ * KV-cache types the model cannot hold are refused here, before anything is loaded.
  */
 export async function fitContextSize(
   llama: Llama,
@@ -39,6 +45,9 @@ export async function fitContextSize(
     llama,
   );
   const trainContextSize = insights.trainContextSize ?? 4096;
+  const kvCache = options.kvCache ?? DEFAULT_KV_CACHE;
+  const problem = kvCacheProblem(kvCache, insights, path.basename(filePath));
+  if (problem) throw new Error(problem);
   if (options.requested > 0) return { contextSize: options.requested, trainContextSize };
 
   const max = Math.min(trainContextSize, AUTO_CONTEXT_CAP);
@@ -61,6 +70,9 @@ export async function fitContextSize(
         modelGpuLayers: gpuLayers,
         modelTrainContextSize: trainContextSize,
         sequences: options.parallel,
+        flashAttention: kvCache.flashAttention === "auto" ? "auto" : kvCache.flashAttention === "on",
+        kvCacheKeyType: ggmlTypeOf(kvCache.keyType),
+        kvCacheValueType: ggmlTypeOf(kvCache.valueType),
         getRamState: async () => ({ total: ram.total, free: freeRam }),
         getVramState: async () => ({ total: vram.total, free: freeVram, unifiedSize: vram.unifiedSize }),
         getSwapState: async () => ({ total: 0, free: 0 }),

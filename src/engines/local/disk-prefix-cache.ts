@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 import type { LlamaContextSequence, Token } from "node-llama-cpp";
+import { DEFAULT_KV_CACHE, type KvCacheSettings } from "../../core/kv-cache-settings.js";
 
 interface CacheEntry {
   /** How many tokens the saved state holds. */
@@ -19,8 +20,9 @@ const MIN_TOKENS = 64;
 
 /**
  * KV state of token prefixes, saved to disk so a later request (also after a restart) that starts
- * with the same tokens skips re-reading them. One folder per model file and sequence count
- * (llama.cpp loads a state only into a context with the same number of sequences); files are
+ * with the same tokens skips re-reading them. One folder per model file, sequence count and KV-cache
+ * layout (llama.cpp loads a state only into a context with the same number of sequences, and a
+ * state saved with one cache type is not one of another: see `modelKey`); files are
  * named by prefix length and hash, with the token list beside each, so the folder itself is the
  * index. A later prompt that shares any prefix with a saved state reuses that much of it. Least
  * recently used files go first when the folder passes its size cap.
@@ -55,14 +57,29 @@ export class DiskPrefixCache {
     return cache;
   }
 
-  /** A key naming the model file by content, so a renamed file keeps its cache and a new one doesn't. */
-  static async modelKey(modelPath: string, sequences: number): Promise<string> {
+  /**
+   * A key naming the model file by content, so a renamed file keeps its cache and a new one doesn't,
+   * with the sequence count and, unless they are the defaults (f16, flash attention auto, the
+   * folders made before they could change), the KV-cache types and flash-attention setting: K and V
+   * are stored in their type, and without flash attention V is stored transposed.
+   */
+  static async modelKey(
+    modelPath: string,
+    sequences: number,
+    kvCache: KvCacheSettings = DEFAULT_KV_CACHE,
+  ): Promise<string> {
     const handle = await fs.open(modelPath, "r");
     try {
       const { size } = await handle.stat();
       const head = Buffer.alloc(Math.min(size, 1 << 20));
       await handle.read(head, 0, head.length, 0);
-      return `${createHash("sha256").update(head).update(String(size)).digest("hex").slice(0, 24)}-s${sequences}`;
+      const layout =
+        kvCache.keyType === DEFAULT_KV_CACHE.keyType &&
+        kvCache.valueType === DEFAULT_KV_CACHE.valueType &&
+        kvCache.flashAttention === DEFAULT_KV_CACHE.flashAttention
+          ? ""
+          : `-k${kvCache.keyType}-v${kvCache.valueType}-fa${kvCache.flashAttention}`;
+      return `${createHash("sha256").update(head).update(String(size)).digest("hex").slice(0, 24)}-s${sequences}${layout}`;
     } finally {
       await handle.close();
     }

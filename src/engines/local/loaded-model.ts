@@ -23,6 +23,8 @@ import { ContextLengthError, InvalidRequestError, ModelUnavailableError } from "
 import { silentObserver, type EngineObserver, type GenerationOutcome } from "../../core/observer.js";
 import { DiskPrefixCache } from "./disk-prefix-cache.js";
 import { EventQueue } from "./event-queue.js";
+import { DEFAULT_KV_CACHE, type KvCacheSettings } from "../../core/kv-cache-settings.js";
+import { effectiveFlashAttention, ggmlTypeOf } from "./kv-cache.js";
 import { planGrammars } from "./grammars.js";
 import { LockstepDriver, type StepEnd } from "./lockstep-driver.js";
 import { PromptRenderer, type RenderedPrompt } from "./prompt.js";
@@ -44,6 +46,8 @@ export interface LoadOptions {
   cacheDir?: string;
   /** Size cap of the disk cache of this model, in bytes. Default 4 GiB. */
   cacheMaxBytes?: number;
+  /** KV-cache types and flash attention (`--cache-type`, `--flash-attn`). Default f16 and auto. */
+  kvCache?: KvCacheSettings;
   observer?: EngineObserver;
 }
 
@@ -87,6 +91,10 @@ export class LoadedModel {
     private readonly diskCache: DiskPrefixCache | undefined,
     private readonly partialCharacterTokens: readonly Token[],
     observer: EngineObserver | undefined,
+    /** How the context stores its KV cache. */
+    readonly kvCache: KvCacheSettings,
+    /** Whether the context computes attention with flash attention ("auto": llama.cpp decides). */
+    readonly flashAttention: boolean | "auto",
   ) {
     this.observer = observer ?? silentObserver;
   }
@@ -96,16 +104,22 @@ export class LoadedModel {
     try {
       const contextSize =
         options.contextSize > 0 ? options.contextSize : Math.min(model.trainContextSize, 8192);
+      const kvCache = options.kvCache ?? DEFAULT_KV_CACHE;
       const context = await model.createContext({
         contextSize,
         sequences: options.parallel,
         threads: options.threads,
         batchSize: Math.min(512, contextSize),
+        flashAttention: kvCache.flashAttention === "auto" ? "auto" : kvCache.flashAttention === "on",
+        // node-llama-cpp marks these experimental; qiusuo offers only f16, q8_0 and q4_0, which
+        // llama-server offers too, and context-fit.ts refuses models whose heads they do not divide.
+        experimentalKvCacheKeyType: ggmlTypeOf(kvCache.keyType),
+        experimentalKvCacheValueType: ggmlTypeOf(kvCache.valueType),
       });
       const vocabulary = await readVocabulary(model);
       const diskCache = options.cacheDir
         ? await DiskPrefixCache.open(
-            path.join(options.cacheDir, await DiskPrefixCache.modelKey(filePath, options.parallel)),
+            path.join(options.cacheDir, await DiskPrefixCache.modelKey(filePath, options.parallel, kvCache)),
             options.cacheMaxBytes ?? 4 * 1024 ** 3,
           )
         : undefined;
@@ -121,6 +135,8 @@ export class LoadedModel {
         diskCache,
         vocabulary.partialCharacterTokens,
         options.observer,
+        kvCache,
+        effectiveFlashAttention(kvCache, model.fileInsights, llama),
       );
     } catch (error) {
       await model.dispose();

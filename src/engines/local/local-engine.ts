@@ -9,6 +9,7 @@ import type {
   EngineStats,
   ModelDetails,
   ModelInfo,
+  EngineRuntime,
   ModelProvenance,
   ModelState,
   RankRequest,
@@ -22,6 +23,7 @@ import {
 } from "../../core/errors.js";
 import { silentObserver, type EngineObserver } from "../../core/observer.js";
 import { AUTO_CONTEXT_CAP, fitContextSize } from "./context-fit.js";
+import { cacheTypeLabel, DEFAULT_KV_CACHE } from "../../core/kv-cache-settings.js";
 import { fileSha256, knownSha256 } from "./file-digest.js";
 import { modelIdForFile } from "./model-paths.js";
 import { inspectGgufFile, type GgufFileSummary } from "./gguf-file.js";
@@ -394,9 +396,11 @@ export class LocalEngine implements Engine {
       // A reranker ranks one pair at a time, in a context of its own.
       const reranker = entry.summary?.reranker === true;
       const sequences = reranker ? 1 : this.options.parallel;
+      // A reranker keeps f16: it holds one pair at a time, and the setting is for chat contexts.
       const fit = await fitContextSize(llama, filePath, {
         requested: this.options.contextSize,
         parallel: sequences,
+        ...(reranker ? {} : { kvCache: this.options.kvCache ?? DEFAULT_KV_CACHE }),
       });
       const loaded = reranker
         ? await RankingModel.load(llama, filePath, {
@@ -420,9 +424,13 @@ export class LocalEngine implements Engine {
       const shrunk = fit.shrunkBecause
         ? `; smaller than ${Math.min(fit.trainContextSize, AUTO_CONTEXT_CAP)} because ${fit.shrunkBecause}`
         : "";
+      const cache =
+        loaded instanceof LoadedModel
+          ? `, KV cache ${cacheTypeLabel(loaded.kvCache)}, flash attention ${attentionLabel(loaded.flashAttention)}`
+          : "";
       this.options.log?.(
         `model ${entry.id} is ready (context ${loaded.contextSize} tokens × ${sequences} ` +
-          `sequence(s)${shrunk}, loaded in ${Math.round(performance.now() - started)} ms)`,
+          `sequence(s)${shrunk}${cache}, loaded in ${Math.round(performance.now() - started)} ms)`,
       );
       if (entry.active === 0) this.scheduleIdleUnload(entry);
       // Replies in the app record the file's SHA-256. Hashing takes seconds per gigabyte, so it
@@ -761,9 +769,27 @@ export class LocalEngine implements Engine {
               gpu: llama.gpu,
               threads: this.options.threads,
               parallel: this.options.parallel,
+              ...this.cacheOf(entry),
             },
           }
         : {}),
+    };
+  }
+
+  /**
+   * The KV-cache types and flash attention a chat model's replies are made with: those of its
+   * context while loaded, else those it will load with.
+   */
+  private cacheOf(entry: ModelEntry): Pick<EngineRuntime, "cacheTypeK" | "cacheTypeV" | "flashAttention"> {
+    if (entry.loaded instanceof LoadedModel) {
+      const { kvCache, flashAttention } = entry.loaded;
+      return { cacheTypeK: kvCache.keyType, cacheTypeV: kvCache.valueType, flashAttention };
+    }
+    const kvCache = this.options.kvCache ?? DEFAULT_KV_CACHE;
+    return {
+      cacheTypeK: kvCache.keyType,
+      cacheTypeV: kvCache.valueType,
+      flashAttention: kvCache.flashAttention === "auto" ? "auto" : kvCache.flashAttention === "on",
     };
   }
 
@@ -783,11 +809,22 @@ export class LocalEngine implements Engine {
       ...(entry.loaded
         ? { contextSize: entry.loaded.contextSize, busySequences: entry.loaded.stats.busySequences }
         : {}),
+      ...(entry.loaded instanceof LoadedModel
+        ? {
+            cacheTypeK: entry.loaded.kvCache.keyType,
+            cacheTypeV: entry.loaded.kvCache.valueType,
+            flashAttention: entry.loaded.flashAttention,
+          }
+        : {}),
       ...(entry.loaded && this.idleUnloadMs > 0
         ? { idleUnloadAt: Date.now() + Math.max(0, entry.lastUsed + this.idleUnloadMs - performance.now()) }
         : {}),
     };
   }
+}
+
+function attentionLabel(value: boolean | "auto"): string {
+  return value === "auto" ? "auto" : value ? "on" : "off";
 }
 
 function messageOf(error: unknown): string {

@@ -26,7 +26,8 @@ export interface HealthSource {
 /**
  * `GET /health`: 200 while the default model can answer (loaded, or on disk and loaded by the next
  * request); 503 with the reason while it is downloading or loading, missing or failed. Every model
- * is listed with its state, and loaded ones with their context size and busy sequences; every
+ * is listed with its state, and loaded ones with their context size per sequence, busy sequences,
+ * KV-cache types and flash attention (true, false, or "auto" where llama.cpp decides); every
  * upstream pool with its replicas, and `degraded` naming the pools that have a replica out of
  * service (or no models), so a monitor sees a failing upstream while the server still answers.
  */
@@ -38,6 +39,10 @@ export function registerHealthRoutes(app: FastifyInstance, source: HealthSource)
       ...(model.pool ? { pool: model.pool } : {}),
       ...(model.reason ? { reason: model.reason } : {}),
       ...(model.contextSize !== undefined ? { context_size: model.contextSize } : {}),
+      ...(model.cacheTypeK !== undefined
+        ? { cache_type_k: model.cacheTypeK, cache_type_v: model.cacheTypeV }
+        : {}),
+      ...(model.flashAttention !== undefined ? { flash_attention: model.flashAttention } : {}),
       ...(model.busySequences !== undefined ? { busy_sequences: model.busySequences } : {}),
     }));
     const pools = (source.pools?.() ?? []).map((pool) => ({
