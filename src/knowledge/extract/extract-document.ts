@@ -83,7 +83,7 @@ export class ExtractionThread {
         this.finish(
           new ExtractionError(
             "extraction_timeout",
-            `${job.message.fileName} took longer than ${Math.round(job.timeoutMs / 1000)} s to read, the limit a file.`,
+            `${job.message.fileName} took longer than ${job.timeoutMs / 1000} s to read, the limit a file.`,
           ),
           true,
         ),

@@ -34,13 +34,7 @@ export async function extractPdf(
   try {
     document = await task.promise;
   } catch (error) {
-    const name = (error as { name?: string }).name;
-    throw new ExtractionError(
-      "unreadable_file",
-      name === "PasswordException"
-        ? `${fileName} is protected by a password.`
-        : `${fileName} is not a readable PDF: ${(error as Error).message}.`,
-    );
+    throw failure(error, fileName);
   }
   try {
     if (document.numPages > limits.maxPdfPages)
@@ -79,14 +73,25 @@ export async function extractPdf(
       ...(title ? { title } : {}),
     };
   } catch (error) {
-    if (error instanceof ExtractionError) throw error;
-    throw new ExtractionError(
-      "unreadable_file",
-      `${fileName} is not a readable PDF: ${(error as Error).message}.`,
-    );
+    throw failure(error, fileName);
   } finally {
     await document.destroy();
   }
+}
+
+/** What pdf.js threw, as the user should read it. */
+function failure(error: unknown, fileName: string): ExtractionError {
+  if (error instanceof ExtractionError) return error;
+  // pdf.js parses nested objects recursively: a PDF nested past the stack is built to be. Its
+  // message handler passes the RangeError on as an error of its own, with the message kept.
+  if (error instanceof RangeError || /call stack/i.test((error as Error).message))
+    return new ExtractionError("document_too_complex", `${fileName} nests its objects too deeply to read.`);
+  if ((error as { name?: string }).name === "PasswordException")
+    return new ExtractionError("unreadable_file", `${fileName} is protected by a password.`);
+  return new ExtractionError(
+    "unreadable_file",
+    `${fileName} is not a readable PDF: ${(error as Error).message}.`,
+  );
 }
 
 /**
