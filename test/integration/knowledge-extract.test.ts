@@ -189,6 +189,10 @@ describe("extractDocument: refusals", () => {
       "unreadable_file",
     );
     await refused(extractDocument(Buffer.from("   \n\n"), { fileName: "blank.md" }), "no_text");
+    await refused(
+      extractDocument(Buffer.from("字".repeat(2000)), { fileName: "long.txt" }, { maxTextChars: 1000 }),
+      "text_too_large",
+    );
   });
 
   it("refuses PDF bombs: a declared page count past the limit, a stream that inflates without end", async () => {

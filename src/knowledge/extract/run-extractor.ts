@@ -16,11 +16,7 @@ export async function runExtractor(
   limits: ExtractionLimits,
 ): Promise<ExtractedDocument> {
   const document = await extract(bytes, kind, fileName, limits);
-  if (document.text.length > limits.maxTextChars)
-    throw new ExtractionError(
-      "text_too_large",
-      `${fileName} holds more than ${limits.maxTextChars.toLocaleString("en")} characters of text, the limit a file.`,
-    );
+  checkTextSize(document.text, fileName, limits);
   if (document.text.trim() === "")
     throw new ExtractionError(
       "no_text",
@@ -29,6 +25,21 @@ export async function runExtractor(
         : `${fileName} holds no text.`,
     );
   return document;
+}
+
+function checkTextSize(text: string, fileName: string, limits: ExtractionLimits): void {
+  if (text.length > limits.maxTextChars)
+    throw new ExtractionError(
+      "text_too_large",
+      `${fileName} holds more than ${limits.maxTextChars.toLocaleString("en")} characters of text, the limit a file.`,
+    );
+}
+
+/** A text file's characters, refused before they are parsed when there are too many. */
+function source(bytes: Buffer, fileName: string, limits: ExtractionLimits): string {
+  const text = decodeText(bytes, fileName);
+  checkTextSize(text, fileName, limits);
+  return text;
 }
 
 function extract(bytes: Buffer, kind: DocumentKind, fileName: string, limits: ExtractionLimits) {
@@ -40,10 +51,10 @@ function extract(bytes: Buffer, kind: DocumentKind, fileName: string, limits: Ex
     case "html":
       return extractHtml(decodeText(bytes, fileName), limits.maxHtmlElements, fileName);
     case "markdown":
-      return extractMarkdown(decodeText(bytes, fileName));
+      return extractMarkdown(source(bytes, fileName, limits));
     case "code":
-      return extractCode(decodeText(bytes, fileName));
+      return extractCode(source(bytes, fileName, limits));
     case "text":
-      return extractPlainText(decodeText(bytes, fileName));
+      return extractPlainText(source(bytes, fileName, limits));
   }
 }
