@@ -12,6 +12,8 @@ export interface PdfOptions {
   repeatFirstPage?: number;
   /** Extra raw content appended to the first page's stream before compressing (the stream bomb). */
   padFirstPage?: number;
+  /** Hex-encode the compressed streams too (filters ASCIIHex then Flate), as a bomb that hides its ratio. */
+  hexEncode?: boolean;
   title?: string;
 }
 
@@ -34,8 +36,14 @@ export function makePdf(pages: readonly (readonly string[])[], options: PdfOptio
     let content = `BT /F1 12 Tf 14 TL 72 720 Td ${lines.map((line) => `(${escapePdf(line)}) Tj T*`).join(" ")} ET`;
     if (index === 0 && options.padFirstPage) content += " ".repeat(options.padFirstPage);
     const raw = Buffer.from(content, "latin1");
-    const data = options.compress || options.padFirstPage ? deflateSync(raw, { level: 9 }) : raw;
-    const filter = options.compress || options.padFirstPage ? " /Filter /FlateDecode" : "";
+    const compress = options.compress || options.padFirstPage || options.hexEncode;
+    const deflated = compress ? deflateSync(raw, { level: 9 }) : raw;
+    const data = options.hexEncode ? Buffer.from(`${deflated.toString("hex")}>`) : deflated;
+    const filter = options.hexEncode
+      ? " /Filter [/ASCIIHexDecode /FlateDecode]"
+      : compress
+        ? " /Filter /FlateDecode"
+        : "";
     add(
       Buffer.concat([
         Buffer.from(`<< /Length ${data.length}${filter} >>\nstream\n`, "latin1"),

@@ -210,6 +210,15 @@ describe("extractDocument: refusals", () => {
       ),
       /inflates past 16 MB/,
     );
+    // The same bomb behind two filters, which only pdf.js undoes: the memory watch ends it.
+    const hidden = makePdf([["tiny"]], { padFirstPage: 256 * 1024 * 1024, hexEncode: true });
+    assert.match(
+      await refused(
+        extractDocument(hidden, { fileName: "hidden.pdf" }, { maxMemoryBytes: 128 * 1024 * 1024 }),
+        "document_too_complex",
+      ),
+      /needs more than 128 MB of memory/,
+    );
     // A deep object graph: nested arrays deeper than any parser's stack.
     const deep = makePdf([["deep"]])
       .toString("latin1")

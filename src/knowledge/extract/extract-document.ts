@@ -17,7 +17,6 @@ type WorkerReply =
 
 interface Job {
   message: ExtractionJob;
-  timeoutMs: number;
   signal: AbortSignal | undefined;
   resolve: (document: ExtractedDocument) => void;
   reject: (error: Error) => void;
@@ -26,6 +25,8 @@ interface Job {
 /** Heap a worker may use (MB): a hostile file that makes a parser allocate without end kills only the worker. */
 const WORKER_HEAP_MB = 1024;
 const WORKER_STACK_MB = 8;
+/** How often a running job's memory is looked at. */
+const MEMORY_WATCH_MS = 50;
 
 /**
  * One worker thread that extracts files one after another, so parsing a 2,000-page PDF never holds
@@ -34,17 +35,15 @@ const WORKER_STACK_MB = 8;
  */
 export class ExtractionThread {
   private worker: Worker | undefined;
-  private running: { job: Job; timer: NodeJS.Timeout; onAbort: () => void } | undefined;
+  private running:
+    { job: Job; timer: NodeJS.Timeout; watch: NodeJS.Timeout; onAbort: () => void } | undefined;
   private readonly queue: Job[] = [];
   private nextId = 0;
 
-  run(
-    message: Omit<ExtractionJob, "id">,
-    timeoutMs: number,
-    signal?: AbortSignal,
-  ): Promise<ExtractedDocument> {
+  /** Runs a job within its limits' time and memory; a job that passes either ends the worker. */
+  run(message: Omit<ExtractionJob, "id">, signal?: AbortSignal): Promise<ExtractedDocument> {
     return new Promise((resolve, reject) => {
-      const job: Job = { message: { ...message, id: this.nextId++ }, timeoutMs, signal, resolve, reject };
+      const job: Job = { message: { ...message, id: this.nextId++ }, signal, resolve, reject };
       if (signal?.aborted) return reject(abortError(signal));
       signal?.addEventListener(
         "abort",
@@ -78,20 +77,34 @@ export class ExtractionThread {
     }
     const worker = this.start();
     worker.ref();
+    const { fileName, limits } = job.message;
     const timer = setTimeout(
       () =>
         this.finish(
           new ExtractionError(
             "extraction_timeout",
-            `${job.message.fileName} took longer than ${job.timeoutMs / 1000} s to read, the limit a file.`,
+            `${fileName} took longer than ${limits.timeoutMs / 1000} s to read, the limit a file.`,
           ),
           true,
         ),
-      job.timeoutMs,
+      limits.timeoutMs,
     );
+    // The worker's heap is capped, but typed arrays (a PDF stream pdf.js inflates whole, behind a
+    // filter the stream check cannot undo) live outside it: the process's resident memory is watched.
+    const baseline = process.memoryUsage.rss();
+    const watch = setInterval(() => {
+      if (process.memoryUsage.rss() - baseline > limits.maxMemoryBytes)
+        this.finish(
+          new ExtractionError(
+            "document_too_complex",
+            `${fileName} needs more than ${Math.round(limits.maxMemoryBytes / 1024 / 1024)} MB of memory to read, the limit a file.`,
+          ),
+          true,
+        );
+    }, MEMORY_WATCH_MS);
     const onAbort = () => this.finish(abortError(job.signal!), true);
     job.signal?.addEventListener("abort", onAbort, { once: true });
-    this.running = { job, timer, onAbort };
+    this.running = { job, timer, watch, onAbort };
     // The worker gets a copy of just these bytes (a Buffer may be a view into a larger pool), so the
     // caller's stay theirs; copying 200 MB holds the loop some 30 ms, posting it moves it.
     const bytes = new Uint8Array(job.message.bytes);
@@ -104,6 +117,7 @@ export class ExtractionThread {
     if (!running) return;
     this.running = undefined;
     clearTimeout(running.timer);
+    clearInterval(running.watch);
     running.job.signal?.removeEventListener("abort", running.onAbort);
     if (outcome instanceof Error) running.job.reject(outcome);
     else running.job.resolve(outcome);
@@ -195,9 +209,5 @@ export async function extractDocument(
   const bounds: ExtractionLimits = { ...DEFAULT_EXTRACTION_LIMITS, ...limits };
   checkDeclaredSize(bytes.byteLength, bounds);
   const kind = detectKind(bytes, file.fileName, file.mimeType);
-  return extractionThread.run(
-    { bytes, kind, fileName: file.fileName, limits: bounds },
-    bounds.timeoutMs,
-    signal,
-  );
+  return extractionThread.run({ bytes, kind, fileName: file.fileName, limits: bounds }, signal);
 }

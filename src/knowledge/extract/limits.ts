@@ -18,6 +18,11 @@ export interface ExtractionLimits {
   maxZipEntries: number;
   /** Elements of an HTML page or a DOCX's HTML (default 200,000): `document_too_complex`. */
   maxHtmlElements: number;
+  /**
+   * Bytes the process's resident memory may grow by while one file is read (default 1 GB):
+   * `document_too_complex`, and the worker is replaced.
+   */
+  maxMemoryBytes: number;
   /** Milliseconds one file may take (default 60 s): `extraction_timeout`, and the worker is replaced. */
   timeoutMs: number;
 }
@@ -31,6 +36,7 @@ export const DEFAULT_EXTRACTION_LIMITS: Readonly<ExtractionLimits> = Object.free
   maxZipRatio: 200,
   maxZipEntries: 10_000,
   maxHtmlElements: 200_000,
+  maxMemoryBytes: 1024 * 1024 * 1024,
   timeoutMs: 60_000,
 });
 
