@@ -201,7 +201,8 @@ const medians = (samples: PerSide) => ({
   qiusuo: median(samples.qiusuo),
   llama: median(samples["llama-server"]),
 });
-const list = (samples: number[], unit: (value: number) => string) => samples.map(unit).join(", ");
+const list = (samples: number[], unit: (value: number) => string) =>
+  samples.map((value) => unit(value)).join(", ");
 
 // --- single-stream decode ------------------------------------------------------------------------
 
