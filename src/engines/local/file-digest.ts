@@ -5,15 +5,21 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { readFile, stat, writeFile } from "node:fs/promises";
+import { readFile, rename, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 const digests = new Map<string, { modifiedMs: number; digest: Promise<string>; known?: string }>();
 
-/** Writes `<file>.sha256` in sha256sum format, so the next pull need not hash gigabytes again. */
+/**
+ * Writes `<file>.sha256` in sha256sum format, so the next pull need not hash gigabytes again.
+ * Written whole under another name and renamed, so a reader never sees it empty or half written.
+ */
 export async function writeChecksumFile(finalPath: string, sha256: string): Promise<void> {
-  await writeFile(`${finalPath}.sha256`, `${sha256}  ${path.basename(finalPath)}\n`);
+  const checksumPath = `${finalPath}.sha256`;
+  const partial = `${checksumPath}.${process.pid}.tmp`;
+  await writeFile(partial, `${sha256}  ${path.basename(finalPath)}\n`);
+  await rename(partial, checksumPath);
 }
 
 /** The recorded digest, trusted only when it was written after the model file last changed. */
