@@ -86,6 +86,12 @@ export function registerServeCommand(program: Command): void {
       "a JSON file with settings, upstream pools and model aliases (see docs/deployment.md)",
     )
     .option(
+      "--allow-origin <origin>",
+      "a web origin besides localhost browsers may call the API from, with an API key: https://app.example.com, chrome-extension://*, or * (repeatable; QIUSUO_ALLOW_ORIGINS, comma-separated, like OLLAMA_ORIGINS)",
+      collect,
+      [],
+    )
+    .option(
       "--metrics <admin|public>",
       `who may read /metrics in accounts mode: an admin's key or session, or anyone (default ${SERVE_DEFAULTS.metrics})`,
     )
@@ -200,6 +206,7 @@ export async function serve(config: ServeConfig): Promise<void> {
     keepAliveSeconds: config.keepAliveSeconds,
     requestTimeoutSeconds: config.requestTimeoutSeconds,
     metricsAccess: config.metrics,
+    allowOrigins: config.allowOrigins,
   });
   const address = await app.listen({ host: config.host, port: config.port });
   const url = address.replace("://[::1]", "://localhost");

@@ -132,6 +132,10 @@ export const upstreamPoolSchema = z
 
 export type UpstreamPoolConfig = z.infer<typeof upstreamPoolSchema>;
 
+/** `*`, or scheme://host[:port] where the host may hold `*` (e.g. `chrome-extension://*`). */
+const ORIGIN_PATTERN = /^(\*|[a-z][a-z0-9+.-]*:\/\/[a-z0-9*.\-[\]:]+)$/i;
+const ORIGIN_MESSAGE = "expected an origin like https://app.example.com, chrome-extension://*, or *";
+
 export const serveConfigSchema = z.object({
   /** Address to bind. Loopback by default so nothing is exposed by accident. */
   host: z.string().min(1).default(SERVE_DEFAULTS.host),
@@ -194,6 +198,13 @@ export const serveConfigSchema = z.object({
    * (anyone, for a scraper that cannot hold a key). Local mode serves it to loopback alone anyway.
    */
   metrics: z.enum(["admin", "public"]).default(SERVE_DEFAULTS.metrics),
+  /**
+   * Web origins besides localhost's that browsers may call the API from (`--allow-origin`,
+   * QIUSUO_ALLOW_ORIGINS, like Ollama's OLLAMA_ORIGINS): exact origins, `*` in the host
+   * (`chrome-extension://*`, `https://*.example.com`) or `*` for any. They get CORS headers and pass
+   * the loopback origin check; they authenticate with API keys (no cookies cross origins).
+   */
+  allowOrigins: z.array(z.string().regex(ORIGIN_PATTERN, ORIGIN_MESSAGE)).default([]),
   /** Server log level; the terminal gets plain progress lines whatever it is. */
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("warn"),
   /** Upstream pools by name (`--upstream`, `--config`'s `upstreams`); none by default. */
@@ -239,6 +250,8 @@ export interface ServeFlags {
   databaseUrl?: string;
   auth?: boolean;
   metrics?: string;
+  /** A web origin browsers may call from, repeatable. */
+  allowOrigin?: string[];
   /** `NAME=URL[,URL...]`, repeatable. */
   upstream?: string[];
   /** A JSON file with any setting, and `upstreams`, `aliases`, `defaultModel`. */
@@ -278,6 +291,7 @@ const envNames: Record<string, string> = {
   databaseUrl: "DATABASE_URL",
   auth: "QIUSUO_AUTH",
   metrics: "QIUSUO_METRICS",
+  allowOrigins: "QIUSUO_ALLOW_ORIGINS",
   upstreams: "QIUSUO_UPSTREAM",
 };
 
@@ -385,6 +399,14 @@ export function loadServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = proc
     databaseUrl: flags.databaseUrl ?? (env.DATABASE_URL || undefined),
     auth: flags.auth ?? (env.QIUSUO_AUTH === undefined ? undefined : env.QIUSUO_AUTH === "1"),
     metrics: flags.metrics ?? env.QIUSUO_METRICS,
+    allowOrigins:
+      flags.allowOrigin && flags.allowOrigin.length > 0
+        ? flags.allowOrigin
+        : env.QIUSUO_ALLOW_ORIGINS === undefined
+          ? undefined
+          : env.QIUSUO_ALLOW_ORIGINS.split(",")
+              .map((origin) => origin.trim())
+              .filter(Boolean),
   };
   // The file comes under flags and environment: a value set there wins.
   const fromFile = Object.fromEntries(
@@ -455,6 +477,7 @@ const FILE_KEYS = new Set([
   "databaseUrl",
   "auth",
   "metrics",
+  "allowOrigins",
 ]);
 
 /** The `--config` file's JSON object; one that cannot be read or parsed is a problem. */
@@ -543,6 +566,7 @@ function kebab(name: string): string {
   if (name === "keepAliveSeconds") return "keep-alive";
   if (name === "requestTimeoutSeconds") return "request-timeout";
   if (name === "upstreams") return "upstream";
+  if (name === "allowOrigins") return "allow-origin";
   return name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
 }
 

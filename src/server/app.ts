@@ -1,3 +1,4 @@
+import cors from "@fastify/cors";
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from "fastify";
 import type { Authenticator } from "../auth/authenticator.js";
 import { SERVE_DEFAULTS } from "../config/config.js";
@@ -6,7 +7,7 @@ import { InvalidRequestError, QiusuoError } from "../core/errors.js";
 import { toWireError } from "../protocol/errors.js";
 import type { Store } from "../store/store.js";
 import { ApiGate } from "./api-gate.js";
-import { hostGuard } from "./host-guard.js";
+import { hostGuard, originMatcher } from "./host-guard.js";
 import { clientErrorHandler, fromFastifyError, noRouteBody } from "./reply-helpers.js";
 import type { Metrics } from "./metrics.js";
 import { registerAnthropicRoutes } from "./routes/anthropic.js";
@@ -40,6 +41,8 @@ export interface AppOptions {
   metricsAccess?: MetricsAccess;
   /** The address the server binds; loopback turns on the Host/Origin guard. */
   host: string;
+  /** Web origins besides localhost's that may call the API from a browser (`--allow-origin`). */
+  allowOrigins?: readonly string[];
   logLevel?: string;
   /** Seconds of silence before a waiting request gets a keep-alive. Default: `qiusuo serve`'s. */
   keepAliveSeconds?: number;
@@ -100,7 +103,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     }
   });
 
-  app.addHook("onRequest", hostGuard(options.host));
+  const allowedOrigin = originMatcher(options.allowOrigins ?? []);
+  app.addHook("onRequest", hostGuard(options.host, allowedOrigin));
+  // Browser clients on an allowed origin (extensions, web apps on another host) get CORS headers
+  // and preflight answers; without credentials, so they call with API keys and never with the
+  // app's session cookie.
+  if ((options.allowOrigins ?? []).length > 0) {
+    await app.register(cors, {
+      origin: (origin, callback) => callback(null, origin !== undefined && allowedOrigin(origin)),
+      credentials: false,
+      maxAge: 600,
+    });
+  }
 
   const gate = new ApiGate(options.auth, options.store);
   app.setErrorHandler(async (error: FastifyError | QiusuoError, request, reply) => {
