@@ -80,27 +80,7 @@ function UserMessage({ message, branches }: { message: Message; branches: Branch
 
   return (
     <article class="message user" aria-label={t("you")} data-message-id={message.id}>
-      {files.length > 0 && (
-        <ul class="file-chips">
-          {files.map((file) => (
-            <li class="file-chip" key={file.name}>
-              {file.name}
-            </li>
-          ))}
-        </ul>
-      )}
-      {images.length > 0 && (
-        <ul class="message-images">
-          {images.map((image, index) => (
-            <li key={index}>
-              <img
-                src={image.url}
-                alt={typeof image.name === "string" ? t("imageAlt", { name: image.name }) : t("image")}
-              />
-            </li>
-          ))}
-        </ul>
-      )}
+      <UserAttachments files={files} images={images} />
       {editing.value ? (
         <div class="edit-box">
           <textarea
@@ -230,5 +210,40 @@ export function MessageView(props: { message: Message; branches: Branches; isLiv
     <UserMessage message={props.message} branches={props.branches} />
   ) : (
     <AssistantMessage {...props} />
+  );
+}
+
+/** A user message's attached file names and images (already checked by isSafeImageUrl). */
+export function UserAttachments({
+  files,
+  images,
+}: {
+  files: ReadonlyArray<{ name: string }>;
+  images: ReadonlyArray<{ url: string; name?: unknown }>;
+}) {
+  return (
+    <>
+      {files.length > 0 && (
+        <ul class="file-chips">
+          {files.map((file, index) => (
+            <li class="file-chip" key={index}>
+              {file.name}
+            </li>
+          ))}
+        </ul>
+      )}
+      {images.length > 0 && (
+        <ul class="message-images">
+          {images.map((image, index) => (
+            <li key={index}>
+              <img
+                src={image.url}
+                alt={typeof image.name === "string" ? t("imageAlt", { name: image.name }) : t("image")}
+              />
+            </li>
+          ))}
+        </ul>
+      )}
+    </>
   );
 }

@@ -10,6 +10,7 @@ import { splitFileTemplate } from "../files.ts";
 import { displayChinese, language, t } from "../i18n/i18n.ts";
 import { isSafeImageUrl } from "../images.ts";
 import { MarkdownView } from "./markdown-view.tsx";
+import { UserAttachments } from "./message-view.tsx";
 
 type PageState =
   | { kind: "loading" }
@@ -24,27 +25,7 @@ function SharedQuestion({ message }: { message: SharedMessage }) {
   const images = message.images.filter((image) => isSafeImageUrl(image?.url));
   return (
     <article class="message user" aria-label={t("sharedAsker")}>
-      {files.length > 0 && (
-        <ul class="file-chips">
-          {files.map((file, index) => (
-            <li class="file-chip" key={index}>
-              {file.name}
-            </li>
-          ))}
-        </ul>
-      )}
-      {images.length > 0 && (
-        <ul class="message-images">
-          {images.map((image, index) => (
-            <li key={index}>
-              <img
-                src={image.url}
-                alt={typeof image.name === "string" ? t("imageAlt", { name: image.name }) : t("image")}
-              />
-            </li>
-          ))}
-        </ul>
-      )}
+      <UserAttachments files={files} images={images} />
       {parsed.question && <div class="bubble">{displayChinese(parsed.question)}</div>}
     </article>
   );
