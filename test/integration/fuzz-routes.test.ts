@@ -30,7 +30,7 @@ const runs = (standing: number) => ({
   includeErrorInReport: true,
 });
 
-type Family = "deepseek" | "anthropic" | "app";
+type Family = "deepseek" | "anthropic" | "app" | "responses" | "ollama";
 
 // ---- Values for the near-valid bodies ------------------------------------------------------------
 
@@ -540,6 +540,162 @@ const conversationFields = fc.record(
   { requiredKeys: [] },
 );
 
+// OpenAI Responses: input as text or items, flat function tools, text formats, reasoning, chains.
+const responsesInput = fc.oneof(
+  smallText,
+  fc.array(
+    fc.oneof(
+      fc.record({ role: fc.constantFrom("user", "assistant", "system", "developer"), content: smallText }),
+      fc.record({
+        role: fc.constant("user"),
+        content: fc.array(
+          fc.record({ type: fc.constantFrom("input_text", "output_text"), text: smallText }),
+          {
+            maxLength: 2,
+          },
+        ),
+      }),
+      fc.record({
+        type: fc.constant("function_call"),
+        call_id: fc.constantFrom("call_1", "call_2"),
+        name: toolName,
+        arguments: fc.constantFrom("{}", '{"city":"Paris"}', "not json"),
+      }),
+      fc.record({
+        type: fc.constant("function_call_output"),
+        call_id: fc.constantFrom("call_1", "x"),
+        output: smallText,
+      }),
+      fc.record({ type: fc.constant("reasoning"), summary: fc.constant([]) }),
+    ),
+    { minLength: 1, maxLength: 3 },
+  ),
+);
+
+const responsesRequest = withGroups(
+  fc.record(
+    {
+      model,
+      input: responsesInput,
+      instructions: smallText,
+      max_output_tokens: maxTokens,
+      stream: fc.boolean(),
+      store: fc.boolean(),
+      previous_response_id: fc.constantFrom("resp_nope", "", "x".repeat(200)),
+    },
+    { requiredKeys: ["model", "input", "max_output_tokens"] },
+  ),
+  [
+    fc.record(
+      {
+        tools: fc.array(
+          fc.record(
+            { type: fc.constantFrom("function", "web_search", "custom"), name: toolName, parameters: schema },
+            { requiredKeys: ["type", "name"] },
+          ),
+          { minLength: 1, maxLength: 2 },
+        ),
+        tool_choice: fc.oneof(
+          fc.constantFrom("auto", "none", "required"),
+          fc.record({ type: fc.constant("function"), name: toolName }),
+        ),
+      },
+      { requiredKeys: ["tools"] },
+    ),
+    fc.record({
+      text: fc.record({
+        format: fc.oneof(
+          fc.record({ type: fc.constantFrom("text", "json_object") }),
+          fc.record({ type: fc.constant("json_schema"), name: fc.constantFrom("out", ""), schema }),
+        ),
+      }),
+    }),
+    fc.record({ reasoning: fc.record({ effort: fc.constantFrom("none", "low", "high", "max", 3) }) }),
+    fc.record({ temperature: temperature(2), top_p: topP }, { requiredKeys: [] }),
+  ],
+);
+
+// Ollama: chat and generate with think, format, tools (object arguments), options, keep_alive.
+const ollamaOptions = fc.record(
+  {
+    temperature: temperature(2),
+    seed: fc.integer(),
+    num_predict: fc.constantFrom(1, 2, -1, 0),
+    num_ctx: fc.nat(),
+    stop: fc.array(smallText, { maxLength: 2 }),
+    top_p: topP,
+    top_k: fc.nat(),
+  },
+  { requiredKeys: ["num_predict"] },
+);
+
+const ollamaShared = {
+  model,
+  stream: fc.boolean(),
+  think: fc.oneof(fc.boolean(), fc.constantFrom("low", "high", "max")),
+  format: fc.oneof(fc.constant("json"), schema),
+  options: ollamaOptions,
+  keep_alive: fc.constantFrom("5m", 0, -1, "bogus"),
+};
+
+const ollamaChat = fc.record(
+  {
+    ...ollamaShared,
+    messages: fc.array(
+      fc.record(
+        {
+          role: fc.constantFrom("user", "assistant", "system", "tool"),
+          content: smallText,
+          thinking: smallText,
+          tool_calls: fc.array(
+            fc.record({
+              function: fc.record({
+                name: toolName,
+                arguments: fc.dictionary(fc.string({ maxLength: 4 }), fc.jsonValue({ maxDepth: 1 }), {
+                  maxKeys: 2,
+                }),
+              }),
+            }),
+            { maxLength: 1 },
+          ),
+          tool_name: toolName,
+        },
+        { requiredKeys: ["role", "content"] },
+      ),
+      { minLength: 1, maxLength: 3 },
+    ),
+    tools: fc.array(
+      fc.record({
+        type: fc.constant("function"),
+        function: fc.record({ name: toolName, description: smallText, parameters: schema }),
+      }),
+      { maxLength: 2 },
+    ),
+  },
+  { requiredKeys: ["model", "messages", "options"] },
+);
+
+const ollamaGenerate = fc.record(
+  { ...ollamaShared, prompt: smallText, suffix: smallText, system: smallText, raw: fc.boolean() },
+  { requiredKeys: ["model", "prompt", "options"] },
+);
+
+const ollamaEmbed = fc.record(
+  { model, input: fc.oneof(smallText, fc.array(smallText, { maxLength: 3 })), truncate: fc.boolean() },
+  { requiredKeys: ["model", "input"] },
+);
+
+const rerankRequest = fc.record(
+  {
+    model,
+    query: smallText,
+    documents: fc.array(fc.oneof(smallText, fc.record({ text: smallText })), { maxLength: 3 }),
+    top_n: fc.integer({ min: -1, max: 5 }),
+    return_documents: fc.boolean(),
+  },
+  { requiredKeys: ["model", "query", "documents"] },
+);
+
 const generation = {
   model,
   thinking: fc.boolean(),
@@ -584,6 +740,9 @@ function checkErrorBody(family: Family, outcome: Outcome): void {
     assert.equal(json.type, "error");
     assert.equal(typeof json.error?.type, "string");
     assert.equal(typeof json.error?.message, "string");
+  } else if (family === "ollama") {
+    // Ollama's shape: the message is a string (its client shows `error` as it is).
+    assert.equal(typeof json.error, "string");
   } else {
     assert.equal(typeof json.error?.message, "string");
     assert.equal(typeof json.error?.type, "string");
@@ -592,8 +751,9 @@ function checkErrorBody(family: Family, outcome: Outcome): void {
 }
 
 /** An error sent inside a 200 (a stream, or JSON after keep-alive blank lines) must not be internal. */
-function checkLateError(error: Record<string, any> | undefined): void {
-  if (error === undefined) return;
+function checkLateError(error: Record<string, any> | null | undefined): void {
+  // A Responses object always has `error`, null when there is none.
+  if (error === undefined || error === null) return;
   assert.notEqual(error.type, "server_error", `internal error after a 200: ${JSON.stringify(error)}`);
   assert.notEqual(error.type, "api_error", `internal error after a 200: ${JSON.stringify(error)}`);
   assert.notEqual(error.code, "internal_error", `internal error after a 200: ${JSON.stringify(error)}`);
@@ -611,6 +771,13 @@ function checkStream(family: Family, text: string): void {
   }
   const events = parseNamedEvents(text);
   const last = events.at(-1);
+  if (family === "responses") {
+    const ends = ["response.completed", "response.incomplete", "response.failed"];
+    assert.ok(ends.includes(last?.event ?? ""), `ends with ${last?.event}`);
+    if (last?.event === "response.failed") checkLateError(last.data.response?.error);
+    for (const item of events) if (item.event === "error") checkLateError(item.data);
+    return;
+  }
   if (family === "anthropic") {
     assert.ok(last?.event === "message_stop" || last?.event === "error", `ends with ${last?.event}`);
     if (last?.event === "error") checkLateError(last.data.error);
@@ -625,6 +792,14 @@ function checkOutcome(family: Family, outcome: Outcome): void {
   if (outcome.status >= 400) return checkErrorBody(family, outcome);
   assert.ok(outcome.status === 200 || outcome.status === 201, `status ${outcome.status}`);
   if (outcome.contentType.startsWith("text/event-stream")) return checkStream(family, outcome.text);
+  if (outcome.contentType.startsWith("application/x-ndjson")) {
+    // Ollama's stream: one JSON object a line, the last `done: true` or an error in its shape.
+    const lines = outcome.text.split("\n").filter((line) => line.trim() !== "");
+    const last = JSON.parse(lines.at(-1)!) as Record<string, any>;
+    assert.ok(last.done === true || typeof last.error === "string", `ends with ${lines.at(-1)}`);
+    if (typeof last.error === "string") assert.doesNotMatch(last.error, /internal|see the server log/i);
+    return;
+  }
   // A JSON reply may start with keep-alive blank lines, and may then hold a late error.
   const json = JSON.parse(outcome.text) as Record<string, any>;
   assert.equal(typeof json, "object");
@@ -731,6 +906,51 @@ describe("fuzzing every JSON route: a typed 4xx or a success, in time, and the s
       nearValidRuns: 250,
     },
     {
+      name: "OpenAI responses",
+      family: "responses",
+      method: "POST",
+      path: () => "/v1/responses",
+      skeleton: () => responsesRequest,
+      arbitraryRuns: 100,
+      nearValidRuns: 300,
+    },
+    {
+      name: "Ollama chat",
+      family: "ollama",
+      method: "POST",
+      path: () => "/api/chat",
+      skeleton: () => ollamaChat,
+      arbitraryRuns: 100,
+      nearValidRuns: 250,
+    },
+    {
+      name: "Ollama generate",
+      family: "ollama",
+      method: "POST",
+      path: () => "/api/generate",
+      skeleton: () => ollamaGenerate,
+      arbitraryRuns: 80,
+      nearValidRuns: 150,
+    },
+    {
+      name: "Ollama embed",
+      family: "ollama",
+      method: "POST",
+      path: () => "/api/embed",
+      skeleton: () => ollamaEmbed,
+      arbitraryRuns: 60,
+      nearValidRuns: 80,
+    },
+    {
+      name: "rerank",
+      family: "deepseek",
+      method: "POST",
+      path: () => "/v1/rerank",
+      skeleton: () => rerankRequest,
+      arbitraryRuns: 60,
+      nearValidRuns: 80,
+    },
+    {
       name: "app: new conversation",
       family: "app",
       method: "POST",
@@ -797,6 +1017,37 @@ describe("fuzzing every JSON route: a typed 4xx or a success, in time, and the s
           { requiredKeys: ["name"] },
         ),
       arbitraryRuns: 60,
+      nearValidRuns: 60,
+    },
+    {
+      name: "app: new project",
+      family: "app",
+      method: "POST",
+      path: () => "/api/projects",
+      skeleton: () => fc.record({ name: smallText, instructions: smallText }, { requiredKeys: ["name"] }),
+      arbitraryRuns: 50,
+      nearValidRuns: 60,
+    },
+    {
+      name: "app: custom instructions",
+      family: "app",
+      method: "PUT",
+      path: () => "/api/instructions",
+      skeleton: () => fc.record({ aboutUser: smallText, responseStyle: smallText, enabled: fc.boolean() }),
+      arbitraryRuns: 50,
+      nearValidRuns: 60,
+    },
+    {
+      name: "app: share a conversation",
+      family: "app",
+      method: "POST",
+      path: () => `/api/conversations/${conversationId}/shares`,
+      skeleton: () =>
+        fc.record(
+          { messageId: fc.constantFrom(userMessageId, assistantMessageId, "nope"), showName: fc.boolean() },
+          { requiredKeys: [] },
+        ),
+      arbitraryRuns: 50,
       nearValidRuns: 60,
     },
     {
