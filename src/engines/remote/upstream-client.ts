@@ -287,6 +287,8 @@ export class UpstreamClient {
     try {
       for (;;) {
         const next = await payloads.next();
+        // The client left: events already read from the socket are not handed to it.
+        if (signal.aborted) return;
         if (next.done || next.value === "[DONE]") break;
         yield* decoder.push(this.parseEvent(next.value));
       }
