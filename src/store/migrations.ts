@@ -4,6 +4,8 @@
  * also from several instances sharing one PostgreSQL. Never edit a migration once released; add one.
  */
 import { sql, type Kysely, type Migration, type MigrationProvider } from "kysely";
+import { collectionsMigration } from "./collections.js";
+import { mcpServersMigration } from "./mcp-servers.js";
 import type { StoreDialect } from "./dialects.js";
 
 const initial: Migration = {
@@ -373,7 +375,7 @@ const shares: Migration = {
 };
 
 /** What the migrations ask of the dialect: DDL that differs between engines. */
-type MigrationDialect = Pick<StoreDialect, "createSearchIndex" | "storeSearchIndex">;
+type MigrationDialect = Pick<StoreDialect, "kind" | "createSearchIndex" | "storeSearchIndex">;
 
 /** Every migration, by name; names sort in the order they apply. Some build DDL the dialect's way. */
 export function migrations(dialect: MigrationDialect): Record<string, Migration> {
@@ -388,6 +390,8 @@ export function migrations(dialect: MigrationDialect): Record<string, Migration>
     "0008-responses": responses,
     "0009-shares": shares,
     "0010-projects": projects,
+    "0011-collections": collectionsMigration(dialect),
+    "0012-mcp-servers": mcpServersMigration,
   };
 }
 

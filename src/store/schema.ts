@@ -3,6 +3,8 @@
  * are text holding JSON, and ids are text, so both dialects store and return the same values.
  */
 import type { ColumnType, Generated } from "kysely";
+import type { CollectionTables } from "./collections.js";
+import type { McpServerTables } from "./mcp-servers.js";
 
 /** A column written once at insert and never updated. */
 type CreatedAt = ColumnType<number, number, never>;
@@ -211,7 +213,7 @@ export interface SharesTable {
   created_at: CreatedAt;
 }
 
-export interface Database {
+export interface Database extends CollectionTables, McpServerTables {
   users: UsersTable;
   sessions: SessionsTable;
   api_keys: ApiKeysTable;

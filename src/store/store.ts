@@ -5,11 +5,13 @@
 import path from "node:path";
 import { Kysely, Migrator } from "kysely";
 import { ApiKeyRepository } from "./api-keys.js";
+import { CollectionRepository } from "./collections.js";
 import { ConversationRepository } from "./conversations.js";
 import { postgresDialect, sqliteDialect, type StoreDialect } from "./dialects.js";
 import { InstanceRepository } from "./instances.js";
 import { KeyAdmissionRepository } from "./key-admissions.js";
 import { LoginAttemptRepository } from "./login-attempts.js";
+import { McpServerRepository } from "./mcp-servers.js";
 import { InCodeMigrationProvider } from "./migrations.js";
 import { ProjectRepository } from "./projects.js";
 import { ResponseRepository } from "./responses.js";
@@ -44,6 +46,10 @@ export interface Store {
   readonly usage: UsageRepository;
   /** Stored Responses API replies (`/v1/responses`). */
   readonly responses: ResponseRepository;
+  /** Knowledge collections: files, chunks and vectors (issue 11). */
+  readonly collections: CollectionRepository;
+  /** MCP servers an admin registered. */
+  readonly mcpServers: McpServerRepository;
   /** Closes the database; the store cannot be used afterwards. */
   close(): Promise<void>;
 }
@@ -101,6 +107,8 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     instances: new InstanceRepository(db),
     usage: new UsageRepository(db, dialect),
     responses: new ResponseRepository(db),
+    collections: new CollectionRepository(db, dialect),
+    mcpServers: new McpServerRepository(db),
     close: () => db.destroy(),
   };
 }

@@ -54,6 +54,8 @@ for (const engine of engines) {
             "0008-responses",
             "0009-shares",
             "0010-projects",
+            "0011-collections",
+            "0012-mcp-servers",
           ],
         );
       } finally {

@@ -10,12 +10,15 @@ import { registerAccountRoutes } from "./app-account.js";
 import { registerAdminRoutes } from "./app-admin.js";
 import { registerAuditRoutes } from "./app-audits.js";
 import { registerChatRoutes } from "./app-chat.js";
+import { registerCollectionRoutes } from "./app-collections.js";
 import { registerConversationRoutes } from "./app-conversations.js";
+import { registerMcpRoutes } from "./app-mcp.js";
 import { registerModelRoutes } from "./app-models.js";
 import { registerProjectRoutes } from "./app-projects.js";
 import { registerReplayRoutes } from "./app-replay.js";
 import { registerShareRoutes } from "./app-shares.js";
 import { registerUpstreamRoutes } from "./app-upstreams.js";
+import { registerWebSearchRoutes } from "./app-web-search.js";
 import type { PoolHealthView } from "./health.js";
 
 export const SESSION_COOKIE = "qiusuo_session";
@@ -110,6 +113,9 @@ export function registerAppApi(app: FastifyInstance, options: AppApiOptions): vo
       registerProjectRoutes(scope, context);
       registerReplayRoutes(scope, context);
       registerShareRoutes(scope, context);
+      registerCollectionRoutes(scope, context);
+      registerMcpRoutes(scope, context);
+      registerWebSearchRoutes(scope, context);
       scope.setNotFoundHandler((request, reply) => {
         void reply.code(404).send(noRouteBody(request));
       });
