@@ -1,7 +1,14 @@
 // The app's words in English, Simplified and Traditional Chinese. English is the reference: the
 // other dictionaries must have every key (the type says so).
 
+import * as knowledge from "./strings-knowledge.js";
+import * as mcp from "./strings-mcp.js";
+import * as tools from "./strings-tools.js";
+
 export const en = {
+  ...knowledge.en,
+  ...tools.en,
+  ...mcp.en,
   appName: "qiusuo",
   newChat: "New chat",
   search: "Search chats",
@@ -336,6 +343,9 @@ export type MessageKey = keyof typeof en;
 export type Dictionary = Record<MessageKey, string>;
 
 export const zhHans: Dictionary = {
+  ...knowledge.zhHans,
+  ...tools.zhHans,
+  ...mcp.zhHans,
   appName: "求索",
   newChat: "开启新对话",
   search: "搜索对话",
@@ -660,6 +670,9 @@ export const zhHans: Dictionary = {
 };
 
 export const zhHant: Dictionary = {
+  ...knowledge.zhHant,
+  ...tools.zhHant,
+  ...mcp.zhHant,
   appName: "求索",
   newChat: "開啟新對話",
   search: "搜尋對話",
