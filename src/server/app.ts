@@ -19,6 +19,9 @@ import { registerOllamaRoutes } from "./routes/ollama.js";
 import { registerRerankRoutes } from "./routes/rerank.js";
 import { registerResponsesRoutes } from "./routes/responses.js";
 import { registerWebRoutes } from "./routes/web.js";
+import { KnowledgeService } from "../knowledge/knowledge-service.js";
+import { McpHub } from "../tools/mcp/mcp-hub.js";
+import type { WebSearchSetup } from "../tools/web/web-tools.js";
 
 export interface AppOptions {
   engine: Engine;
@@ -35,6 +38,20 @@ export interface AppOptions {
   pools?: () => PoolHealthView[];
   /** Where `qiusuo audit` writes its reports (the data dir's audits/), for the app to show admins. */
   auditsDir?: string;
+  /**
+   * Knowledge collections. Default: a service over the store that embeds with `embeddingModel`
+   * through `engine`, stopped when the app closes; a service given here is the caller's to close.
+   */
+  knowledge?: KnowledgeService;
+  /** The model new collections are embedded with (`--embedding-model`); default the default model. */
+  embeddingModel?: string;
+  /**
+   * The MCP servers' tools. Default: a hub over the store's registry, closed (its server
+   * processes stopped) when the app closes; a hub given here is the caller's to close.
+   */
+  mcp?: McpHub;
+  /** The app's web search (联网搜索): provider and fetch policy; off when absent. */
+  webSearch?: WebSearchSetup;
   /** The series `GET /metrics` serves (made with createMetrics()); no /metrics route without it. */
   metrics?: Metrics;
   /** Who may read /metrics (see MetricsAccess). Default: `qiusuo serve`'s. */
@@ -142,6 +159,19 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   registerOllamaRoutes(app, { engine: options.engine, gate, keepAliveMs, models: options.models });
   registerResponsesRoutes(app, { engine: options.engine, gate, store: options.store, keepAliveMs });
   registerRerankRoutes(app, options.engine, gate);
+  const mcp = options.mcp ?? new McpHub(options.store.mcpServers);
+  if (!options.mcp) app.addHook("onClose", () => mcp.close());
+  const knowledge =
+    options.knowledge ??
+    new KnowledgeService({
+      repository: options.store.collections,
+      engine: options.engine,
+      embeddingModel: options.embeddingModel,
+    });
+  if (!options.knowledge) {
+    await knowledge.start();
+    app.addHook("onClose", () => knowledge.close());
+  }
   registerAppApi(app, {
     engine: options.engine,
     store: options.store,
@@ -151,6 +181,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     instanceId: options.instanceId,
     pools: options.pools ?? (options.health.pools ? () => options.health.pools?.() ?? [] : undefined),
     auditsDir: options.auditsDir,
+    knowledge,
+    mcp,
+    webSearch: options.webSearch,
   });
   registerWebRoutes(app);
   return app;

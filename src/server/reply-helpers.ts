@@ -150,6 +150,7 @@ function fromStoreError(error: StoreError): QiusuoError {
     api_key_ambiguous: "invalid_parameter",
     message_parent_invalid: "invalid_request",
     cursor_invalid: "invalid_request",
+    mcp_server_exists: "conflict",
   } as const satisfies Record<StoreErrorCode, ErrorKind>;
   return new QiusuoError(kind[error.code], error.code, error.message);
 }

@@ -11,7 +11,9 @@ export type StoreErrorCode =
   /** A message's parent is not a message of the same conversation. */
   | "message_parent_invalid"
   /** A list cursor is not one the list handed out. */
-  | "cursor_invalid";
+  | "cursor_invalid"
+  /** An MCP server with that name is already registered. */
+  | "mcp_server_exists";
 
 export class StoreError extends Error {
   override readonly name = "StoreError";

@@ -108,7 +108,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     usage: new UsageRepository(db, dialect),
     responses: new ResponseRepository(db),
     collections: new CollectionRepository(db, dialect),
-    mcpServers: new McpServerRepository(db),
+    mcpServers: new McpServerRepository(db, dialect),
     close: () => db.destroy(),
   };
 }

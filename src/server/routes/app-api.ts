@@ -2,6 +2,7 @@ import cookie from "@fastify/cookie";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { csrfToken, csrfTokenMatches, type Authenticator } from "../../auth/authenticator.js";
 import type { Engine, ModelManager } from "../../core/engine.js";
+import type { KnowledgeService } from "../../knowledge/knowledge-service.js";
 import { QiusuoError } from "../../core/errors.js";
 import type { SessionUser } from "../../store/sessions.js";
 import type { Store } from "../../store/store.js";
@@ -19,6 +20,8 @@ import { registerReplayRoutes } from "./app-replay.js";
 import { registerShareRoutes } from "./app-shares.js";
 import { registerUpstreamRoutes } from "./app-upstreams.js";
 import { registerWebSearchRoutes } from "./app-web-search.js";
+import type { WebSearchSetup } from "../../tools/web/web-tools.js";
+import type { McpHub } from "../../tools/mcp/mcp-hub.js";
 import type { PoolHealthView } from "./health.js";
 
 export const SESSION_COOKIE = "qiusuo_session";
@@ -36,6 +39,12 @@ export interface AppApiOptions {
   pools?: (() => PoolHealthView[]) | undefined;
   /** Where `qiusuo audit` writes its reports, listed and served to admins; none when absent. */
   auditsDir?: string | undefined;
+  /** Knowledge collections (app-collections.ts) and the turn's knowledge_search; none when absent. */
+  knowledge?: KnowledgeService | undefined;
+  /** The MCP servers' tools (admins register the servers); none when absent. */
+  mcp?: McpHub | undefined;
+  /** The app's web search (联网搜索); off when absent or without a provider. */
+  webSearch?: WebSearchSetup | undefined;
 }
 
 export interface AppApiContext extends AppApiOptions {
@@ -54,6 +63,8 @@ const PUBLIC_ROUTES = new Set([
   "GET /api/shared/:token",
 ]);
 const WRITE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+/** Routes a script may also call with `Authorization: Bearer <API key>`. */
+const BEARER_ROUTES = /^\/api\/collections(\/|$)/;
 
 /**
  * The chat app's JSON API under /api (docs/api.md). Every route acts for one user: the local
@@ -86,6 +97,12 @@ export function registerAppApi(app: FastifyInstance, options: AppApiOptions): vo
 
       scope.addHook("onRequest", async (request) => {
         const route = `${request.method} ${request.routeOptions.url ?? ""}`;
+        // Scripts call the collections routes with an API key, as they call /v1. A bearer
+        // request carries no cookie, so a page on another site cannot forge one: no CSRF token.
+        if (request.headers.authorization !== undefined && BEARER_ROUTES.test(request.routeOptions.url ?? "")) {
+          users.set(request, (await options.auth.apiPrincipal(request.headers)).user);
+          return;
+        }
         const token = request.cookies[SESSION_COOKIE];
         const session = await options.auth.sessionUser(token);
         if (session) users.set(request, session.user);
