@@ -63,7 +63,18 @@ const CONTENT_TYPES: Record<string, string> = {
  * /metrics, /models, /chat, /user, /completions, /embeddings, /anthropic) is ever shadowed and an
  * unknown path keeps its JSON 404.
  */
-const APP_PATHS = ["/", "/c/:id", "/p/:id", "/login", "/setup", "/settings", "/settings/*", "/s/:token"];
+const APP_PATHS = [
+  "/",
+  "/c/:id",
+  "/p/:id",
+  "/knowledge",
+  "/knowledge/:id",
+  "/login",
+  "/setup",
+  "/settings",
+  "/settings/*",
+  "/s/:token",
+];
 
 const NOT_BUILT =
   "qiusuo: the chat app has not been built.\n\n" +

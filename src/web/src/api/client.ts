@@ -48,13 +48,18 @@ export function setCsrfToken(token: string | null): void {
   csrfToken = token;
 }
 
+/** The CSRF header alone, for a write sent without fetch (an upload by XMLHttpRequest). */
+export function csrfHeader(): Record<string, string> {
+  return csrfToken ? { "x-csrf-token": csrfToken } : {};
+}
+
 function headers(method: string): Record<string, string> {
   const result: Record<string, string> = { "content-type": "application/json" };
   if (method !== "GET" && csrfToken) result["x-csrf-token"] = csrfToken;
   return result;
 }
 
-async function errorFrom(response: Response): Promise<ApiError> {
+export async function errorFrom(response: Response): Promise<ApiError> {
   const text = await response.text().catch(() => "");
   try {
     const body = JSON.parse(text) as { error?: { message?: string; code?: string } };
@@ -66,7 +71,12 @@ async function errorFrom(response: Response): Promise<ApiError> {
   return new ApiError(response.status, "http_error", `${response.status} ${response.statusText}`.trim());
 }
 
-async function send(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
+export async function send(
+  method: string,
+  path: string,
+  body?: unknown,
+  signal?: AbortSignal,
+): Promise<Response> {
   let response: Response;
   try {
     response = await fetch(path, {
@@ -84,7 +94,7 @@ async function send(method: string, path: string, body?: unknown, signal?: Abort
   return response;
 }
 
-async function json<T>(method: string, path: string, body?: unknown): Promise<T> {
+export async function json<T>(method: string, path: string, body?: unknown): Promise<T> {
   const response = await send(method, path, body);
   return (await response.json()) as T;
 }

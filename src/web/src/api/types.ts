@@ -296,3 +296,46 @@ export type {
   ProjectFileView as ProjectFile,
   ProjectView as Project,
 } from "../../../protocol/app/projects.ts";
+
+// knowledge collections (docs/api.md, "Collections")
+export interface Collection {
+  id: string;
+  name: string;
+  description: string;
+  fileCount: number;
+  chunkCount: number;
+  embeddingModel: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type CollectionFileStatus = "queued" | "indexing" | "ready" | "failed";
+
+export interface CollectionFile {
+  id: string;
+  name: string;
+  size: number;
+  mimeType: string;
+  status: CollectionFileStatus;
+  error: { code: string; message: string } | null;
+  chunkCount: number;
+  /** Indexing progress while queued or indexing (chunks embedded of all); null otherwise. */
+  progress: { done: number; total: number } | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface CollectionDetail extends Collection {
+  files: CollectionFile[];
+}
+
+export interface KnowledgeHit {
+  collectionId: string;
+  fileId: string;
+  fileName: string;
+  chunkId: string;
+  text: string;
+  score: number;
+  page?: number;
+  headingPath?: string[];
+}

@@ -23,6 +23,7 @@ import { KeysPage, UsagePage } from "./settings-pages.tsx";
 import { ShareButton } from "./share-dialog.tsx";
 import { SharePage } from "./share-page.tsx";
 import { newChatTitle, ProjectPage, projectTitle } from "./project-page.tsx";
+import { KnowledgePage, knowledgeTitle } from "./knowledge-page.tsx";
 import { Sidebar } from "./sidebar.tsx";
 import { Thread } from "./thread.tsx";
 import { Icon } from "./icons.tsx";
@@ -192,7 +193,9 @@ function ChatApp() {
       ? (openChat.value?.conversation.title ?? newChatTitle())
       : current.name === "project"
         ? projectTitle(current.id)
-        : t("settings");
+        : current.name === "knowledge"
+          ? knowledgeTitle(current)
+          : t("settings");
   return (
     <div class={`layout ${sidebarOpen.value ? "sidebar-open" : ""}`}>
       {current.name === "chat" && (
@@ -268,6 +271,7 @@ function ChatApp() {
         {current.name === "settings" && current.page === "usage" && <UsagePage />}
         {current.name === "admin" && <AdminPage />}
         {current.name === "project" && <ProjectPage id={current.id} />}
+        {current.name === "knowledge" && <KnowledgePage id={current.id} />}
       </main>
     </div>
   );

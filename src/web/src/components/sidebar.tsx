@@ -426,6 +426,18 @@ export function Sidebar({ onNavigate }: { onNavigate: () => void }) {
           </div>
         </div>
       )}
+      <a
+        href="/knowledge"
+        class="knowledge-link"
+        aria-current={route.value.name === "knowledge" ? "page" : undefined}
+        onClick={(event) => {
+          event.preventDefault();
+          navigate("/knowledge");
+          onNavigate();
+        }}
+      >
+        <Icon name="book" /> {t("kbTitle")}
+      </a>
       <button
         type="button"
         class="secondary instructions-button"

@@ -8,13 +8,16 @@ export type Route =
   | { name: "settings"; page: "models" | "keys" | "usage" }
   | { name: "admin" }
   | { name: "shared"; token: string }
-  | { name: "project"; id: string };
+  | { name: "project"; id: string }
+  | { name: "knowledge"; id: string | null };
 
 export function parseRoute(path: string): Route {
   const chat = /^\/c\/([^/]+)\/?$/.exec(path);
   if (chat) return { name: "chat", id: decodeURIComponent(chat[1]!) };
   const project = /^\/p\/([^/]+)\/?$/.exec(path);
   if (project) return { name: "project", id: decodeURIComponent(project[1]!) };
+  const knowledge = /^\/knowledge(?:\/([^/]+))?\/?$/.exec(path);
+  if (knowledge) return { name: "knowledge", id: knowledge[1] ? decodeURIComponent(knowledge[1]) : null };
   const shared = /^\/s\/([^/]+)\/?$/.exec(path);
   // Tokens are base64url, never percent-encoded: a malformed escape must not throw here.
   if (shared) return { name: "shared", token: shared[1]! };
