@@ -25,6 +25,7 @@ import {
   type ValueNode,
 } from "kysely";
 import pg from "pg";
+import * as sqliteVec from "sqlite-vec";
 
 export interface StoreDialect {
   /** For logs and test reports only; shared code never branches on it. */
@@ -52,10 +53,16 @@ export interface StoreDialect {
    * `terms`, so a query can order and limit by it with nothing left to check in code.
    */
   matchesSearchTerms(table: SearchableTable, terms: readonly string[]): RawBuilder<SqlBool>;
+  /**
+   * The cosine distance between a stored vector (`column`, little-endian float32 bytes) and
+   * `vector`, computed by the engine (sqlite-vec on SQLite); absent where the engine has no such
+   * function, and the caller computes it itself (store/collections.ts).
+   */
+  vectorDistance?: (column: string, vector: Float32Array) => RawBuilder<number>;
 }
 
 /** The tables with a `search_terms` column and a full-text index over it. */
-export type SearchableTable = "conversations" | "messages";
+export type SearchableTable = "conversations" | "messages" | "collection_chunks";
 
 /** One file, `<dataDir>/qiusuo.db`, in WAL mode with foreign keys enforced. */
 export function sqliteDialect(dataDir: string): StoreDialect {
@@ -67,6 +74,8 @@ export function sqliteDialect(dataDir: string): StoreDialect {
   database.pragma("busy_timeout = 5000");
   // WAL makes NORMAL durable against a process crash; only power loss can drop the last commits.
   database.pragma("synchronous = NORMAL");
+  // sqlite-vec's functions (vec_distance_cosine) for knowledge collections' vector search.
+  sqliteVec.load(database);
   return {
     kind: "sqlite",
     plugins: [],
@@ -89,6 +98,8 @@ export function sqliteDialect(dataDir: string): StoreDialect {
       const holds = terms.map((term) => sql`instr(${padded}, ${` ${term} `}) > 0`);
       return sql<SqlBool>`+${sql.ref(`${table}.rowid`)} in (select rowid from ${index} where ${index} match ${query}) and ${sql.join(holds, sql` and `)}`;
     },
+    vectorDistance: (column, vector) =>
+      sql<number>`vec_distance_cosine(${sql.ref(column)}, ${Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength)})`,
   };
 }
 
