@@ -7,7 +7,7 @@ import {
   userMcpServerView,
 } from "../../protocol/app/mcp.js";
 import type { McpHub } from "../../tools/mcp/mcp-hub.js";
-import { notFound, requireAdmin, type AppApiContext } from "./app-api.js";
+import { requireAdmin, type AppApiContext } from "./app-api.js";
 
 type WithId = { Params: { id: string } };
 
@@ -25,7 +25,7 @@ export function registerMcpRoutes(app: FastifyInstance, context: AppApiContext):
   };
   const serverOrNotFound = async (id: string) => {
     const server = await servers.get(id);
-    if (!server) throw notFound("MCP server", id);
+    if (!server) throw serverNotFound(id);
     return server;
   };
 
@@ -64,7 +64,7 @@ export function registerMcpRoutes(app: FastifyInstance, context: AppApiContext):
       ...(changes.enabled === undefined ? {} : { enabled: changes.enabled }),
       ...(changes.toolSettings === undefined ? {} : { toolSettings: changes.toolSettings }),
     });
-    if (!updated) throw notFound("MCP server", request.params.id);
+    if (!updated) throw serverNotFound(request.params.id);
     // A running server keeps its old command or URL until it is started again.
     if (changes.transport !== undefined || changes.name !== undefined || changes.enabled === false) {
       await context.mcp?.forget(updated.id);
@@ -74,7 +74,7 @@ export function registerMcpRoutes(app: FastifyInstance, context: AppApiContext):
 
   app.delete<WithId>("/admin/mcp-servers/:id", async (request, reply) => {
     requireAdmin(context.user(request));
-    if (!(await servers.delete(request.params.id))) throw notFound("MCP server", request.params.id);
+    if (!(await servers.delete(request.params.id))) throw serverNotFound(request.params.id);
     await context.mcp?.forget(request.params.id);
     return reply.code(204).send();
   });
@@ -88,4 +88,8 @@ export function registerMcpRoutes(app: FastifyInstance, context: AppApiContext):
       ? { ok: true, server: adminMcpServerView(tested) }
       : { ok: false, error: result.error, server: adminMcpServerView(tested) };
   });
+}
+
+function serverNotFound(id: string): QiusuoError {
+  return new QiusuoError("not_found", "mcp_server_not_found", `MCP server '${id}' does not exist.`);
 }

@@ -116,11 +116,14 @@ export class McpHub {
     const pending = McpConnection.open(server, {
       timeoutMs: this.connectTimeoutMs,
       onClosed: (connection) => {
-        void pending.then((opened) => {
-          if (opened === connection && this.connections.get(server.id) === pending) {
-            this.connections.delete(server.id);
-          }
-        });
+        pending.then(
+          (opened) => {
+            if (opened === connection && this.connections.get(server.id) === pending) {
+              this.connections.delete(server.id);
+            }
+          },
+          () => {},
+        );
       },
     });
     this.connections.set(server.id, pending);

@@ -61,7 +61,7 @@ export function resultText(result: CallToolResult): string {
         return part.text;
       case "image":
       case "audio":
-        return `[${part.type}: ${part.mimeType}, ${Math.floor((part.data.length * 3) / 4)} bytes, not shown]`;
+        return `[${part.type}: ${part.mimeType}, ${base64Bytes(part.data)} bytes, not shown]`;
       case "resource_link":
         return `[resource: ${part.name} ${part.uri}]`;
       case "resource":
@@ -78,4 +78,10 @@ export function resultText(result: CallToolResult): string {
   const text = parts.join("\n");
   if (text.length <= MAX_RESULT_CHARS) return text;
   return `${text.slice(0, MAX_RESULT_CHARS)}\n[… ${text.length - MAX_RESULT_CHARS} more characters cut]`;
+}
+
+/** The size of base64 data once decoded, without decoding it. */
+function base64Bytes(data: string): number {
+  const padding = data.endsWith("==") ? 2 : data.endsWith("=") ? 1 : 0;
+  return Math.floor((data.length * 3) / 4) - padding;
 }
