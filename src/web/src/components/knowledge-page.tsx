@@ -163,9 +163,13 @@ function FileRow({ collectionId, file }: { collectionId: string; file: Collectio
     <li class="knowledge-file" data-status={file.status}>
       <div class="knowledge-file-head">
         <span class="file-name">{file.name}</span>
-        <span class="hint">{formatBytes(file.size)}</span>
-        <span class="knowledge-status">{t(STATUS[file.status])}</span>
-        {file.status === "ready" && <span class="hint">{t("kbChunkCount", { count: file.chunkCount })}</span>}
+        <span class="knowledge-file-meta">
+          <span class="hint">{formatBytes(file.size)}</span>
+          <span class="knowledge-status">{t(STATUS[file.status])}</span>
+          {file.status === "ready" && (
+            <span class="hint">{t("kbChunkCount", { count: file.chunkCount })}</span>
+          )}
+        </span>
         <button
           type="button"
           class="icon-button"
