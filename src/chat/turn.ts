@@ -16,7 +16,7 @@ import { KEEP_ALIVE, withKeepAlive } from "../protocol/keep-alive.js";
 import type { Conversation, JsonObject, Message, ToolCallRecord } from "../store/conversations.js";
 import type { SessionUser } from "../store/sessions.js";
 import type { Store } from "../store/store.js";
-import type { Tool, ToolResult } from "../tools/tool.js";
+import type { Tool, ToolContext, ToolResult } from "../tools/tool.js";
 import { loadReplyContext } from "./reply-context.js";
 import { promptSha256, replyRequest } from "./reply-request.js";
 import type { TurnEvent, TurnFinishReason } from "./turn-events.js";
@@ -53,6 +53,11 @@ export interface TurnOptions {
   generation: Generation;
   /** Tools qiusuo runs in this turn, offered to the model. Default none. */
   tools?: readonly Tool[] | undefined;
+  /**
+   * Continues a reply that ended for approval (the last message of `branch`): its tool calls are
+   * run, or, refused, answered with the user's refusal, and the model is called with the results.
+   */
+  resume?: { calls: readonly ToolCall[]; approved: boolean } | undefined;
   limits?: Partial<TurnLimits> | undefined;
   /** Aborts the turn: the user stopped it or went away. */
   signal: AbortSignal;
@@ -74,7 +79,12 @@ interface ToolStep {
   /** Absent when it was not run: it needs approval, or the turn stopped while it ran. */
   result?: ToolResult;
   awaitingApproval?: true;
+  /** What the user decided for an "ask me first" call this turn continued from. */
+  approval?: "approved" | "denied";
 }
+
+/** What the model reads for an "ask me first" call the user refused. */
+export const REFUSED_RESULT = "The user declined to run this tool call.";
 
 /**
  * Starts a turn. Like `Engine.chat`, what can be refused (an unknown model, a prompt too long, a
@@ -106,7 +116,12 @@ export async function runTurn(options: TurnOptions): Promise<AsyncIterable<TurnE
   const timer = setTimeout(() => timeUp.abort(), limits.deadlineMs);
   const signal = AbortSignal.any([options.signal, timeUp.signal]);
   const call = (chatRequest: ChatRequest) => callModel(options, model, chatRequest, signal);
+  const toolContext: ToolContext = { userId: user.id, conversationId: conversation.id, signal, deadline };
   try {
+    const resumed = options.resume ? await decided(options.resume, tools, toolContext) : [];
+    for (const step of resumed) {
+      request.messages.push({ role: "tool", content: step.result!.content, toolCallId: step.id });
+    }
     const first = await call(request);
     // The model file's digest may still be computing (a large file's first hash takes a minute):
     // the reply does not wait for it; it is recorded on the reply once the file is hashed.
@@ -150,7 +165,19 @@ export async function runTurn(options: TurnOptions): Promise<AsyncIterable<TurnE
         .then((known) => record.update({ ...known, systemFingerprint: systemFingerprint(known) }))
         .catch((error: unknown) => options.onError?.(error, "the reply's model digest was not recorded"));
     }
-    const turn: Turn = { options, tools, limits, deadline, timer, signal, request, call, started, record };
+    const turn: Turn = {
+      options,
+      tools,
+      limits,
+      timer,
+      signal,
+      toolContext,
+      request,
+      call,
+      started,
+      record,
+      resumed,
+    };
     return turnEvents(turn, first);
   } catch (error) {
     clearTimeout(timer);
@@ -163,12 +190,15 @@ interface Turn {
   options: TurnOptions;
   tools: ReadonlyMap<string, Tool>;
   limits: TurnLimits;
-  deadline: number;
   /** Aborts the turn at its deadline; cleared when it ends. */
   timer: NodeJS.Timeout;
   /** The user's abort and the deadline together. */
   signal: AbortSignal;
+  /** What each tool call runs for. */
+  toolContext: ToolContext;
   request: ChatRequest;
+  /** The approved (or refused) calls this turn continued from, already run. */
+  resumed: ToolStep[];
   call(request: ChatRequest): Promise<AsyncIterable<ChatEvent>>;
   started: Message;
   record: ProvenanceRecord;
@@ -199,7 +229,8 @@ async function* turnEvents(turn: Turn, first: AsyncIterable<ChatEvent>): AsyncGe
   if (options.newUserMessage) yield { type: "user", message: options.newUserMessage };
   yield { type: "assistant", message: started };
   const reply = new ReplyText();
-  const steps: ToolStep[] = [];
+  const steps: ToolStep[] = [...turn.resumed];
+  for (const step of turn.resumed) yield* toolEvents(step, step.result!);
   const messages = [...turn.request.messages];
   let usage: Usage | undefined;
   let lastFinish: Extract<ChatEvent, { type: "finish" }> | undefined;
@@ -298,7 +329,8 @@ async function* turnEvents(turn: Turn, first: AsyncIterable<ChatEvent>): AsyncGe
           yield { type: "tool-call", ...call };
           yield { type: "approval-needed", ...call };
         }
-        return yield* end("approval-needed");
+        // The reply keeps the calls, so approving them continues from exactly this request.
+        return yield* end("approval-needed", { toolCalls: calls.map(wireToolCall) });
       }
       if (step >= turn.limits.maxSteps) {
         return yield* end("tool-limit", {
@@ -310,23 +342,14 @@ async function* turnEvents(turn: Turn, first: AsyncIterable<ChatEvent>): AsyncGe
         yield { type: "tool-call", ...call };
         const toolStep: ToolStep = { step, ...call };
         steps.push(toolStep);
-        const running = runTool(turn, turn.tools.get(call.name)!, call);
+        const running = runTool(turn.toolContext, turn.tools.get(call.name)!, call);
         for await (const item of keptAlive(settled(running))) {
           if (item === KEEP_ALIVE) yield { type: "keep-alive" };
         }
         const result = await running;
         if (signal.aborted) return yield* cutShort();
         toolStep.result = result;
-        yield {
-          type: "tool-result",
-          id: call.id,
-          name: call.name,
-          content: result.content,
-          isError: result.isError,
-        };
-        if (result.sources && result.sources.length > 0) {
-          yield { type: "sources", toolCallId: call.id, sources: result.sources };
-        }
+        yield* toolEvents(toolStep, result, { call: false });
         messages.push({ role: "tool", content: result.content, toolCallId: call.id });
       }
       events = await turn.call({ ...turn.request, messages: [...messages] });
@@ -343,29 +366,63 @@ async function* turnEvents(turn: Turn, first: AsyncIterable<ChatEvent>): AsyncGe
   }
 }
 
+/** A run call's events: the call (unless already sent), its result, and the sources it gave. */
+function* toolEvents(step: ToolStep, result: ToolResult, options = { call: true }): Generator<TurnEvent> {
+  if (options.call) yield { type: "tool-call", id: step.id, name: step.name, arguments: step.arguments };
+  yield {
+    type: "tool-result",
+    id: step.id,
+    name: step.name,
+    content: result.content,
+    isError: result.isError,
+  };
+  if (result.sources && result.sources.length > 0) {
+    yield { type: "sources", toolCallId: step.id, sources: result.sources };
+  }
+}
+
+/**
+ * The calls a reply stopped at, decided: approved, each is run (one after another, as the model
+ * made them); refused, the "ask me first" ones are answered with the refusal and the rest run.
+ */
+async function decided(
+  resume: NonNullable<TurnOptions["resume"]>,
+  tools: ReadonlyMap<string, Tool>,
+  context: ToolContext,
+): Promise<ToolStep[]> {
+  const steps: ToolStep[] = [];
+  for (const call of resume.calls) {
+    const tool = tools.get(call.name);
+    const step: ToolStep = { step: 1, id: call.id, name: call.name, arguments: call.arguments };
+    if (tool?.askFirst === true) step.approval = resume.approved ? "approved" : "denied";
+    step.result = !tool
+      ? { content: `The tool ${call.name} is no longer available in this conversation.`, isError: true }
+      : step.approval === "denied"
+        ? { content: REFUSED_RESULT, isError: true }
+        : await runTool(context, tool, call);
+    steps.push(step);
+  }
+  return steps;
+}
+
 /**
  * Runs one call. Bad arguments and a tool that throws become error results the model reads; a
  * tool that does not stop when the turn's signal aborts is left behind.
  */
-async function runTool(turn: Turn, tool: Tool, call: ToolCall): Promise<ToolResult> {
+async function runTool(context: ToolContext, tool: Tool, call: ToolCall): Promise<ToolResult> {
   let args: unknown;
   try {
     args = call.arguments.trim() === "" ? {} : JSON.parse(call.arguments);
   } catch {
     return { content: `The arguments for ${call.name} are not valid JSON.`, isError: true };
   }
-  const context = {
-    userId: turn.options.user.id,
-    conversationId: turn.options.conversation.id,
-    signal: turn.signal,
-    deadline: turn.deadline,
-  };
+  const { signal } = context;
   let stopListening = () => {};
   const aborted = new Promise<never>((_, reject) => {
-    const onAbort = () => reject(turn.signal.reason as Error);
-    turn.signal.addEventListener("abort", onAbort, { once: true });
-    stopListening = () => turn.signal.removeEventListener("abort", onAbort);
-    if (turn.signal.aborted) onAbort();
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener("abort", onAbort, { once: true });
+    stopListening = () => signal.removeEventListener("abort", onAbort);
+    if (signal.aborted) onAbort();
   });
   try {
     return await Promise.race([tool.run(args, context), aborted]);

@@ -15,6 +15,7 @@ import { modelIdForFile } from "../engines/local/model-paths.js";
 import { pullModel } from "../engines/local/model-pull.js";
 import { INSTANCE_HEARTBEAT_MS } from "../store/instances.js";
 import { auditsDir } from "../audit/report-files.js";
+import { webSearchSetup } from "../tools/web/search-setup.js";
 import { localModelFiles, resolveModelSource, type ModelSource } from "./model-sources.js";
 import { createProgressBar } from "./progress-bar.js";
 
@@ -72,6 +73,14 @@ export function registerServeCommand(program: Command): void {
       "--flash-attn <auto|on|off>",
       `flash attention; auto uses it where the model and device allow (default ${SERVE_DEFAULTS.flashAttn})`,
     )
+    .option(
+      "--draft-model <model>",
+      "a small model of the same vocabulary that drafts tokens (speculative decoding): a GGUF file or a downloaded alias (QIUSUO_DRAFT_MODEL)",
+    )
+    .option(
+      "--prompt-lookup <auto|on|off>",
+      `draft tokens by looking up what was just generated in the prompt; auto: when no --draft-model (default ${SERVE_DEFAULTS.promptLookup})`,
+    )
     .option("--log-level <level>", "fatal, error, warn, info, debug")
     .option("--auth", "accounts mode: logins and API keys (always on for a non-loopback --host)")
     .option("--database-url <url>", "PostgreSQL instead of SQLite in the data dir (or DATABASE_URL)")
@@ -90,6 +99,22 @@ export function registerServeCommand(program: Command): void {
       "a web origin besides localhost browsers may call the API from, with an API key: https://app.example.com, chrome-extension://*, or * (repeatable; QIUSUO_ALLOW_ORIGINS, comma-separated, like OLLAMA_ORIGINS)",
       collect,
       [],
+    )
+    .option(
+      "--search-provider <searxng|brave|tavily>",
+      "the app's web search (联网搜索) provider; Brave and Tavily take BRAVE_API_KEY / TAVILY_API_KEY (QIUSUO_SEARCH_PROVIDER)",
+    )
+    .option(
+      "--searxng-url <url>",
+      "a SearXNG instance with json in search.formats; alone, it picks SearXNG (QIUSUO_SEARXNG_URL)",
+    )
+    .option(
+      "--fetch-allow-private",
+      "let web search fetch pages on private, loopback and link-local addresses (QIUSUO_FETCH_ALLOW_PRIVATE=1)",
+    )
+    .option(
+      "--embedding-model <model>",
+      "the model knowledge collections are embedded with; default the default model (QIUSUO_EMBEDDING_MODEL)",
     )
     .option(
       "--metrics <admin|public>",
@@ -155,7 +180,10 @@ export async function serve(config: ServeConfig): Promise<void> {
   }, INSTANCE_HEARTBEAT_MS);
   heartbeat.unref();
   const metrics = createMetrics();
+  const draftModelPath = config.draftModel ? await draftModelFile(config, config.draftModel) : undefined;
   const engine = new LocalEngine({
+    ...(draftModelPath ? { draftModelPath } : {}),
+    promptLookup: config.promptLookup,
     contextSize: config.contextSize,
     parallel: config.parallel,
     threads: effectiveThreads(config),
@@ -207,6 +235,8 @@ export async function serve(config: ServeConfig): Promise<void> {
     requestTimeoutSeconds: config.requestTimeoutSeconds,
     metricsAccess: config.metrics,
     allowOrigins: config.allowOrigins,
+    webSearch: webSearchSetup(config),
+    ...(config.embeddingModel === undefined ? {} : { embeddingModel: config.embeddingModel }),
   });
   const address = await app.listen({ host: config.host, port: config.port });
   const url = address.replace("://[::1]", "://localhost");
@@ -251,6 +281,15 @@ export async function serve(config: ServeConfig): Promise<void> {
   // Models are checked (and downloaded) after the server is up, so /health can report progress.
   // The default model loads at once so the first request is fast; the others on first use.
   sources.forEach((source, index) => void bringUp(engine, source, config, index === 0));
+}
+
+/** The draft model's file: a path, or an alias or file name already in the data dir. */
+async function draftModelFile(config: ServeConfig, name: string): Promise<string> {
+  const source = await resolveModelSource(name, config.dataDir, config.modelCatalog);
+  if (source.kind === "pull") {
+    throw new Error(`The draft model '${name}' is not downloaded: run \`qiusuo pull ${name}\` first.`);
+  }
+  return source.path;
 }
 
 async function configuredSources(config: ServeConfig): Promise<ModelSource[]> {

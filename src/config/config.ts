@@ -30,6 +30,7 @@ export const SERVE_DEFAULTS = {
   metrics: "admin",
   cacheType: "f16",
   flashAttn: "auto",
+  promptLookup: "auto",
 } as const;
 
 /**
@@ -179,6 +180,10 @@ export const serveConfigSchema = z.object({
   cacheTypeV: z.enum(KV_CACHE_TYPES).optional(),
   /** Flash attention: "auto" lets llama.cpp use it where it works; a quantized V cache needs it. */
   flashAttn: z.enum(FLASH_ATTENTION_SETTINGS).default(SERVE_DEFAULTS.flashAttn),
+  /** A small model of the same vocabulary that drafts tokens for the served models (a file or a downloaded alias). */
+  draftModel: z.string().min(1).optional(),
+  /** Drafts looked up in the prompt: "auto" when no draft model is set (see engines/local/speculation.ts). */
+  promptLookup: z.enum(["auto", "on", "off"]).default(SERVE_DEFAULTS.promptLookup),
   /** Hugging Face endpoint for pulls (a mirror works too). */
   huggingFaceEndpoint: z.string().url().default("https://huggingface.co"),
   huggingFaceToken: z.string().optional(),
@@ -205,6 +210,18 @@ export const serveConfigSchema = z.object({
    * the loopback origin check; they authenticate with API keys (no cookies cross origins).
    */
   allowOrigins: z.array(z.string().regex(ORIGIN_PATTERN, ORIGIN_MESSAGE)).default([]),
+  /**
+   * The app's web search (联网搜索) provider; none turns the feature off. SearXNG needs
+   * `searxngUrl`, Brave and Tavily their key (BRAVE_API_KEY, TAVILY_API_KEY).
+   */
+  searchProvider: z.enum(["searxng", "brave", "tavily"]).optional(),
+  /** A SearXNG instance's base URL, with `json` in its `search.formats`. */
+  searxngUrl: z.string().url().optional(),
+  /** Brave's and Tavily's API keys, from the environment only. */
+  braveApiKey: z.string().min(1).optional(),
+  tavilyApiKey: z.string().min(1).optional(),
+  /** Lets web search fetch pages on private, loopback and link-local addresses (off: SSRF guard). */
+  fetchAllowPrivate: z.boolean().default(false),
   /** Server log level; the terminal gets plain progress lines whatever it is. */
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("warn"),
   /** Upstream pools by name (`--upstream`, `--config`'s `upstreams`); none by default. */
@@ -220,6 +237,11 @@ export const serveConfigSchema = z.object({
   aliases: z.record(z.string().min(1).max(256), z.string().min(1).max(300)).default({}),
   /** The model `deepseek-chat` and `deepseek-reasoner` answer with; default the first one. */
   defaultModel: z.string().min(1).optional(),
+  /**
+   * The model knowledge collections are embedded with (a local GGUF or an upstream's model);
+   * default the default model (any GGUF can embed; an embedding model does it better).
+   */
+  embeddingModel: z.string().min(1).max(300).optional(),
 });
 
 export type ServeConfig = z.infer<typeof serveConfigSchema>;
@@ -246,12 +268,18 @@ export interface ServeFlags {
   cacheTypeK?: string;
   cacheTypeV?: string;
   flashAttn?: string;
+  draftModel?: string;
+  promptLookup?: string;
   logLevel?: string;
   databaseUrl?: string;
   auth?: boolean;
   metrics?: string;
   /** A web origin browsers may call from, repeatable. */
   allowOrigin?: string[];
+  searchProvider?: string;
+  searxngUrl?: string;
+  fetchAllowPrivate?: boolean;
+  embeddingModel?: string;
   /** `NAME=URL[,URL...]`, repeatable. */
   upstream?: string[];
   /** A JSON file with any setting, and `upstreams`, `aliases`, `defaultModel`. */
@@ -284,6 +312,8 @@ const envNames: Record<string, string> = {
   cacheTypeK: "QIUSUO_CACHE_TYPE_K",
   cacheTypeV: "QIUSUO_CACHE_TYPE_V",
   flashAttn: "QIUSUO_FLASH_ATTN",
+  draftModel: "QIUSUO_DRAFT_MODEL",
+  promptLookup: "QIUSUO_PROMPT_LOOKUP",
   huggingFaceEndpoint: "QIUSUO_HF_ENDPOINT",
   huggingFaceToken: "HF_TOKEN",
   modelCatalog: "QIUSUO_MODEL_CATALOG",
@@ -292,11 +322,23 @@ const envNames: Record<string, string> = {
   auth: "QIUSUO_AUTH",
   metrics: "QIUSUO_METRICS",
   allowOrigins: "QIUSUO_ALLOW_ORIGINS",
+  searchProvider: "QIUSUO_SEARCH_PROVIDER",
+  searxngUrl: "QIUSUO_SEARXNG_URL",
+  braveApiKey: "BRAVE_API_KEY",
+  tavilyApiKey: "TAVILY_API_KEY",
+  fetchAllowPrivate: "QIUSUO_FETCH_ALLOW_PRIVATE",
+  embeddingModel: "QIUSUO_EMBEDDING_MODEL",
   upstreams: "QIUSUO_UPSTREAM",
 };
 
 /** Settings that have no flag, only their environment variable. */
-const ENV_ONLY = new Set(["huggingFaceEndpoint", "huggingFaceToken", "modelCatalog"]);
+const ENV_ONLY = new Set([
+  "huggingFaceEndpoint",
+  "huggingFaceToken",
+  "modelCatalog",
+  "braveApiKey",
+  "tavilyApiKey",
+]);
 
 /** The data directory: flag, then QIUSUO_DATA_DIR, then ~/.qiusuo. */
 export function resolveDataDir(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
@@ -391,6 +433,8 @@ export function loadServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = proc
     cacheTypeK: flags.cacheTypeK ?? env.QIUSUO_CACHE_TYPE_K,
     cacheTypeV: flags.cacheTypeV ?? env.QIUSUO_CACHE_TYPE_V,
     flashAttn: flags.flashAttn ?? env.QIUSUO_FLASH_ATTN,
+    draftModel: flags.draftModel ?? env.QIUSUO_DRAFT_MODEL,
+    promptLookup: flags.promptLookup ?? env.QIUSUO_PROMPT_LOOKUP,
     huggingFaceEndpoint: huggingFace.endpoint,
     huggingFaceToken: huggingFace.token,
     modelCatalog,
@@ -407,6 +451,14 @@ export function loadServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = proc
           : env.QIUSUO_ALLOW_ORIGINS.split(",")
               .map((origin) => origin.trim())
               .filter(Boolean),
+    searchProvider: flags.searchProvider ?? (env.QIUSUO_SEARCH_PROVIDER || undefined),
+    searxngUrl: flags.searxngUrl ?? (env.QIUSUO_SEARXNG_URL || undefined),
+    braveApiKey: env.QIUSUO_BRAVE_API_KEY || env.BRAVE_API_KEY || undefined,
+    tavilyApiKey: env.QIUSUO_TAVILY_API_KEY || env.TAVILY_API_KEY || undefined,
+    fetchAllowPrivate:
+      flags.fetchAllowPrivate ??
+      (env.QIUSUO_FETCH_ALLOW_PRIVATE === undefined ? undefined : env.QIUSUO_FETCH_ALLOW_PRIVATE === "1"),
+    embeddingModel: flags.embeddingModel ?? (env.QIUSUO_EMBEDDING_MODEL || undefined),
   };
   // The file comes under flags and environment: a value set there wins.
   const fromFile = Object.fromEntries(
@@ -436,6 +488,7 @@ export function loadServeConfig(flags: ServeFlags, env: NodeJS.ProcessEnv = proc
         "use --flash-attn auto or on, or keep V at f16 with --cache-type-v f16",
     );
   }
+  if (parsed.success) problems.push(...searchProblems(parsed.data));
   if (!parsed.success || problems.length > 0) {
     throw new ConfigError([...problems, ...(parsed.success ? [] : issueProblems(parsed.error))]);
   }
@@ -473,12 +526,31 @@ const FILE_KEYS = new Set([
   "cacheTypeK",
   "cacheTypeV",
   "flashAttn",
+  "draftModel",
+  "promptLookup",
   "logLevel",
   "databaseUrl",
   "auth",
   "metrics",
   "allowOrigins",
+  "searchProvider",
+  "searxngUrl",
+  "fetchAllowPrivate",
+  "embeddingModel",
 ]);
+
+/** A search provider without what it needs to answer: a URL or a key. */
+function searchProblems(config: ServeConfig): string[] {
+  const missing: Record<string, [boolean, string]> = {
+    searxng: [config.searxngUrl === undefined, "needs --searxng-url (or QIUSUO_SEARXNG_URL)"],
+    brave: [config.braveApiKey === undefined, "needs BRAVE_API_KEY (or QIUSUO_BRAVE_API_KEY)"],
+    tavily: [config.tavilyApiKey === undefined, "needs TAVILY_API_KEY (or QIUSUO_TAVILY_API_KEY)"],
+  };
+  const check = config.searchProvider && missing[config.searchProvider];
+  return check && check[0]
+    ? [`searchProvider (--search-provider): ${config.searchProvider} ${check[1]}`]
+    : [];
+}
 
 /** The `--config` file's JSON object; one that cannot be read or parsed is a problem. */
 function readConfigFile(file: string | undefined, problems: string[]): Record<string, unknown> {

@@ -27,6 +27,12 @@ export interface ConversationSettings {
   systemPrompt?: string;
   /** Sampling temperature; the model's default when unset. */
   temperature?: number;
+  /** 联网搜索: the turn offers `web_search` and `fetch_url`. Off when unset. */
+  webSearch?: boolean;
+  /** Knowledge collections the turn may search (`knowledge_search`); ids no longer the user's are skipped. */
+  collectionIds?: string[];
+  /** MCP servers whose tools the turn offers; ids no longer enabled are skipped. */
+  mcpServerIds?: string[];
 }
 
 export interface Conversation {

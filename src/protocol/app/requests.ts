@@ -47,15 +47,27 @@ export const parseUsageQuery = (query: unknown, groupings: readonly [string, ...
     query,
   );
 
+const id = z.string().min(1).max(100);
+
+/**
+ * Collections or MCP servers a conversation uses: at most 20, no id twice. Whether each is the
+ * user's is checked at each turn, where one that is gone is skipped (it may be deleted later anyway).
+ */
+const toolIds = z
+  .array(id)
+  .max(20)
+  .refine((ids) => new Set(ids).size === ids.length, "must not name an id twice");
+
 export const conversationSettings = z
   .object({
     model: optional(z.string().min(1).max(200)),
     systemPrompt: optional(z.string().max(100_000)),
     temperature: optional(z.number().min(0).max(2)),
+    webSearch: optional(z.boolean()),
+    collectionIds: optional(toolIds),
+    mcpServerIds: optional(toolIds),
   })
   .strict();
-
-const id = z.string().min(1).max(100);
 
 /**
  * A new conversation's title, settings and project, or a change to them (PATCH), which may also
@@ -249,6 +261,20 @@ export const parseNewMessage = (body: unknown) => {
 };
 
 export const parseRegenerate = (body: unknown) => parseWith(z.object(generation), body ?? {});
+
+/** The user's answer to a reply that stopped at an "ask me first" tool call, with the reply's settings. */
+export const parseToolApproval = (body: unknown) =>
+  parseWith(z.object({ approve: z.boolean(), ...generation }), body);
+
+/** `POST /api/web-search`: a query, and how many of the top pages to fetch for their text (default none). */
+export const parseWebSearch = (body: unknown) =>
+  parseWith(
+    z.object({
+      query: z.string().trim().min(1).max(500),
+      fetch: z.number().int().min(0).max(5).default(0),
+    }),
+    body,
+  );
 
 /**
  * A user message with attached files, in DeepSeek's file template: each file as

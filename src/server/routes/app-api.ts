@@ -64,7 +64,7 @@ const PUBLIC_ROUTES = new Set([
 ]);
 const WRITE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 /** Routes a script may also call with `Authorization: Bearer <API key>`. */
-const BEARER_ROUTES = /^\/api\/collections(\/|$)/;
+const BEARER_ROUTES = /^\/api\/(collections(\/|$)|web-search$)/;
 
 /**
  * The chat app's JSON API under /api (docs/api.md). Every route acts for one user: the local
@@ -99,7 +99,10 @@ export function registerAppApi(app: FastifyInstance, options: AppApiOptions): vo
         const route = `${request.method} ${request.routeOptions.url ?? ""}`;
         // Scripts call the collections routes with an API key, as they call /v1. A bearer
         // request carries no cookie, so a page on another site cannot forge one: no CSRF token.
-        if (request.headers.authorization !== undefined && BEARER_ROUTES.test(request.routeOptions.url ?? "")) {
+        if (
+          request.headers.authorization !== undefined &&
+          BEARER_ROUTES.test(request.routeOptions.url ?? "")
+        ) {
           users.set(request, (await options.auth.apiPrincipal(request.headers)).user);
           return;
         }

@@ -1,11 +1,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { QiusuoError } from "../../core/errors.js";
 import { branchOf } from "../../chat/reply-request.js";
-import { runTurn, type Generation } from "../../chat/turn.js";
+import { runTurn, type Generation, type TurnOptions } from "../../chat/turn.js";
 import type { TurnEvent } from "../../chat/turn-events.js";
-import { parseNewMessage, parseRegenerate } from "../../protocol/app/requests.js";
+import { turnTools, type ToolSources } from "../../chat/turn-tools.js";
+import { parseNewMessage, parseRegenerate, parseToolApproval } from "../../protocol/app/requests.js";
 import { SSE_KEEP_ALIVE } from "../../protocol/sse.js";
 import type { Conversation, Message } from "../../store/conversations.js";
+import type { Tool } from "../../tools/tool.js";
 import { disconnectSignal, sendEventStream } from "../reply-helpers.js";
 import { notFound, type AppApiContext } from "./app-api.js";
 
@@ -31,6 +33,8 @@ export function registerChatRoutes(app: FastifyInstance, context: AppApiContext)
         param: "content",
       });
     }
+    // Before the message is kept: web search switched on with no provider is refused here.
+    const tools = await toolsFor(context, conversation, user.id, body.content);
     const userMessage = await conversations.addMessage(user.id, conversation.id, {
       parentId: body.parentId,
       role: "user",
@@ -42,7 +46,10 @@ export function registerChatRoutes(app: FastifyInstance, context: AppApiContext)
     });
     const messages = userMessage && (await conversations.messages(user.id, conversation.id));
     if (!userMessage || !messages) throw notFound("Conversation", conversation.id);
-    return answer(context, request, reply, conversation, branchOf(messages, userMessage), body, userMessage);
+    return answer(context, request, reply, conversation, branchOf(messages, userMessage), body, {
+      newUserMessage: userMessage,
+      tools,
+    });
   });
 
   app.post<WithMessage>("/conversations/:id/messages/:messageId/regenerate", async (request, reply) => {
@@ -56,13 +63,73 @@ export function registerChatRoutes(app: FastifyInstance, context: AppApiContext)
     if (!replaced || replaced.role !== "assistant" || !parent) {
       throw notFound("Reply", request.params.messageId);
     }
-    return answer(context, request, reply, conversation, branchOf(messages, parent), body);
+    const branch = branchOf(messages, parent);
+    const tools = await toolsFor(context, conversation, user.id, lastUserText(branch));
+    return answer(context, request, reply, conversation, branch, body, { tools });
   });
+
+  /**
+   * The user's answer to a reply that stopped at an "ask me first" tool call. The decision is
+   * answered by a new reply under the stopped one, which keeps its calls: approved, exactly those
+   * calls are run; refused, the model is told so. Either way the new reply streams like any other.
+   */
+  app.post<WithMessage>("/conversations/:id/messages/:messageId/approval", async (request, reply) => {
+    const user = context.user(request);
+    const body = parseToolApproval(request.body);
+    const conversation = await conversations.get(user.id, request.params.id);
+    const messages = conversation && (await conversations.messages(user.id, conversation.id));
+    if (!conversation || !messages) throw notFound("Conversation", request.params.id);
+    const stopped = messages.find((message) => message.id === request.params.messageId);
+    if (!stopped || stopped.role !== "assistant") throw notFound("Reply", request.params.messageId);
+    const finish = (stopped.provenance?.turn as { finish?: unknown } | undefined)?.finish;
+    if (finish !== "approval-needed" || !stopped.toolCalls) {
+      throw new QiusuoError(
+        "conflict",
+        "no_pending_tool_call",
+        "This reply is not waiting for a tool call to be approved.",
+      );
+    }
+    if (messages.some((message) => message.parentId === stopped.id)) {
+      throw new QiusuoError(
+        "conflict",
+        "tool_call_decided",
+        "This tool call was already approved or denied.",
+      );
+    }
+    const branch = branchOf(messages, stopped);
+    const tools = await toolsFor(context, conversation, user.id, lastUserText(branch));
+    const calls = stopped.toolCalls.map((call) => ({
+      id: call.id,
+      name: call.function.name,
+      arguments: call.function.arguments,
+    }));
+    return answer(context, request, reply, conversation, branch, body, {
+      tools,
+      resume: { calls, approved: body.approve },
+    });
+  });
+}
+
+/** The tools the conversation's settings switch on; knowledge and MCP when the server has them. */
+function toolsFor(
+  context: AppApiContext,
+  conversation: Conversation,
+  userId: string,
+  question: string | undefined,
+): Promise<Tool[]> {
+  // Knowledge joins through the context once the knowledge service is part of the server.
+  const { webSearch, knowledge, mcp } = context as AppApiContext & ToolSources;
+  return turnTools({ webSearch, knowledge, mcp }, conversation.settings, { userId, question });
+}
+
+/** The text of the branch's last user message, which a search answer quotes. */
+function lastUserText(branch: readonly Message[]): string | undefined {
+  return branch.findLast((message) => message.role === "user")?.content;
 }
 
 /**
  * Runs the turn that answers the last message of `branch` (the messages from the root down), after
- * `newUserMessage` when the request just added it, and streams its events.
+ * `turn.newUserMessage` when the request just added it, and streams its events.
  */
 async function answer(
   context: AppApiContext,
@@ -71,7 +138,7 @@ async function answer(
   conversation: Conversation,
   branch: Message[],
   generation: Generation,
-  newUserMessage?: Message,
+  turn: Pick<TurnOptions, "newUserMessage" | "tools" | "resume">,
 ): Promise<FastifyReply> {
   const signal = disconnectSignal(reply);
   const events = await runTurn({
@@ -80,7 +147,7 @@ async function answer(
     user: context.user(request),
     conversation,
     branch,
-    newUserMessage,
+    ...turn,
     generation,
     signal,
     keepAliveMs: context.keepAliveMs,

@@ -69,6 +69,8 @@ export interface SearchAnswerInput {
   timeZone?: string;
   /** Most characters the whole `{search_results}` block may take. Default 24,000. */
   budgetChars?: number;
+  /** The N of the first result, so sources stay numbered once across several searches of a turn. Default 1. */
+  firstIndex?: number;
 }
 
 export const DEFAULT_BUDGET_CHARS = 24_000;
@@ -84,7 +86,7 @@ export function buildSearchAnswerPrompt(input: SearchAnswerInput): {
   const candidates = input.results.map((result, position) => {
     const page = input.pages?.get(result.url);
     const source: SearchSource = {
-      index: position + 1,
+      index: position + (input.firstIndex ?? 1),
       title: page?.title || result.title,
       url: result.url,
       text: page?.text || result.snippet,
