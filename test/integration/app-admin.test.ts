@@ -19,6 +19,11 @@ const ADMIN_ROUTES: Array<[method: string, path: string, body?: unknown]> = [
   ["DELETE", "/api/admin/keys/:id"],
   ["GET", "/api/admin/usage"],
   ["GET", "/api/admin/usage/daily"],
+  ["GET", "/api/admin/mcp-servers"],
+  ["POST", "/api/admin/mcp-servers", { name: "evil", transport: { type: "stdio", command: "sh" } }],
+  ["PATCH", "/api/admin/mcp-servers/:id", { enabled: true }],
+  ["DELETE", "/api/admin/mcp-servers/:id"],
+  ["POST", "/api/admin/mcp-servers/:id/test"],
 ];
 
 const ADMIN_PASSWORD = "the admin's password";
@@ -71,6 +76,7 @@ for (const engine of engines) {
       assert.equal((await store.users.findById(bob.id))?.role, "user");
       assert.equal(await store.users.findByName("mallory"), undefined);
       assert.deepEqual(await store.apiKeys.list({ userId: bob.id }), []);
+      assert.deepEqual(await store.mcpServers.list(), []);
     });
 
     it("lists exactly the admin routes the server has", () => {

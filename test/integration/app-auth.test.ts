@@ -279,6 +279,7 @@ describe("user isolation on every /api route", () => {
       "/api/upstreams",
       "/api/audits",
       "/api/audits/audit-20260101T000000Z-a-vs-b.html",
+      "/api/admin/mcp-servers",
     ]) {
       assert.equal((await bob.request("GET", path)).status, 403, path);
     }
@@ -292,6 +293,10 @@ describe("user isolation on every /api route", () => {
       ["PUT", `/api/admin/users/${aliceId}/password`],
       ["POST", "/api/admin/keys"],
       ["DELETE", `/api/admin/keys/${key.id}`],
+      ["POST", "/api/admin/mcp-servers"],
+      ["PATCH", "/api/admin/mcp-servers/any"],
+      ["DELETE", "/api/admin/mcp-servers/any"],
+      ["POST", "/api/admin/mcp-servers/any/test"],
     ] as const) {
       assert.equal((await bob.request(method, path, { model: "qwen2.5:0.5b" })).status, 403, path);
     }
@@ -365,6 +370,13 @@ describe("user isolation on every /api route", () => {
       "GET /api/admin/keys",
       "POST /api/admin/keys",
       "DELETE /api/admin/keys/:id",
+      "GET /api/admin/mcp-servers",
+      "POST /api/admin/mcp-servers",
+      "PATCH /api/admin/mcp-servers/:id",
+      "DELETE /api/admin/mcp-servers/:id",
+      "POST /api/admin/mcp-servers/:id/test",
+      // MCP servers every user may switch on: the same list for all, without how they are reached.
+      "GET /api/mcp/servers",
       // Projects and custom instructions (the caller's own).
       "GET /api/projects",
       "POST /api/projects",

@@ -239,6 +239,37 @@ const nearValid = (skeleton: fc.Arbitrary<unknown>): fc.Arbitrary<BodyText> =>
 
 const maxTokens = fc.integer({ min: 1, max: 4 });
 const smallText = fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom(...CONTROL_TEXT));
+
+/** An MCP server's registration: stdio or HTTP, with secrets and per-tool settings. */
+const mcpServerFields = fc.record(
+  {
+    name: fc.oneof(smallText, fc.stringMatching(/^[a-z0-9_-]{1,40}$/)),
+    description: smallText,
+    transport: fc.oneof(
+      fc.record(
+        {
+          type: fc.constant("stdio"),
+          command: smallText,
+          args: fc.array(smallText, { maxLength: 3 }),
+          env: fc.dictionary(smallText, smallText, { maxKeys: 3 }),
+          cwd: smallText,
+        },
+        { requiredKeys: ["type", "command"] },
+      ),
+      fc.record(
+        {
+          type: fc.constant("http"),
+          url: fc.oneof(fc.webUrl(), smallText),
+          headers: fc.dictionary(smallText, smallText, { maxKeys: 3 }),
+        },
+        { requiredKeys: ["type", "url"] },
+      ),
+    ),
+    enabled: fc.boolean(),
+    toolSettings: fc.dictionary(smallText, fc.record({ askFirst: fc.boolean() }), { maxKeys: 3 }),
+  },
+  { requiredKeys: ["name", "transport"] },
+);
 const toolName = fc.constantFrom("get_weather", "f", "lookup-2");
 const model = fc.constantFrom(
   "scripted",
@@ -814,6 +845,8 @@ describe("fuzzing every JSON route: a typed 4xx or a success, in time, and the s
   let assistantMessageId: string;
   /** The server's export of that conversation, a valid import. */
   let exported: unknown;
+  /** An MCP server registered (never started: the fuzz does not call its test route). */
+  let mcpServerId: string;
 
   before(async () => {
     server = await startTestServer();
@@ -827,6 +860,12 @@ describe("fuzzing every JSON route: a typed 4xx or a success, in time, and the s
     userMessageId = events.find((item) => item.event === "user")!.data.id;
     assistantMessageId = events.find((item) => item.event === "done")!.data.id;
     exported = await (await fetch(`${server.url}/api/export`)).json();
+    mcpServerId = (
+      await postJson(`${server.url}/api/admin/mcp-servers`, {
+        name: "fuzz",
+        transport: { type: "stdio", command: "true" },
+      })
+    ).json.id;
   });
   after(() => server?.close());
 
@@ -1049,6 +1088,24 @@ describe("fuzzing every JSON route: a typed 4xx or a success, in time, and the s
         ),
       arbitraryRuns: 50,
       nearValidRuns: 60,
+    },
+    {
+      name: "app: register an MCP server",
+      family: "app",
+      method: "POST",
+      path: () => "/api/admin/mcp-servers",
+      skeleton: () => mcpServerFields,
+      arbitraryRuns: 50,
+      nearValidRuns: 80,
+    },
+    {
+      name: "app: change an MCP server",
+      family: "app",
+      method: "PATCH",
+      path: () => `/api/admin/mcp-servers/${mcpServerId}`,
+      skeleton: () => mcpServerFields,
+      arbitraryRuns: 50,
+      nearValidRuns: 80,
     },
     {
       name: "app: login",
