@@ -34,6 +34,11 @@ export interface ModelInfo {
   acceptsImages?: boolean;
   /** Whether the model is a reranker: it scores documents (`rank`) and does not chat. */
   reranker?: boolean;
+  /**
+   * Speculative decoding of a loaded local model: its draft model (`--draft-model`), if any, and
+   * the drafted tokens (draft model or prompt lookup) it accepted and rejected so far.
+   */
+  speculation?: { draftModel?: string; acceptedTokens: number; rejectedTokens: number };
 }
 
 /** Counters and gauges an engine exposes for /health and /metrics. */

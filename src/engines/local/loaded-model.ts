@@ -32,6 +32,13 @@ import { PromptTooLongError } from "./prompt-tokenizer.js";
 import { ReplyBuilder } from "./reply-builder.js";
 import { scoreTokens } from "./token-scores.js";
 import { SequencePool, type Reservation } from "./sequence-pool.js";
+import {
+  SpeculativePredictor,
+  speculationFor,
+  speculationStats,
+  type PromptLookupSetting,
+  type SpeculationStats,
+} from "./speculation.js";
 import { readVocabulary } from "./vocabulary.js";
 
 export interface LoadOptions {
@@ -48,7 +55,18 @@ export interface LoadOptions {
   cacheMaxBytes?: number;
   /** KV-cache types and flash attention (`--cache-type`, `--flash-attn`). Default f16 and auto. */
   kvCache?: KvCacheSettings;
+  /** A small model of the same vocabulary that drafts tokens for this one (`--draft-model`). */
+  draftModelPath?: string;
+  /** When drafts are looked up in the prompt (`--prompt-lookup`). Default "auto". */
+  promptLookup?: PromptLookupSetting;
   observer?: EngineObserver;
+}
+
+/** A draft model in memory, with a context of one sequence per sequence of its target. */
+interface DraftModel {
+  id: string;
+  model: LlamaModel;
+  context: LlamaContext;
 }
 
 /** DeepSeek reports reused prompt tokens in whole units of 64. */
@@ -95,12 +113,15 @@ export class LoadedModel {
     readonly kvCache: KvCacheSettings,
     /** Whether the context computes attention with flash attention ("auto": llama.cpp decides). */
     readonly flashAttention: boolean | "auto",
+    private readonly draft: DraftModel | undefined,
+    private readonly promptLookup: PromptLookupSetting,
   ) {
     this.observer = observer ?? silentObserver;
   }
 
   static async load(llama: Llama, filePath: string, options: LoadOptions): Promise<LoadedModel> {
     const model = await llama.loadModel({ modelPath: filePath });
+    let draft: DraftModel | undefined;
     try {
       const contextSize =
         options.contextSize > 0 ? options.contextSize : Math.min(model.trainContextSize, 8192);
@@ -116,6 +137,21 @@ export class LoadedModel {
         experimentalKvCacheKeyType: ggmlTypeOf(kvCache.keyType),
         experimentalKvCacheValueType: ggmlTypeOf(kvCache.valueType),
       });
+      draft = options.draftModelPath
+        ? await loadDraft(llama, options.draftModelPath, contextSize, options)
+        : undefined;
+      const promptLookup = lookupSetting(options.promptLookup ?? "auto", llama, draft !== undefined);
+      const speculates = draft !== undefined || promptLookup === "on";
+      const predictors = Array.from({ length: options.parallel }, () =>
+        speculates ? SpeculativePredictor.withDraft(draft?.context.getSequence()) : undefined,
+      );
+      const pool = new SequencePool(
+        context,
+        options.parallel,
+        options.maxQueue ?? 8 * options.parallel,
+        (index) => predictors[index],
+      );
+      if (draft) await checkDraft(draft, predictors[0]!, pool.all[0]!, filePath);
       const vocabulary = await readVocabulary(model);
       const diskCache = options.cacheDir
         ? await DiskPrefixCache.open(
@@ -131,17 +167,30 @@ export class LoadedModel {
         model,
         context,
         new PromptRenderer(model, vocabulary),
-        new SequencePool(context, options.parallel, options.maxQueue ?? 8 * options.parallel),
+        pool,
         diskCache,
         vocabulary.partialCharacterTokens,
         options.observer,
         kvCache,
         effectiveFlashAttention(kvCache, model.fileInsights, llama),
+        draft,
+        promptLookup,
       );
     } catch (error) {
       await model.dispose();
+      await draft?.model.dispose();
       throw error;
     }
+  }
+
+  /** The draft model's name, when one drafts for this model. */
+  get draftModel(): string | undefined {
+    return this.draft?.id;
+  }
+
+  /** How many drafted tokens (draft model or prompt lookup) this model accepted and rejected. */
+  get speculation(): SpeculationStats {
+    return speculationStats(this.pool.all);
   }
 
   get contextSize(): number {
@@ -196,6 +245,9 @@ export class LoadedModel {
       startsIn: prompt.startsIn,
       maxTokens: request.maxTokens ?? room,
       parseToolCalls: toolsOffered.length > 0,
+      ...(request.thinking !== false && request.thinkingBudget !== undefined
+        ? { thinkingBudget: request.thinkingBudget }
+        : {}),
     });
     const reservation = this.pool.reserve(signal);
     return this.generate(request, prompt, reply, grammars, reservation, signal);
@@ -398,6 +450,11 @@ export class LoadedModel {
     let driven: Promise<void> = Promise.resolve();
     try {
       reused = await this.reusePrefix(sequence, prompt.tokens);
+      const predictor = sequence.tokenPredictor as SpeculativePredictor | undefined;
+      predictor?.use(
+        speculationFor(request, { draft: this.draft !== undefined, lookup: this.promptLookup }),
+        prompt.tokens,
+      );
       const cancelled = () => signal.aborted || consumerGone;
       driven = this.drive(
         sequence,
@@ -471,6 +528,8 @@ export class LoadedModel {
     const withLogprobs = request.logprobs !== undefined;
     let input = firstInput;
     let grammar = grammars.atStart;
+    /** Tokens the engine writes into the sequence itself (the close of spent reasoning). */
+    let forced: Token[] = [];
     let lastTokenAt = 0;
     for (;;) {
       const options = {
@@ -495,11 +554,14 @@ export class LoadedModel {
       const iterator = withLogprobs
         ? sequence.evaluateWithMetadata(input, { probabilities: true }, options)
         : sequence.evaluate(input, options);
+      // Drafts confirmed in this phase and not yet taken; the counter is node-llama-cpp's.
+      const unusedBefore = sequence.tokenPredictions.unused;
       let lastToken: Token | undefined;
       let next: LlamaGrammar | undefined;
       const end = await this.driver.run({
         iterator,
         cancelled,
+        ready: () => sequence.tokenPredictions.unused > unusedBefore,
         onToken: (item) => {
           const token = typeof item === "number" ? (item as Token) : (item as { token: Token }).token;
           const now = performance.now();
@@ -514,6 +576,14 @@ export class LoadedModel {
           const { events: out, done, boundary } = reply.push(token, logprob);
           for (const event of out) events.push(event);
           if (done) return true;
+          if (boundary === "thinking-budget-spent") {
+            // The reasoning's budget is spent: its closing marker goes in after this token.
+            const closing = reply.closeReasoning();
+            for (const event of closing.events) events.push(event);
+            forced = closing.done ? [] : closing.tokens;
+            next = grammar ? undefined : grammars.afterReasoning;
+            return true;
+          }
           next =
             boundary === "reasoning-ended" && !grammar
               ? grammars.afterReasoning
@@ -523,9 +593,10 @@ export class LoadedModel {
           return next !== undefined;
         },
       });
-      if (end !== "done" || !next || lastToken === undefined) return end;
-      input = [lastToken];
-      grammar = next;
+      if (end !== "done" || (!next && forced.length === 0) || lastToken === undefined) return end;
+      input = [lastToken, ...forced];
+      forced = [];
+      grammar = next ?? grammar;
     }
   }
 
@@ -631,6 +702,56 @@ export class LoadedModel {
     await this.pool.dispose();
     await this.context.dispose();
     await this.model.dispose();
+    await this.draft?.model.dispose();
+  }
+}
+
+/**
+ * "auto" resolves to prompt lookup on a GPU with no draft model: there, checking a few drafted
+ * tokens costs about what decoding one does, so every accepted draft is a token gained. On a CPU
+ * a wider decode costs more, and a sequence that can draft pays node-llama-cpp's speculative
+ * bookkeeping at every step (a grammar's state is copied on the main thread each step, which a
+ * costly grammar feels), so there it is "off" unless asked for (bench/speculative.ts measures both).
+ */
+function lookupSetting(setting: PromptLookupSetting, llama: Llama, hasDraft: boolean): "on" | "off" {
+  if (setting !== "auto") return setting;
+  return llama.gpu !== false && !hasDraft ? "on" : "off";
+}
+
+/** Loads the draft model with a context as long as the target's, one sequence per target sequence. */
+async function loadDraft(
+  llama: Llama,
+  filePath: string,
+  contextSize: number,
+  options: LoadOptions,
+): Promise<DraftModel> {
+  const model = await llama.loadModel({ modelPath: filePath });
+  try {
+    const context = await model.createContext({
+      contextSize: Math.min(contextSize, model.trainContextSize),
+      sequences: options.parallel,
+      threads: options.threads,
+      batchSize: Math.min(512, contextSize),
+    });
+    return { id: path.basename(filePath).replace(/\.gguf$/i, ""), model, context };
+  } catch (error) {
+    await model.dispose();
+    throw error;
+  }
+}
+
+/** Refuses a draft model whose vocabulary differs from the target's, with llama.cpp's reason. */
+async function checkDraft(
+  draft: DraftModel,
+  predictor: SpeculativePredictor,
+  target: LlamaContextSequence,
+  targetPath: string,
+): Promise<void> {
+  try {
+    await predictor.checkDraftFor(target);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`the draft model ${draft.id} cannot draft for ${path.basename(targetPath)}: ${reason}`);
   }
 }
 

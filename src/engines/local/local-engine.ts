@@ -816,11 +816,19 @@ export class LocalEngine implements Engine {
             flashAttention: entry.loaded.flashAttention,
           }
         : {}),
+      ...(entry.loaded instanceof LoadedModel ? speculationOf(entry.loaded) : {}),
       ...(entry.loaded && this.idleUnloadMs > 0
         ? { idleUnloadAt: Date.now() + Math.max(0, entry.lastUsed + this.idleUnloadMs - performance.now()) }
         : {}),
     };
   }
+}
+
+/** A chat model's draft model and drafts, once it has either (prompt lookup may never draft). */
+function speculationOf(loaded: LoadedModel): Pick<ModelInfo, "speculation"> {
+  const { draftModel, speculation } = loaded;
+  if (draftModel === undefined && speculation.acceptedTokens + speculation.rejectedTokens === 0) return {};
+  return { speculation: { ...(draftModel === undefined ? {} : { draftModel }), ...speculation } };
 }
 
 function attentionLabel(value: boolean | "auto"): string {

@@ -8,6 +8,11 @@ export interface Stepper {
   onToken(item: unknown): boolean;
   /** True once the client has gone or the request was cancelled. */
   cancelled(): boolean;
+  /**
+   * True when the next token is already computed (a draft the last decode confirmed), so taking
+   * it costs no decode. Such tokens are taken within the same step.
+   */
+  ready?(): boolean;
 }
 
 export type StepEnd = "done" | "end-of-generation" | "cancelled";
@@ -23,6 +28,10 @@ interface Entry {
  * token at once, so node-llama-cpp packs their decodes into one llama.cpp batch. Loops that run
  * freely drift out of phase and barely batch (shared/spec/node-llama-cpp.md §1); in lockstep,
  * N streams decode in batches of N. A generation that is cancelled leaves at the next step.
+ *
+ * With speculative decoding one decode may confirm several drafted tokens of a stream; that
+ * stream takes them all in the same step, so the streams stay in phase (one decode each per
+ * step) and a stream whose drafts are accepted is not held to one token per step by the others.
  */
 export class LockstepDriver {
   private readonly active = new Set<Entry>();
@@ -58,10 +67,12 @@ export class LockstepDriver {
     const { stepper } = entry;
     try {
       if (stepper.cancelled()) return await this.retire(entry, "cancelled");
-      const result = await stepper.iterator.next();
-      if (result.done) return await this.retire(entry, "end-of-generation", false);
-      if (stepper.onToken(result.value)) return await this.retire(entry, "done");
-      if (stepper.cancelled()) return await this.retire(entry, "cancelled");
+      do {
+        const result = await stepper.iterator.next();
+        if (result.done) return await this.retire(entry, "end-of-generation", false);
+        if (stepper.onToken(result.value)) return await this.retire(entry, "done");
+        if (stepper.cancelled()) return await this.retire(entry, "cancelled");
+      } while (stepper.ready?.());
     } catch (error) {
       this.active.delete(entry);
       entry.reject(error);

@@ -1,4 +1,4 @@
-import type { LlamaContext, LlamaContextSequence, Token } from "node-llama-cpp";
+import type { LlamaContext, LlamaContextSequence, Token, TokenPredictor } from "node-llama-cpp";
 import { ModelUnavailableError, QiusuoError } from "../../core/errors.js";
 
 /** A saving sequence is waited for when it shares this many more prompt tokens than any free one. */
@@ -19,6 +19,8 @@ export interface Reservation {
  * the moment the request's stream starts to wait.
  */
 export class SequencePool {
+  /** Every sequence of the context, busy or free. */
+  readonly all: readonly LlamaContextSequence[];
   private readonly free: LlamaContextSequence[] = [];
   /** Reservations not yet used by `acquire` (nor cancelled). */
   private reserved = 0;
@@ -35,8 +37,14 @@ export class SequencePool {
     count: number,
     /** Requests that may wait for a sequence; one more is refused with 429. */
     private readonly maxQueue: number,
+    /** The token predictor of each sequence (speculative decoding), fixed when it is made. */
+    predictorOf: (index: number) => TokenPredictor | undefined = () => undefined,
   ) {
-    for (let index = 0; index < count; index++) this.free.push(context.getSequence());
+    for (let index = 0; index < count; index++) {
+      const tokenPredictor = predictorOf(index);
+      this.free.push(context.getSequence(tokenPredictor ? { tokenPredictor } : {}));
+    }
+    this.all = [...this.free];
   }
 
   get queued(): number {

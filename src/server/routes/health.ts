@@ -17,6 +17,18 @@ export function poolState(pool: PoolHealthView): "ok" | "degraded" | "down" {
   return pool.healthy === 0 ? "down" : pool.healthy < pool.total || pool.models === 0 ? "degraded" : "ok";
 }
 
+/** A model's draft model and the share of drafted tokens it accepted (null before any draft). */
+function speculationView(speculation: NonNullable<ModelInfo["speculation"]>) {
+  const { draftModel, acceptedTokens, rejectedTokens } = speculation;
+  const drafted = acceptedTokens + rejectedTokens;
+  return {
+    draft_model: draftModel ?? null,
+    accepted_tokens: acceptedTokens,
+    rejected_tokens: rejectedTokens,
+    acceptance_rate: drafted > 0 ? Math.round((acceptedTokens / drafted) * 1000) / 1000 : null,
+  };
+}
+
 export interface HealthSource {
   listModels(): ModelInfo[];
   /** Upstream pools, when there are any. */
@@ -44,6 +56,7 @@ export function registerHealthRoutes(app: FastifyInstance, source: HealthSource)
         : {}),
       ...(model.flashAttention !== undefined ? { flash_attention: model.flashAttention } : {}),
       ...(model.busySequences !== undefined ? { busy_sequences: model.busySequences } : {}),
+      ...(model.speculation ? { speculation: speculationView(model.speculation) } : {}),
     }));
     const pools = (source.pools?.() ?? []).map((pool) => ({
       name: pool.name,
