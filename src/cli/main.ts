@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { ConfigError } from "../config/config.js";
 import { registerAuditCommand } from "./audit.js";
+import { registerBuildEngineCommand } from "./build-engine.js";
 import { registerKeysCommand } from "./keys.js";
 import { registerLsCommand } from "./ls.js";
 import { registerPullCommand } from "./pull.js";
@@ -33,6 +34,7 @@ Examples:
   qiusuo serve --upstream vllm=http://gpu1:8000/v1,http://gpu2:8000/v1
   qiusuo pull qwen2.5:0.5b && qiusuo run qwen2.5:0.5b
   qiusuo users add alice --admin --password-stdin
+  qiusuo build-engine                          compile llama.cpp for this CPU (faster with 2+ threads)
 
 Documentation: docs/api.md, docs/deployment.md, docs/privacy.md in the source tree.`,
   );
@@ -46,6 +48,7 @@ registerUsersCommand(program);
 registerKeysCommand(program);
 registerAuditCommand(program);
 registerReplayCommand(program);
+registerBuildEngineCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   console.error(
