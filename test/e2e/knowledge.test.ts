@@ -119,6 +119,16 @@ test("a collection from creation to deletion, with progress, a failed file and a
   const rows = page.locator(".knowledge-file");
   for (const name of ["almanac.txt", "notes.md", "log.txt"])
     await rows.filter({ hasText: name }).and(page.locator("[data-status=ready]")).waitFor();
+  // Nothing left to watch: the page stops asking.
+  let polls = 0;
+  const countPolls = (request: { method(): string; url(): string }) => {
+    if (request.method() === "GET" && new URL(request.url()).pathname === `/api/collections/${id}`) polls++;
+  };
+  await page.waitForTimeout(1200);
+  page.on("request", countPolls);
+  await page.waitForTimeout(2500);
+  page.off("request", countPolls);
+  assert.equal(polls, 0, "no polling once every file is ready");
 
   // A fake PDF, dropped on the page: it fails, and the server's reason is shown.
   const dropped = await page.evaluateHandle(() => {
