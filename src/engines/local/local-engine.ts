@@ -27,7 +27,7 @@ import { cacheTypeLabel, DEFAULT_KV_CACHE } from "../../core/kv-cache-settings.j
 import { fileSha256, knownSha256 } from "./file-digest.js";
 import { modelIdForFile } from "./model-paths.js";
 import { inspectGgufFile, type GgufFileSummary } from "./gguf-file.js";
-import { getRuntime, type RuntimeOptions } from "./llama-runtime.js";
+import { getRuntime, runtimeAdvice, type RuntimeOptions } from "./llama-runtime.js";
 import { LoadedModel, type LoadOptions } from "./loaded-model.js";
 import { refuseImages } from "./images-refused.js";
 import { RankingModel } from "./ranking-model.js";
@@ -392,6 +392,10 @@ export class LocalEngine implements Engine {
       // Every unload in flight, not only ours: their memory is what the context size is fitted to.
       await Promise.all([...unloads, ...this.entries.map((other) => other.unloading)]);
       const llama = await getRuntime({ gpu: this.options.gpu, maxThreads: this.options.threads });
+      if (this.llama === undefined) {
+        const advice = runtimeAdvice(llama, this.options.threads);
+        if (advice) this.options.log?.(advice);
+      }
       this.llama = llama;
       // A reranker ranks one pair at a time, in a context of its own.
       const reranker = entry.summary?.reranker === true;
