@@ -20,6 +20,12 @@ import {
 import { navigate, type Route } from "../state/router.ts";
 import { Icon } from "./icons.tsx";
 
+/**
+ * The server's limits (COLLECTION_LIMITS in protocol/app/collections.ts, which imports the
+ * server's validation and so cannot be bundled here).
+ */
+const LIMITS = { nameChars: 100, descriptionChars: 2_000, queryChars: 2_000 } as const;
+
 /** How often a collection with files being indexed is fetched again. */
 const POLL_MS = 1000;
 
@@ -74,7 +80,7 @@ function CollectionList() {
           <input
             value={name.value}
             required
-            maxLength={200}
+            maxLength={LIMITS.nameChars}
             onInput={(event) => (name.value = event.currentTarget.value)}
           />
         </label>
@@ -82,7 +88,7 @@ function CollectionList() {
           {t("kbDescription")}
           <textarea
             rows={2}
-            maxLength={2000}
+            maxLength={LIMITS.descriptionChars}
             value={description.value}
             onInput={(event) => (description.value = event.currentTarget.value)}
           />
@@ -254,6 +260,7 @@ function TrialSearch({ collectionId }: { collectionId: string }) {
       >
         <input
           type="search"
+          maxLength={LIMITS.queryChars}
           aria-label={t("kbSearchLabel")}
           placeholder={t("kbSearchLabel")}
           value={query.value}
@@ -368,7 +375,7 @@ function CollectionPage({ id }: { id: string }) {
           <input
             value={name.value}
             required
-            maxLength={200}
+            maxLength={LIMITS.nameChars}
             onInput={(event) => (name.value = event.currentTarget.value)}
           />
         </label>
@@ -376,7 +383,7 @@ function CollectionPage({ id }: { id: string }) {
           {t("kbDescription")}
           <textarea
             rows={2}
-            maxLength={2000}
+            maxLength={LIMITS.descriptionChars}
             value={description.value}
             onInput={(event) => (description.value = event.currentTarget.value)}
           />
