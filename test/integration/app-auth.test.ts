@@ -210,6 +210,12 @@ describe("user isolation on every /api route", () => {
       })
     ).json.data[0];
     const share = (await alice.request("POST", `/api/conversations/${conversation.id}/shares`, {})).json;
+    const collection = (await alice.request("POST", "/api/collections", { name: "alice notes 笔记" })).json;
+    const collectionFile = await server.store.collections.addFile(aliceId, collection.id, {
+      name: "diary.md",
+      size: 1,
+      mimeType: "text/markdown",
+    });
     const before = await alice.request("GET", `/api/conversations/${conversation.id}`);
     const projectBefore = await alice.request("GET", `/api/projects/${project.id}`);
 
@@ -233,6 +239,12 @@ describe("user isolation on every /api route", () => {
       ["DELETE", `/api/shares/${share.token}`],
       ["GET", `/api/conversations?project=${project.id}`],
       ["GET", `/api/search?q=alice&project=${project.id}`],
+      ["GET", `/api/collections/${collection.id}`],
+      ["PATCH", `/api/collections/${collection.id}`, { name: "pwned" }],
+      ["DELETE", `/api/collections/${collection.id}`],
+      ["POST", `/api/collections/${collection.id}/files`, "raw bytes"],
+      ["GET", `/api/collections/${collection.id}/files/${collectionFile!.id}`],
+      ["DELETE", `/api/collections/${collection.id}/files/${collectionFile!.id}`],
     ];
     for (const [method, path, body] of probes) {
       const response = await bob.request(method, path, body);
@@ -264,12 +276,18 @@ describe("user isolation on every /api route", () => {
       ["/api/usage?groupBy=day", (json) => json.data],
       ["/api/projects", (json) => json.data],
       ["/api/shares", (json) => json.data],
+      ["/api/collections", (json) => json.collections],
     ];
     for (const [path, leaked] of lists) {
       const response = await bob.request("GET", path);
       assert.equal(response.status, 200, path);
       assert.deepEqual(leaked(response.json), [], `${path} leaks alice's data`);
     }
+    const searched = await bob.request("POST", "/api/collections/search", {
+      query: "alice",
+      collectionIds: [collection.id],
+    });
+    assert.deepEqual(searched.json, { results: [] });
     assert.deepEqual((await bob.request("GET", "/api/instructions")).json.aboutUser, "");
     for (const path of [
       "/api/admin/usage?groupBy=user",
@@ -318,6 +336,7 @@ describe("user isolation on every /api route", () => {
     const afterwards = await alice.request("GET", `/api/conversations/${conversation.id}`);
     assert.deepEqual(afterwards.json, before.json);
     assert.deepEqual((await alice.request("GET", `/api/projects/${project.id}`)).json, projectBefore.json);
+    assert.equal((await alice.request("GET", `/api/collections/${collection.id}`)).json.files.length, 1);
     assert.equal(
       (await alice.request("GET", `/api/conversations/${conversation.id}/shares`)).json.data.length,
       1,
@@ -387,6 +406,16 @@ describe("user isolation on every /api route", () => {
       "DELETE /api/projects/:id/files/:fileId",
       "GET /api/instructions",
       "PUT /api/instructions",
+      // Knowledge collections (the caller's own; scripts may use an API key).
+      "GET /api/collections",
+      "POST /api/collections",
+      "POST /api/collections/search",
+      "GET /api/collections/:id",
+      "PATCH /api/collections/:id",
+      "DELETE /api/collections/:id",
+      "POST /api/collections/:id/files",
+      "GET /api/collections/:id/files/:fileId",
+      "DELETE /api/collections/:id/files/:fileId",
       // Share links; the public read needs only the unguessable token.
       "POST /api/conversations/:id/shares",
       "GET /api/conversations/:id/shares",

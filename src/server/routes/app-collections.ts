@@ -91,15 +91,15 @@ export function registerCollectionRoutes(app: FastifyInstance, context: AppApiCo
     scope.post<WithId>("/collections/:id/files", async (request, reply) => {
       const user = context.user(request);
       const service = knowledge();
+      // Known before the bytes are read, so another user's collection costs no upload.
+      if (!(await collections.get(user.id, request.params.id)))
+        throw notFound("Collection", request.params.id);
       const name = parseFileName(request.headers["x-file-name"]);
       const declared = Number(request.headers["content-length"]);
       if (Number.isFinite(declared)) {
         checkDeclaredSize(declared, DEFAULT_EXTRACTION_LIMITS);
         service.checkRoom(declared);
       }
-      // Known before the bytes are read, so another user's collection costs no upload.
-      if (!(await collections.get(user.id, request.params.id)))
-        throw notFound("Collection", request.params.id);
       const bytes = await readUpload(uploadStream(request), DEFAULT_EXTRACTION_LIMITS);
       const mimeType = (request.headers["content-type"] ?? "application/octet-stream").split(";")[0]!.trim();
       const file = await service.upload(user.id, request.params.id, { name, mimeType, bytes });
