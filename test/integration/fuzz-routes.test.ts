@@ -847,6 +847,8 @@ describe("fuzzing every JSON route: a typed 4xx or a success, in time, and the s
   let exported: unknown;
   /** An MCP server registered (never started: the fuzz does not call its test route). */
   let mcpServerId: string;
+  /** A knowledge collection without files. */
+  let collectionId: string;
 
   before(async () => {
     server = await startTestServer();
@@ -866,6 +868,7 @@ describe("fuzzing every JSON route: a typed 4xx or a success, in time, and the s
         transport: { type: "stdio", command: "true" },
       })
     ).json.id;
+    collectionId = (await postJson(`${server.url}/api/collections`, { name: "fuzz" })).json.id;
   });
   after(() => server?.close());
 
@@ -1064,6 +1067,41 @@ describe("fuzzing every JSON route: a typed 4xx or a success, in time, and the s
       method: "POST",
       path: () => "/api/projects",
       skeleton: () => fc.record({ name: smallText, instructions: smallText }, { requiredKeys: ["name"] }),
+      arbitraryRuns: 50,
+      nearValidRuns: 60,
+    },
+    {
+      name: "app: new knowledge collection",
+      family: "app",
+      method: "POST",
+      path: () => "/api/collections",
+      skeleton: () => fc.record({ name: smallText, description: smallText }, { requiredKeys: ["name"] }),
+      arbitraryRuns: 50,
+      nearValidRuns: 60,
+    },
+    {
+      name: "app: rename a knowledge collection",
+      family: "app",
+      method: "PATCH",
+      path: () => `/api/collections/${collectionId}`,
+      skeleton: () => fc.record({ name: smallText, description: smallText }, { requiredKeys: [] }),
+      arbitraryRuns: 40,
+      nearValidRuns: 50,
+    },
+    {
+      name: "app: knowledge search",
+      family: "app",
+      method: "POST",
+      path: () => "/api/collections/search",
+      skeleton: () =>
+        fc.record(
+          {
+            query: smallText,
+            collectionIds: fc.array(fc.constantFrom(collectionId, "nope"), { maxLength: 3 }),
+            limit: fc.integer({ min: -5, max: 80 }),
+          },
+          { requiredKeys: ["query", "collectionIds"] },
+        ),
       arbitraryRuns: 50,
       nearValidRuns: 60,
     },
