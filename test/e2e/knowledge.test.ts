@@ -29,7 +29,7 @@ Pinch out the side shoots of tomatoes so the plant puts its strength into fruit.
 const LOG = "The greenhouse thermometer read 24 degrees at noon on the first of June.\n";
 /** Big enough that indexing takes several polls and the upload several progress events. */
 const ALMANAC = Array.from(
-  { length: 1500 },
+  { length: 5000 },
   (_, index) => `Day ${index}: the almanac records wind from the west and light rain over the orchard.`,
 ).join("\n\n");
 
@@ -98,7 +98,7 @@ test("a collection from creation to deletion, with progress, a failed file and a
     offline: false,
     latency: 0,
     downloadThroughput: -1,
-    uploadThroughput: 40_000,
+    uploadThroughput: 150_000,
   });
   await page.locator(".knowledge-drop input[type=file]").setInputFiles([
     { name: "almanac.txt", mimeType: "text/plain", buffer: Buffer.from(ALMANAC) },
