@@ -19,6 +19,12 @@ export interface ConversationSettings {
   model?: string;
   systemPrompt?: string;
   temperature?: number;
+  /** 联网搜索: the reply may search the web. */
+  webSearch?: boolean;
+  /** Knowledge collections the reply may search. */
+  collectionIds?: string[];
+  /** MCP servers whose tools the reply may call. */
+  mcpServerIds?: string[];
 }
 
 export interface Conversation {
@@ -339,3 +345,62 @@ export interface KnowledgeHit {
   page?: number;
   headingPath?: string[];
 }
+
+// tools in a turn: web search, sources, approvals (docs/api.md, "Tools in a turn")
+/** A passage a reply may cite as `[citation:N]`: a web page (url) or a knowledge file (file). */
+export interface Source {
+  index: number;
+  title: string;
+  url?: string;
+  file?: string;
+  passage: string;
+}
+
+/** One tool call of a reply, as streamed and as its provenance keeps it (`provenance.turn.steps`). */
+export interface ToolStep {
+  id: string;
+  name: string;
+  arguments: string;
+  result?: { content: string; isError: boolean; sources?: Source[] };
+  awaitingApproval?: boolean;
+  approval?: "approved" | "denied";
+}
+
+export interface WebSearchStatus {
+  available: boolean;
+  provider: string | null;
+}
+
+export interface McpServerSummary {
+  id: string;
+  name: string;
+  description: string;
+  tools: Array<{ name: string; description: string; askFirst: boolean }>;
+}
+
+// MCP servers (docs/api.md, "MCP servers")
+/** A server as every user sees it: what it offers, never how it is reached. */
+export interface McpServerSummary {
+  id: string;
+  name: string;
+  description: string;
+  tools: Array<{ name: string; description: string; askFirst: boolean }>;
+}
+
+export type McpTransport =
+  | { type: "stdio"; command: string; args: string[]; env: Record<string, string>; cwd?: string | null }
+  | { type: "http"; url: string; headers: Record<string, string> };
+
+/** A server as an admin sees it; environment and header values come back masked. */
+export interface AdminMcpServer extends McpServerSummary {
+  transport: McpTransport;
+  enabled: boolean;
+  toolSettings: Record<string, { askFirst: boolean }>;
+  toolsListedAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** What testing a server found. */
+export type McpTestResult =
+  { ok: true; server: AdminMcpServer } | { ok: false; error: string; server: AdminMcpServer };

@@ -1,4 +1,4 @@
-// The admin panel (/settings/admin): users, everyone's API keys, and usage over time. Models and
+// The admin panel (/settings/admin): users, everyone's API keys, usage over time and MCP servers. Models and
 // upstream pools stay on the models page, linked from here. Each table's box is focusable, so a
 // keyboard can scroll a table wider than a phone.
 import { useSignal } from "@preact/signals";
@@ -13,11 +13,13 @@ import { session } from "../state/session.ts";
 import { UsageChart, type ChartSeries } from "./admin-usage-chart.tsx";
 import { CopyButton } from "./copy-button.tsx";
 import { FormError } from "./form-error.tsx";
+import { McpServersTab } from "./mcp-admin.tsx";
 
 const TABS = [
   { id: "users", label: "adminTabUsers" },
   { id: "keys", label: "adminTabKeys" },
   { id: "usage", label: "adminTabUsage" },
+  { id: "mcp", label: "mcpTab" },
 ] as const satisfies ReadonlyArray<{ id: string; label: MessageKey }>;
 type Tab = (typeof TABS)[number]["id"];
 
@@ -91,6 +93,7 @@ export function AdminPage() {
         {tab.value === "users" && <UsersTab selfId={user.id} />}
         {tab.value === "keys" && <KeysTab />}
         {tab.value === "usage" && <UsageTab />}
+        {tab.value === "mcp" && <McpServersTab />}
       </div>
     </section>
   );
