@@ -39,7 +39,7 @@ test("an admin registers an MCP server, tests it, sees its tools and sets ask-fi
   assert.deepEqual(stored!.transport.type === "stdio" && stored!.transport.env, { API_TOKEN: "s3cret" });
 
   await card.getByRole("button", { name: "Test connection to calc" }).click();
-  await card.getByRole("status").getByText("calc answered with 6 tools.").waitFor();
+  await card.getByRole("status").getByText("calc answered with 7 tools.").waitFor();
   const addRow = card.locator("tr[data-tool=add]");
   await addRow.getByText("Adds two numbers").waitFor();
   const askFirst = addRow.getByRole("checkbox", { name: "Ask before running add" });

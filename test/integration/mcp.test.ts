@@ -5,6 +5,7 @@
 // as an error result (and the next call working), no child process left after close, and whole
 // app turns through runTurn with scripted fixture models calling the server's `add` tool.
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,7 +21,7 @@ import { McpHub } from "../../src/tools/mcp/mcp-hub.js";
 import type { Tool, ToolContext } from "../../src/tools/tool.js";
 import { makeScriptedModel } from "../fixtures/models.js";
 import { MCP_TEST_SERVER_SCRIPT, startMcpHttpServer } from "../support/mcp-test-server.js";
-import { AppClient, startTestServer, waitFor, type TestServer } from "./harness.js";
+import { AppClient, postJson, startTestServer, waitFor, type TestServer } from "./harness.js";
 import { testEngines } from "./store-engines.js";
 
 const ADMIN_PASSWORD = "the admin's password";
@@ -130,7 +131,7 @@ for (const database of databases)
       assert.ok(!listed.text.includes("s3cret") && !listed.text.includes(MCP_TEST_SERVER_SCRIPT));
       assert.deepEqual(
         seen.tools.map((tool: any) => tool.name),
-        ["add", "echo", "fail", "picture", "slow", "crash"],
+        ["add", "echo", "fail", "picture", "grow", "slow", "crash"],
       );
 
       // Ask-first off for `add`; the env kept though sent back masked.
@@ -235,7 +236,7 @@ describe("McpHub against the stdio and HTTP test servers", () => {
       const tools = await hub.toolsFor([registered.id, registered.id, "unknown-id"]);
       assert.deepEqual(
         tools.map((tool) => tool.definition.name),
-        ["calc__add", "calc__echo", "calc__fail", "calc__picture", "calc__slow", "calc__crash"],
+        ["calc__add", "calc__echo", "calc__fail", "calc__picture", "calc__grow", "calc__slow", "calc__crash"],
       );
       const add = named(tools, "calc__add");
       assert.equal(add.askFirst, false);
@@ -263,7 +264,29 @@ describe("McpHub against the stdio and HTTP test servers", () => {
       assert.equal(wrongArgs.isError, true, "the server's own validation is an error result");
       assert.equal((await add.run([1, 2], context())).isError, true);
       // The tool list is kept, so the next turn need not start the server to offer its tools.
-      assert.equal((await store.mcpServers.get(registered.id))!.tools.length, 6);
+      assert.equal((await store.mcpServers.get(registered.id))!.tools.length, 7);
+    } finally {
+      await hub.close();
+    }
+  });
+
+  it("lists the tools again once the server says they changed", async () => {
+    const registered = await register({ name: "growing" });
+    const hub = new McpHub(store.mcpServers);
+    try {
+      const before = await hub.toolsFor([registered.id]);
+      assert.ok(!before.some((tool) => tool.definition.name === "growing__extra"));
+      assert.equal((await named(before, "growing__grow").run({}, context())).content, "grown");
+      await waitFor(
+        async () =>
+          (await hub.toolsFor([registered.id])).some((tool) => tool.definition.name === "growing__extra"),
+        "the new tool is offered",
+      );
+      const after = await hub.toolsFor([registered.id]);
+      assert.deepEqual(await named(after, "growing__extra").run({}, context()), {
+        content: "extra",
+        isError: false,
+      });
     } finally {
       await hub.close();
     }
@@ -396,6 +419,42 @@ describe("McpHub against the stdio and HTTP test servers", () => {
       transport: { type: "http", url: http.url, headers: {} },
     });
     assert.equal(refused.ok, false, "a closed hub connects to nothing");
+  });
+});
+
+describe("the server's own hub", () => {
+  /** The stdio test servers running as children of this process. */
+  function children(): number[] {
+    const listing = execFileSync("ps", ["-o", "pid=,args=", "--ppid", String(process.pid)], {
+      encoding: "utf8",
+    });
+    return listing
+      .split("\n")
+      .filter((line) => line.includes(MCP_TEST_SERVER_SCRIPT))
+      .map((line) => Number.parseInt(line.trim(), 10));
+  }
+
+  it("stops the servers it started when the server shuts down", async () => {
+    const server = await startTestServer();
+    const before = children();
+    try {
+      const created = await postJson(`${server.url}/api/admin/mcp-servers`, {
+        name: "calc",
+        transport: STDIO,
+      });
+      const tested = await postJson(`${server.url}/api/admin/mcp-servers/${created.json.id}/test`, {});
+      assert.equal(tested.json.ok, true, tested.text);
+    } finally {
+      const started = children().filter((pid) => !before.includes(pid));
+      assert.equal(started.length, 1, "the test started one server process");
+      await server.close();
+      assert.deepEqual(
+        children().filter((pid) => started.includes(pid)),
+        [],
+        "no server process is left",
+      );
+      assert.equal(alive(started[0]!), false);
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 // A real MCP server built with the SDK, for the MCP tests: tools that add, echo, fail (an isError
-// result), return an image, hang until killed (`slow`) and exit the process (`crash`). Run as a
+// result), return an image, add a tool (`grow`), hang until killed (`slow`) and exit the process (`crash`). Run as a
 // script it serves stdio (`node --import tsx test/support/mcp-test-server.ts`; with `garbage` as
 // its argument it writes nonsense to stdout and never answers); `startMcpHttpServer` serves the
 // same tools over streamable HTTP in-process.
@@ -37,6 +37,16 @@ export function buildMcpTestServer(options: { canExit: boolean }): McpServer {
       { type: "image", data: Buffer.from("not really a png").toString("base64"), mimeType: "image/png" },
     ],
   }));
+  server.registerTool(
+    "grow",
+    { description: "Adds the tool `extra` (the server says its tools changed)" },
+    async () => {
+      server.registerTool("extra", { description: "Added by grow" }, async () => ({
+        content: [{ type: "text", text: "extra" }],
+      }));
+      return { content: [{ type: "text", text: "grown" }] };
+    },
+  );
   server.registerTool("slow", { description: "Never answers" }, () => new Promise(() => {}));
   server.registerTool("crash", { description: "Exits the server's process" }, async () => {
     if (options.canExit) process.exit(3);
