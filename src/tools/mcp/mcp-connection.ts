@@ -10,7 +10,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { ToolListChangedNotificationSchema, type CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { McpServer, McpToolInfo } from "../../store/mcp-servers.js";
 import { describeMcpError } from "./mcp-errors.js";
-import { boundedTool } from "./mcp-tool-names.js";
+import { boundedTool } from "./model-view.js";
 
 /** Pages of `tools/list` read at most: a server listing more than this is cut off. */
 const MAX_TOOL_PAGES = 20;

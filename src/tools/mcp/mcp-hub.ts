@@ -10,7 +10,7 @@ import { asksFirst } from "../../store/mcp-servers.js";
 import type { Tool, ToolContext, ToolResult } from "../tool.js";
 import { McpConnection } from "./mcp-connection.js";
 import { isTimeout } from "./mcp-errors.js";
-import { modelToolNames, resultText } from "./mcp-tool-names.js";
+import { modelToolNames, resultText } from "./model-view.js";
 
 /** Where the hub reads servers and keeps the tool lists they give (the store's `mcpServers`). */
 export interface McpServerSource {
