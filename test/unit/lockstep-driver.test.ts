@@ -30,6 +30,10 @@ function batchRecorder() {
   return { batches, sequence };
 }
 
+async function waitUntil(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 1));
+}
+
 describe("LockstepDriver", () => {
   it("asks every active generation for its next token in the same step", async () => {
     const { batches, sequence } = batchRecorder();
@@ -69,6 +73,76 @@ describe("LockstepDriver", () => {
     ]);
     assert.deepEqual(results, ["end-of-generation", "done", "cancelled"]);
     assert.deepEqual(batches, [3, 3, 2, 1, 1, 1]);
+  });
+
+  it("reads a long prompt in chunks between the steps of a generation already decoding", async () => {
+    const { sequence } = batchRecorder();
+    const driver = new LockstepDriver();
+    const events: string[] = [];
+    const prompt = Array.from({ length: 300 }, (_, index) => index as Token);
+    // Decode steps of about 4 ms, prompt reads of 0.5 ms a token: chunks of about 20 tokens.
+    const running = driver.run({
+      iterator: sequence(40, new Array<number>(40).fill(4)),
+      cancelled: () => false,
+      onToken: (token) => {
+        events.push(`a${token as number}`);
+        // The long prompt arrives once the first stream is decoding.
+        if (token === 1) void arriving();
+        return false;
+      },
+    });
+    let started: Token[] = [];
+    const arriving = () =>
+      driver.run({
+        prompt: {
+          tokens: prompt,
+          read: async (chunk) => {
+            events.push(`read ${chunk.length}`);
+            await new Promise((resolve) => setTimeout(resolve, chunk.length / 2));
+          },
+          start: (rest) => {
+            started = rest;
+            return sequence(1);
+          },
+        },
+        cancelled: () => false,
+        onToken: () => {
+          events.push("b0");
+          return false;
+        },
+      });
+    await running;
+    await waitUntil(() => events.includes("b0"));
+    const reads = events.filter((event) => event.startsWith("read"));
+    assert.ok(reads.length >= 3, events.join(" "));
+    // Every chunk was read in a step where the first stream also took a token.
+    const firstRead = events.indexOf(reads[0]!);
+    const between = events.slice(firstRead, events.indexOf("b0")).filter((event) => event.startsWith("a"));
+    assert.ok(between.length >= reads.length - 1, events.join(" "));
+    const read = reads.reduce((sum, event) => sum + Number(event.split(" ")[1]), 0);
+    assert.equal(read + started.length, prompt.length, "every prompt token is read once");
+    assert.ok(started.length > 0);
+  });
+
+  it("reads a prompt whole when no other generation is decoding", async () => {
+    const { sequence } = batchRecorder();
+    const driver = new LockstepDriver();
+    let reads = 0;
+    let started = 0;
+    await driver.run({
+      prompt: {
+        tokens: Array.from({ length: 300 }, (_, index) => index as Token),
+        read: async () => void reads++,
+        start: (rest) => {
+          started = rest.length;
+          return sequence(2);
+        },
+      },
+      cancelled: () => false,
+      onToken: () => false,
+    });
+    assert.equal(reads, 0);
+    assert.equal(started, 300);
   });
 
   it("passes an iterator's failure to its own caller only", async () => {

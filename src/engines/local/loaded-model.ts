@@ -551,15 +551,21 @@ export class LoadedModel {
           : undefined,
         tokenBias: grammar ? this.wholeCharactersOnly() : undefined,
       };
-      const iterator = withLogprobs
-        ? sequence.evaluateWithMetadata(input, { probabilities: true }, options)
-        : sequence.evaluate(input, options);
       // Drafts confirmed in this phase and not yet taken; the counter is node-llama-cpp's.
-      const unusedBefore = sequence.tokenPredictions.unused;
+      let unusedBefore = 0;
       let lastToken: Token | undefined;
       let next: LlamaGrammar | undefined;
       const end = await this.driver.run({
-        iterator,
+        prompt: {
+          tokens: input,
+          read: (chunk) => sequence.evaluateWithoutGeneratingNewTokens(chunk),
+          start: (rest) => {
+            unusedBefore = sequence.tokenPredictions.unused;
+            return withLogprobs
+              ? sequence.evaluateWithMetadata(rest, { probabilities: true }, options)
+              : sequence.evaluate(rest, options);
+          },
+        },
         cancelled,
         ready: () => sequence.tokenPredictions.unused > unusedBefore,
         onToken: (item) => {
