@@ -4,7 +4,7 @@
 // ready), drop a fake PDF and read the server's reason it failed, search and see the passage with
 // its file, rename, remove a file, and delete the collection after confirming. Another user gets
 // "not found" for it. Axe finds nothing on either page, light and dark, and at phone width the
-// collection page does not scroll sideways.
+// collection page does not scroll sideways. A Chinese browser gets the pages in Chinese.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Page } from "playwright-core";
@@ -226,5 +226,19 @@ test("the collection page fits a phone-sized screen and is axe clean there", asy
   await page.locator(".knowledge-table").waitFor();
   await bothThemes(watched, "knowledge list on a phone");
   assert.deepEqual(watched.errors, []);
+  await watched.context.close();
+});
+
+test("the knowledge pages speak Chinese to a Chinese browser", async () => {
+  const watched = await openPage(app.browser, `${app.server.url}/login`, { locale: "zh-CN" });
+  const { page } = watched;
+  await page.getByLabel("用户名", { exact: true }).fill(ADA.name);
+  await page.getByLabel("密码", { exact: true }).fill(ADA.password);
+  await page.getByRole("button", { name: "登录" }).click();
+  await page.getByRole("link", { name: "知识库" }).click();
+  await page.locator("h1.title", { hasText: "知识库" }).waitFor();
+  await page.getByRole("heading", { name: "新建知识库" }).waitFor();
+  await page.getByRole("button", { name: "创建知识库" }).waitFor();
+  await bothThemes(watched, "knowledge list in Chinese");
   await watched.context.close();
 });
