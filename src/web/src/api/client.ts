@@ -24,6 +24,7 @@ import type {
   Session,
   SharedConversation,
   ShareLink,
+  Source,
   UpstreamPool,
   UsageSummaryRow,
   User,
@@ -105,14 +106,20 @@ export type MessageStreamEvent =
   | { type: "assistant"; message: Message }
   | { type: "delta"; reasoning?: string; content?: string }
   | { type: "done"; message: Message }
-  | { type: "error"; message: string };
+  | { type: "error"; message: string }
+  | { type: "tool-call" | "approval-needed"; id: string; name: string; arguments: string }
+  | { type: "tool-result"; id: string; name: string; content: string; isError: boolean }
+  | { type: "sources"; toolCallId: string; sources: Source[] };
 
-async function* messageStream(path: string, body: unknown, signal: AbortSignal) {
+const TOOL_EVENTS = new Set(["tool-call", "tool-result", "sources", "approval-needed"]);
+
+export async function* messageStream(path: string, body: unknown, signal: AbortSignal) {
   const response = await send("POST", path, body, signal);
   if (!response.body) throw new ApiError(0, "network_error", "The server sent no stream.");
   for await (const { event, data } of readSseEvents(response.body)) {
     const payload = JSON.parse(data) as Record<string, unknown>;
-    if (event === "delta") yield { type: "delta", ...payload } as MessageStreamEvent;
+    if (event === "delta" || TOOL_EVENTS.has(event))
+      yield { type: event, ...payload } as MessageStreamEvent;
     else if (event === "user" || event === "assistant" || event === "done")
       yield { type: event, message: payload as unknown as Message } as MessageStreamEvent;
     else if (event === "error") {

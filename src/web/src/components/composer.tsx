@@ -15,7 +15,19 @@ import {
   readImage,
 } from "../images.ts";
 import { t } from "../i18n/i18n.ts";
-import { busy, notice, openChat, sendMessage, stop, updateSettings } from "../state/chat.ts";
+import { toolsApi } from "../api/tools.ts";
+import type { Collection, McpServerSummary, WebSearchStatus } from "../api/types.ts";
+import {
+  busy,
+  currentTools,
+  lastToolChoice,
+  notice,
+  openChat,
+  sendMessage,
+  setTools,
+  stop,
+  updateSettings,
+} from "../state/chat.ts";
 import { deepThink, preferredModel } from "../state/prefs.ts";
 import { Icon } from "./icons.tsx";
 
@@ -94,6 +106,153 @@ function ModelPicker() {
   );
 }
 
+/** What the tools controls offer: null until known, and a part the server lacks stays null. */
+const webSearchStatus = signal<WebSearchStatus | null>(null);
+const collections = signal<Collection[] | null>(null);
+const mcpServers = signal<McpServerSummary[] | null>(null);
+let toolsRequested = false;
+function loadToolOptions(): void {
+  if (toolsRequested) return;
+  toolsRequested = true;
+  void toolsApi.webSearch().then(
+    (status) => {
+      webSearchStatus.value = status;
+      // A choice remembered from a server that could search does not carry over to new chats here.
+      if (!status.available && lastToolChoice.value.webSearch)
+        lastToolChoice.value = { ...lastToolChoice.value, webSearch: false };
+    },
+    () => undefined,
+  );
+  void toolsApi.collections().then(
+    (list) => (collections.value = list),
+    () => undefined,
+  );
+  void toolsApi.mcpServers().then(
+    (list) => (mcpServers.value = list),
+    () => undefined,
+  );
+}
+
+/** 联网搜索: on or off for the next message; disabled, saying why, when the server cannot search. */
+function WebSearchToggle() {
+  const status = webSearchStatus.value;
+  const unavailable = status !== null && !status.available;
+  // A chat that has it on can still switch it off (its next message would be refused).
+  const on = currentTools().webSearch;
+  return (
+    <button
+      type="button"
+      class={`toggle web-search ${on ? "on" : ""}`}
+      aria-pressed={on}
+      disabled={unavailable && !on}
+      title={unavailable ? t("webSearchOff") : undefined}
+      onClick={() => void setTools({ webSearch: !on })}
+    >
+      <Icon name="globe" size={16} />
+      {t("webSearch")}
+    </button>
+  );
+}
+
+/** Adds `id` to `list` or takes it out. */
+const toggled = (list: readonly string[], id: string, on: boolean) =>
+  on ? [...list.filter((existing) => existing !== id), id] : list.filter((existing) => existing !== id);
+
+/** Attaches knowledge collections and switches MCP servers on; a section the server lacks is hidden. */
+function ToolsMenu() {
+  const tools = currentTools();
+  const knowledge = collections.value;
+  const servers = mcpServers.value;
+  if (knowledge === null && servers === null) return null;
+  return (
+    <details class="tools-menu">
+      <summary class="icon-button" aria-label={t("toolsMenu")} title={t("toolsMenu")}>
+        <Icon name="tool" />
+      </summary>
+      <div class="tools-menu-panel">
+        {knowledge !== null && (
+          <fieldset>
+            <legend>{t("knowledgeCollections")}</legend>
+            {knowledge.length === 0 && <p class="meta">{t("noCollections")}</p>}
+            {knowledge.map((collection) => (
+              <label key={collection.id}>
+                <input
+                  type="checkbox"
+                  checked={tools.collectionIds.includes(collection.id)}
+                  onChange={(event) =>
+                    void setTools({
+                      collectionIds: toggled(tools.collectionIds, collection.id, event.currentTarget.checked),
+                    })
+                  }
+                />
+                {collection.name}
+              </label>
+            ))}
+          </fieldset>
+        )}
+        {servers !== null && (
+          <fieldset>
+            <legend>{t("mcpToolsSection")}</legend>
+            {servers.length === 0 && <p class="meta">{t("noMcpServers")}</p>}
+            {servers.map((server) => (
+              <label key={server.id} title={server.description || undefined}>
+                <input
+                  type="checkbox"
+                  checked={tools.mcpServerIds.includes(server.id)}
+                  onChange={(event) =>
+                    void setTools({
+                      mcpServerIds: toggled(tools.mcpServerIds, server.id, event.currentTarget.checked),
+                    })
+                  }
+                />
+                {server.name}
+              </label>
+            ))}
+          </fieldset>
+        )}
+      </div>
+    </details>
+  );
+}
+
+/** What is attached, as chips: collections by name, MCP servers by name, each removable. */
+function ToolChips() {
+  const tools = currentTools();
+  const chips = [
+    ...tools.collectionIds.map((id) => ({
+      id,
+      name: collections.value?.find((collection) => collection.id === id)?.name ?? id,
+      remove: () => setTools({ collectionIds: tools.collectionIds.filter((existing) => existing !== id) }),
+      icon: "book" as const,
+    })),
+    ...tools.mcpServerIds.map((id) => ({
+      id,
+      name: mcpServers.value?.find((server) => server.id === id)?.name ?? id,
+      remove: () => setTools({ mcpServerIds: tools.mcpServerIds.filter((existing) => existing !== id) }),
+      icon: "tool" as const,
+    })),
+  ];
+  if (chips.length === 0) return null;
+  return (
+    <ul class="file-chips tool-chips">
+      {chips.map((chip) => (
+        <li class="file-chip tool-chip" key={`${chip.icon}-${chip.id}`}>
+          <Icon name={chip.icon} size={14} />
+          <span>{chip.name}</span>
+          <button
+            type="button"
+            class="icon-button"
+            aria-label={t("detachTool", { name: chip.name })}
+            onClick={() => void chip.remove()}
+          >
+            ×
+          </button>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
 /** A prompt the start page's suggestion chips put in the composer, to edit or send. */
 export const suggestedPrompt = signal<string | null>(null);
 
@@ -107,6 +266,7 @@ export function Composer() {
   const imagePicker = useRef<HTMLInputElement>(null);
   const imagesOn = acceptsImages(models.value, chosenModel());
   const suggestion = suggestedPrompt.value;
+  useEffect(loadToolOptions, []);
   useEffect(() => {
     if (suggestion === null) return;
     text.value = suggestion;
@@ -229,6 +389,7 @@ export function Composer() {
           {reading.value && <li class="file-chip reading">{reading.value}</li>}
         </ul>
       )}
+      <ToolChips />
       <textarea
         id="composer-input"
         ref={input}
@@ -260,6 +421,8 @@ export function Composer() {
         >
           {t("deepThink")}
         </button>
+        <WebSearchToggle />
+        <ToolsMenu />
         <ModelPicker />
         <span class="spacer" />
         <input

@@ -20,6 +20,7 @@ const PATHS = {
   more: "M5 12h.01 M12 12h.01 M19 12h.01",
   book: "M4 19V5a2 2 0 0 1 2-2h14v16H6a2 2 0 0 0-2 2a2 2 0 0 0 2 2h14 M8 7h8",
   globe: "M12 3a9 9 0 1 0 0 18a9 9 0 1 0 0-18z M3 12h18 M12 3c3 3.5 3 14.5 0 18 M12 3c-3 3.5-3 14.5 0 18",
+  tool: "M14.7 6.3a4 4 0 0 0-5.4 5.4L3 18l3 3 6.3-6.3a4 4 0 0 0 5.4-5.4l-2.5 2.5-2.4-.6-.6-2.4z",
 } as const;
 
 export type IconName = keyof typeof PATHS;

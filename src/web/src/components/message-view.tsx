@@ -6,10 +6,11 @@ import type { AttachedFile, AttachedImage, Message } from "../api/types.ts";
 import { splitFileTemplate } from "../files.ts";
 import { isSafeImageUrl } from "../images.ts";
 import { displayChinese, t } from "../i18n/i18n.ts";
-import { busy, live, regenerate, sendMessage, switchBranch } from "../state/chat.ts";
+import { busy, live, openChat, regenerate, sendMessage, switchBranch } from "../state/chat.ts";
 import { CopyButton } from "./copy-button.tsx";
 import { MarkdownView } from "./markdown-view.tsx";
 import { ProvenanceButton } from "./provenance-panel.tsx";
+import { savedSteps, SourcesList, sourcesOf, ToolBlocks } from "./tool-blocks.tsx";
 
 export interface Branches {
   index: number;
@@ -177,6 +178,14 @@ function AssistantMessage({
   else if (message.usage?.reasoningMs !== undefined)
     seconds = Math.max(1, Math.round(message.usage.reasoningMs / 1000));
   const usage = current ? null : usageLine(message);
+  const steps = current ? current.steps : savedSteps(message);
+  const sources = sourcesOf(steps);
+  // A reply that stopped for approval waits until a reply under it answers the decision.
+  const waiting =
+    !current &&
+    (message.provenance as { turn?: { finish?: unknown } } | null | undefined)?.turn?.finish ===
+      "approval-needed" &&
+    !(openChat.value?.messages ?? []).some((other) => other.parentId === message.id);
 
   return (
     <article
@@ -187,7 +196,9 @@ function AssistantMessage({
       data-status={current ? "streaming" : message.status}
     >
       <Reasoning text={reasoning} seconds={seconds} thinking={thinking} />
-      <MarkdownView source={content} streaming={current !== null} />
+      <ToolBlocks message={message} steps={steps} streaming={current !== null} waiting={waiting} />
+      <MarkdownView source={content} streaming={current !== null} sources={sources} />
+      <SourcesList sources={sources} />
       {!current && (
         <div class="actions">
           <BranchSwitcher branches={branches} />

@@ -1,7 +1,16 @@
 // The open conversation, the list in the sidebar, and the reply being streamed.
 import { batch, signal } from "@preact/signals";
 import { api, ApiError, type MessageStreamEvent } from "../api/client.ts";
-import type { AttachedFile, AttachedImage, Conversation, GenerationOptions, Message } from "../api/types.ts";
+import { toolsApi } from "../api/tools.ts";
+import type {
+  AttachedFile,
+  AttachedImage,
+  Conversation,
+  ConversationSettings,
+  GenerationOptions,
+  Message,
+  ToolStep,
+} from "../api/types.ts";
 import { t } from "../i18n/i18n.ts";
 import { deepThink, preferredModel } from "./prefs.ts";
 import { navigate } from "./router.ts";
@@ -20,6 +29,51 @@ export interface LiveReply {
   reasoning: string;
   reasoningStartedAt: number | null;
   reasoningEndedAt: number | null;
+  /** The tool calls so far, in the order they happened, with their results once in. */
+  steps: ToolStep[];
+}
+
+/** The tools a conversation uses, from its settings. */
+export type ToolChoice = Required<Pick<ConversationSettings, "webSearch" | "collectionIds" | "mcpServerIds">>;
+
+/** The last tools chosen, kept in this browser: a new chat starts with them, like DeepThink. */
+export const lastToolChoice = signal<ToolChoice>(readToolChoice());
+lastToolChoice.subscribe((choice) => localStorage.setItem("qiusuo.tools", JSON.stringify(choice)));
+
+function readToolChoice(): ToolChoice {
+  const none: ToolChoice = { webSearch: false, collectionIds: [], mcpServerIds: [] };
+  try {
+    const saved = JSON.parse(localStorage.getItem("qiusuo.tools") ?? "null") as Partial<ToolChoice> | null;
+    const ids = (value: unknown) =>
+      Array.isArray(value) ? value.filter((id): id is string => typeof id === "string") : [];
+    return saved
+      ? {
+          webSearch: saved.webSearch === true,
+          collectionIds: ids(saved.collectionIds),
+          mcpServerIds: ids(saved.mcpServerIds),
+        }
+      : none;
+  } catch {
+    return none;
+  }
+}
+
+/** The tools the next message uses: the open chat's, or the last choice for a new chat. */
+export function currentTools(): ToolChoice {
+  const settings = openChat.value?.conversation.settings;
+  if (!settings) return lastToolChoice.value;
+  return {
+    webSearch: settings.webSearch === true,
+    collectionIds: settings.collectionIds ?? [],
+    mcpServerIds: settings.mcpServerIds ?? [],
+  };
+}
+
+/** Changes the tools: remembered for new chats, and saved with the open chat. */
+export async function setTools(changes: Partial<ToolChoice>): Promise<void> {
+  const next = { ...currentTools(), ...changes };
+  lastToolChoice.value = next;
+  if (openChat.value) await updateSettings(next);
 }
 
 export const conversations = signal<Conversation[]>([]);
@@ -129,8 +183,17 @@ async function play(stream: AsyncGenerator<MessageStreamEvent>, pendingUserId: s
             reasoning: event.message.reasoning ?? "",
             reasoningStartedAt: null,
             reasoningEndedAt: null,
+            steps: [],
           };
         });
+      } else if (
+        event.type === "tool-call" ||
+        event.type === "tool-result" ||
+        event.type === "sources" ||
+        event.type === "approval-needed"
+      ) {
+        const current = live.value;
+        if (current) live.value = { ...current, steps: withToolEvent(current.steps, event) };
       } else if (event.type === "delta") {
         const current = live.value;
         if (!current) continue;
@@ -197,6 +260,42 @@ async function play(stream: AsyncGenerator<MessageStreamEvent>, pendingUserId: s
   }
 }
 
+/** The live reply's tool calls with one more tool event applied. */
+function withToolEvent(
+  steps: ToolStep[],
+  event: Extract<MessageStreamEvent, { type: "tool-call" | "tool-result" | "sources" | "approval-needed" }>,
+): ToolStep[] {
+  if (event.type === "tool-call") {
+    if (steps.some((step) => step.id === event.id)) return steps;
+    return [...steps, { id: event.id, name: event.name, arguments: event.arguments }];
+  }
+  const id = event.type === "sources" ? event.toolCallId : event.id;
+  return steps.map((step) => {
+    if (step.id !== id) return step;
+    if (event.type === "approval-needed") return { ...step, awaitingApproval: true };
+    if (event.type === "tool-result")
+      return { ...step, result: { content: event.content, isError: event.isError } };
+    if (event.type !== "sources") return step;
+    return { ...step, result: { content: "", isError: false, ...step.result, sources: event.sources } };
+  });
+}
+
+/**
+ * Approves or denies the tool calls `message` stopped at; the answer is a new reply under it,
+ * streamed like any other.
+ */
+export async function decideToolCall(message: Message, approve: boolean): Promise<void> {
+  const chat = openChat.value;
+  if (busy.value || !chat) return;
+  busy.value = true;
+  notice.value = null;
+  controller = new AbortController();
+  await play(
+    toolsApi.decide(chat.conversation.id, message.id, approve, generationOptions(), controller.signal),
+    null,
+  );
+}
+
 /** Sends a user message under `parentId` (the thread's end, or an edited message's parent). */
 export async function sendMessage(
   content: string,
@@ -209,7 +308,10 @@ export async function sendMessage(
   notice.value = null;
   try {
     if (!openChat.value) {
-      const settings = preferredModel.value ? { model: preferredModel.value } : {};
+      const settings = {
+        ...(preferredModel.value ? { model: preferredModel.value } : {}),
+        ...lastToolChoice.value,
+      };
       const conversation = await api.createConversation(settings, draftProjectId.value);
       draftProjectId.value = null;
       openChat.value = { conversation, messages: [], leafId: null };
