@@ -32,7 +32,7 @@ export interface HybridSearchOptions {
 
 export async function hybridSearch(
   repository: CollectionRepository,
-  embedder: Embedder,
+  embedder: Pick<Embedder, "embed">,
   request: { userId: string; collectionIds: readonly string[]; query: string },
   options: HybridSearchOptions,
 ): Promise<KnowledgeHit[]> {

@@ -21,7 +21,8 @@ export interface IndexJob {
 
 export interface IndexerOptions {
   repository: CollectionRepository;
-  embedder: Embedder;
+  /** What embeds the chunks (an `Embedder`; the bench gives one that does not, to time the rest). */
+  embedder: Pick<Embedder, "embed">;
   /** Extraction limits (default extract/limits.ts's). */
   limits?: Partial<ExtractionLimits> | undefined;
   chunking?: ChunkOptions | undefined;

@@ -136,6 +136,12 @@ export interface SearchScope {
   collections: Array<{ id: string; embeddingModel: string; fileIds: string[] }>;
 }
 
+/**
+ * Rows the keyword search takes of each query term: all of a rare term's, a sample of a term in
+ * most chunks (which tells little about which chunk answers anyway).
+ */
+const KEYWORD_ROWS_PER_TERM = 2_000;
+
 /** Vectors an in-process scan keeps at most (PostgreSQL): 64 M floats, 256 MB. */
 const VECTOR_CACHE_FLOATS = 64 * 1024 * 1024;
 
@@ -573,7 +579,9 @@ export class CollectionRepository {
 
   /**
    * Chunks of `fileIds` holding any of `terms`, most terms held first (then by file and place),
-   * at most `limit`: the keyword half of hybrid search.
+   * at most `limit`: the keyword half of hybrid search. The full-text index finds the rows
+   * holding any term, set apart first (a materialized CTE) so the planner cannot instead walk
+   * every chunk of the files and test each; only those rows are then scored.
    */
   async keywordSearch(
     fileIds: readonly string[],
@@ -581,16 +589,25 @@ export class CollectionRepository {
     limit: number,
   ): Promise<string[]> {
     if (fileIds.length === 0 || terms.length === 0) return [];
-    const matches = terms.map((term) => this.dialect.matchesSearchTerms("collection_chunks", [term]));
-    const score = sql.join(
-      matches.map((match) => sql`case when ${match} then 1 else 0 end`),
+    const padded = sql`' ' || ${sql.ref("hits.search_terms")} || ' '`;
+    // Terms are letters, digits and marks only (search-text.ts): nothing in them is a LIKE wildcard.
+    const score = sql<number>`${sql.join(
+      terms.map((term) => sql`case when ${padded} like ${`% ${term} %`} then 1 else 0 end`),
       sql` + `,
-    );
+    )}`;
     const rows = await this.db
-      .selectFrom("collection_chunks")
-      .select(["id", sql<number>`${score}`.as("score")])
+      .with(
+        (cte) => cte("hits").materialized(),
+        (db) =>
+          db
+            .selectFrom("collection_chunks")
+            .select(["id", "file_id", "ordinal", "search_terms"])
+            .where(this.dialect.matchesAnySearchTerm("collection_chunks", terms, KEYWORD_ROWS_PER_TERM)),
+      )
+      .selectFrom("hits")
+      .select(["id", score.as("score")])
       .where("file_id", "in", [...fileIds])
-      .where(sql<boolean>`(${sql.join(matches, sql` or `)})`)
+      .where(score, ">", 0)
       .orderBy("score", "desc")
       .orderBy("file_id")
       .orderBy("ordinal")

@@ -54,6 +54,18 @@ export interface StoreDialect {
    */
   matchesSearchTerms(table: SearchableTable, terms: readonly string[]): RawBuilder<SqlBool>;
   /**
+   * A condition true for rows of `table` whose `search_terms` hold any of `terms`, answered from
+   * the full-text index (the rows are found through it, not tested one by one), and for at most
+   * `perTerm` rows of each term: a term in most rows (a stop word, 的) costs no more than a rare
+   * one, at the price of some of its rows. It may be true for a few rows that hold none (FTS5
+   * folds some characters together): callers rank rows by the terms each holds, 0 for those.
+   */
+  matchesAnySearchTerm(
+    table: SearchableTable,
+    terms: readonly string[],
+    perTerm: number,
+  ): RawBuilder<SqlBool>;
+  /**
    * The cosine distance between a stored vector (`column`, little-endian float32 bytes) and
    * `vector`, computed by the engine (sqlite-vec on SQLite); absent where the engine has no such
    * function, and the caller computes it itself (store/collections.ts).
@@ -97,6 +109,14 @@ export function sqliteDialect(dataDir: string): StoreDialect {
       const padded = sql`' ' || ${sql.ref(`${table}.search_terms`)} || ' '`;
       const holds = terms.map((term) => sql`instr(${padded}, ${` ${term} `}) > 0`);
       return sql<SqlBool>`+${sql.ref(`${table}.rowid`)} in (select rowid from ${index} where ${index} match ${query}) and ${sql.join(holds, sql` and `)}`;
+    },
+    matchesAnySearchTerm: (table, terms, perTerm) => {
+      const index = sql.table(`${table}_search`);
+      const each = terms.map(
+        (term) =>
+          sql`select rowid from (select rowid from ${index} where ${index} match ${`"${term.replaceAll('"', '""')}"`} limit ${perTerm})`,
+      );
+      return sql<SqlBool>`${sql.ref(`${table}.rowid`)} in (${sql.join(each, sql` union `)})`;
     },
     vectorDistance: (column, vector) =>
       sql<number>`vec_distance_cosine(${sql.ref(column)}, ${Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength)})`,
@@ -214,6 +234,13 @@ export function postgresDialect(url: string): StoreDialect {
     matchesSearchTerms: (table, terms) => {
       const query = terms.map(tsqueryLexeme).join(" & ");
       return sql<SqlBool>`${sql.ref(`${table}.search_vector`)} @@ cast(${query} as tsquery)`;
+    },
+    matchesAnySearchTerm: (table, terms, perTerm) => {
+      const each = terms.map(
+        (term) =>
+          sql`(select id from ${sql.table(table)} where search_vector @@ cast(${tsqueryLexeme(term)} as tsquery) limit ${perTerm})`,
+      );
+      return sql<SqlBool>`${sql.ref(`${table}.id`)} in (${sql.join(each, sql` union `)})`;
     },
   };
 }
