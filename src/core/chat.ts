@@ -91,6 +91,11 @@ export interface ChatRequest {
   stop: string[];
   /** Whether the model should think first; undefined leaves it to the model. */
   thinking: boolean | undefined;
+  /**
+   * The most tokens the reasoning may take (`reasoning_effort`, `thinking.budget_tokens`); once
+   * spent, the engine closes the reasoning and the model answers. Absent: no limit.
+   */
+  thinkingBudget?: number;
   /** Tools the model may call; empty for none. */
   tools: ToolDefinition[];
   toolChoice: ToolChoice;

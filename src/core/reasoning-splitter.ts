@@ -1,7 +1,8 @@
 /**
  * Splits a model's raw output into reasoning and answer, as text streams in.
  *
- * DeepSeek-R1 and its distills write `<think>…</think>` before the answer; some chat templates
+ * DeepSeek-R1 and its distills write `<think>…</think>` before the answer (other families other
+ * tags, given as `tags`); some chat templates
  * already put `<think>` at the end of the prompt, so the output starts inside the reasoning.
  * Whitespace right after `<think>`, right before `</think>` and right after `</think>` is dropped,
  * as DeepSeek's API does (`reasoning_content` and `content` come back without it).
@@ -11,6 +12,14 @@ export const THINK_OPEN = "<think>";
 export const THINK_CLOSE = "</think>";
 
 export type SplitPart = { kind: "reasoning" | "content"; text: string };
+
+/** The markers around a family's reasoning block: `<think>`…`</think>`, Magistral's `[THINK]`…`[/THINK]`. */
+export interface ReasoningTags {
+  open: string;
+  close: string;
+}
+
+export const THINK_TAGS: ReasoningTags = { open: THINK_OPEN, close: THINK_CLOSE };
 
 type State =
   /** Nothing but whitespace seen yet; the output may still open with `<think>`. */
@@ -22,14 +31,20 @@ export class ReasoningSplitter {
   private pending = "";
   /** True until the first non-whitespace text of the current part has been emitted. */
   private atPartStart = true;
+  private readonly tags: ReasoningTags;
 
   /**
    * `startsIn`: "reasoning" when the prompt already opened `<think>`, "content" when the output
    * is known to be the answer (a prefix completion of the answer), "undecided" otherwise.
    */
   constructor(
-    options: { startsInReasoning?: boolean; startsIn?: "undecided" | "reasoning" | "content" } = {},
+    options: {
+      startsInReasoning?: boolean;
+      startsIn?: "undecided" | "reasoning" | "content";
+      tags?: ReasoningTags;
+    } = {},
   ) {
+    this.tags = options.tags ?? THINK_TAGS;
     this.state = options.startsIn ?? (options.startsInReasoning ? "reasoning" : "undecided");
     // A continuation of known answer text (prefix completion, FIM) keeps its leading whitespace.
     this.atPartStart = this.state !== "content";
@@ -64,11 +79,12 @@ export class ReasoningSplitter {
   private step(parts: SplitPart[]): void {
     if (this.state === "undecided") {
       const trimmed = this.pending.trimStart();
-      if (trimmed.startsWith(THINK_OPEN)) {
-        this.pending = trimmed.slice(THINK_OPEN.length);
+      const open = this.tags.open;
+      if (trimmed.startsWith(open)) {
+        this.pending = trimmed.slice(open.length);
         this.state = "reasoning";
         this.atPartStart = true;
-      } else if (trimmed.length === 0 || THINK_OPEN.startsWith(trimmed)) {
+      } else if (trimmed.length === 0 || open.startsWith(trimmed)) {
         return; // still could be the tag
       } else {
         this.state = "content";
@@ -76,16 +92,16 @@ export class ReasoningSplitter {
       return;
     }
     if (this.state === "reasoning") {
-      const close = this.pending.indexOf(THINK_CLOSE);
+      const close = this.pending.indexOf(this.tags.close);
       if (close >= 0) {
         this.emit(parts, "reasoning", this.pending.slice(0, close).trimEnd());
-        this.pending = this.pending.slice(close + THINK_CLOSE.length);
+        this.pending = this.pending.slice(close + this.tags.close.length);
         this.state = "content";
         this.atPartStart = true;
         return;
       }
       // Hold back a possible start of `</think>` and trailing whitespace (it may precede the tag).
-      const tagStart = this.pending.length - partialSuffixLength(this.pending, THINK_CLOSE);
+      const tagStart = this.pending.length - partialSuffixLength(this.pending, this.tags.close);
       const ready = this.pending.slice(0, tagStart).trimEnd();
       this.pending = this.pending.slice(ready.length);
       this.emit(parts, "reasoning", ready);

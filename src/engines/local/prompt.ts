@@ -62,7 +62,8 @@ export class PromptRenderer {
     vocabulary: Vocabulary,
   ) {
     const source = model.fileInfo.metadata.tokenizer?.chat_template;
-    this.templateSource = typeof source === "string" && source.length > 0 ? source : undefined;
+    this.templateSource =
+      typeof source === "string" && source.length > 0 ? joinContinuedLines(source) : undefined;
     this.template = this.templateSource ? new Template(this.templateSource) : undefined;
     this.templateKnowsTools =
       typeof source === "string" && /\btools\b/.test(source) && /tool_calls?\b/.test(source);
@@ -76,7 +77,7 @@ export class PromptRenderer {
     const last = input.messages.at(-1);
     const prefix = last?.role === "assistant" && last.prefix ? last : undefined;
     const history = prefix ? input.messages.slice(0, -1) : input.messages;
-    const prompt = await this.renderText(history, input.tools);
+    const prompt = await this.renderText(history, input.tools, input.thinking);
     let startsIn: RenderedPrompt["startsIn"] = prompt.text.trimEnd().endsWith(THINK_OPEN)
       ? "reasoning"
       : "undecided";
@@ -104,8 +105,13 @@ export class PromptRenderer {
         append(prefix.content, true);
         startsIn = "content";
       }
-    } else if (input.thinking === false && this.knowsThinkTags) {
-      // Thinking off on a reasoning model: close an empty reasoning block, the way R1 distills and
+    } else if (
+      input.thinking === false &&
+      this.knowsThinkTags &&
+      !prompt.text.trimEnd().endsWith(THINK_CLOSE)
+    ) {
+      // Thinking off on a reasoning model whose template did not close the reasoning itself (as
+      // Qwen3's and DeepSeek V3.1's do when told): close an empty block, the way R1 distills and
       // Qwen3 are told to answer directly.
       append(startsIn === "reasoning" ? `\n\n${THINK_CLOSE}\n\n` : `${THINK_OPEN}\n\n${THINK_CLOSE}\n\n`);
       // Undecided, not "content": leading whitespace is trimmed as usual, and a model that
@@ -131,6 +137,7 @@ export class PromptRenderer {
   private async renderText(
     messages: readonly ChatMessage[],
     tools: readonly ToolDefinition[],
+    thinking: boolean | undefined,
   ): Promise<PromptText> {
     const nonce = randomBytes(6).toString("hex");
     const contents: string[] = [];
@@ -141,17 +148,21 @@ export class PromptRenderer {
     });
     const render = (list: readonly ChatMessage[]) =>
       this.template && list.length > INLINE_MESSAGES
-        ? this.renderOnThread(list, tools)
-        : this.renderMessages(list, tools);
+        ? this.renderOnThread(list, tools, thinking)
+        : this.renderMessages(list, tools, thinking);
     const pieces = (await render(marked)).split(new RegExp(`\uE000${nonce}:(\\d+)\uE001`));
     if (this.printsContentsAsGiven()) return reassemble(pieces, contents);
     return locateContents(await render(messages), pieces, contents) ?? reassemble(pieces, contents);
   }
 
-  private renderMessages(messages: readonly ChatMessage[], tools: readonly ToolDefinition[]): string {
+  private renderMessages(
+    messages: readonly ChatMessage[],
+    tools: readonly ToolDefinition[],
+    thinking: boolean | undefined,
+  ): string {
     if (!this.template) return this.renderWithWrapper(messages);
     try {
-      return this.template.render(this.templateContext(messages, tools));
+      return this.template.render(this.templateContext(messages, tools, thinking));
     } catch (error) {
       throw templateError(error);
     }
@@ -161,9 +172,13 @@ export class PromptRenderer {
   private async renderOnThread(
     messages: readonly ChatMessage[],
     tools: readonly ToolDefinition[],
+    thinking: boolean | undefined,
   ): Promise<string> {
     try {
-      return await templateThread.render(this.templateSource!, this.templateContext(messages, tools));
+      return await templateThread.render(
+        this.templateSource!,
+        this.templateContext(messages, tools, thinking),
+      );
     } catch (error) {
       throw error instanceof TemplateRenderError ? templateError(error) : error;
     }
@@ -186,9 +201,11 @@ export class PromptRenderer {
         const pieces = this.renderMessages(
           probe.map((message, index) => ({ ...message, content: `\uE000${index}\uE001` })),
           [],
+          undefined,
         ).split(/\uE000(\d+)\uE001/);
         const contents = probe.map((message) => message.content);
-        this.contentsAsGiven = reassemble(pieces, contents).text === this.renderMessages(probe, []);
+        this.contentsAsGiven =
+          reassemble(pieces, contents).text === this.renderMessages(probe, [], undefined);
       } catch {
         this.contentsAsGiven = false;
       }
@@ -196,8 +213,17 @@ export class PromptRenderer {
     return this.contentsAsGiven;
   }
 
-  /** What the template is rendered with. */
-  private templateContext(messages: readonly ChatMessage[], tools: readonly ToolDefinition[]) {
+  /**
+   * What the template is rendered with. DeepThink on or off goes to the variables templates read
+   * it from: `enable_thinking` (Qwen3, GLM, SmolLM3), `thinking` (DeepSeek V3.1, Granite) and, as
+   * gpt-oss cannot turn reasoning off, its lowest `reasoning_effort`. Undefined leaves the
+   * template's default.
+   */
+  private templateContext(
+    messages: readonly ChatMessage[],
+    tools: readonly ToolDefinition[],
+    thinking: boolean | undefined,
+  ) {
     const native = this.templateKnowsTools;
     const defang = (text: string) => this.tokenizer.defang(text);
     const rendered = native
@@ -207,6 +233,8 @@ export class PromptRenderer {
       messages: rendered,
       ...(native && tools.length > 0 ? { tools: tools.map((tool) => toTemplateTool(tool, defang)) } : {}),
       add_generation_prompt: true,
+      ...(thinking === undefined ? {} : { enable_thinking: thinking, thinking }),
+      ...(thinking === false ? { reasoning_effort: "low" } : {}),
       bos_token: this.model.tokens.bosString ?? "",
       eos_token: this.model.tokens.eosString ?? "",
     };
@@ -385,4 +413,12 @@ function toolInstructions(tools: readonly ToolDefinition[]): string {
     '{"name": <function-name>, "arguments": <args-json-object>}',
     "</tool_call>",
   ].join("\n");
+}
+
+/**
+ * Python's Jinja reads a backslash at the end of a line inside a string as a line continuation
+ * (Mistral Small 3.x templates use it); @huggingface/jinja refuses it, so the lines are joined first.
+ */
+function joinContinuedLines(source: string): string {
+  return source.replace(/\\\r?\n/g, "");
 }

@@ -1,3 +1,4 @@
+import { withThinkingBudget } from "../../core/families/thinking-budget.js";
 import { randomInt } from "node:crypto";
 import { z } from "zod";
 import type {
@@ -160,6 +161,7 @@ async function toChatRequest(body: MessagesBody): Promise<ChatRequest> {
     maxTokens: body.max_tokens,
     stop: (body.stop_sequences ?? []).filter((sequence) => sequence.length > 0),
     thinking: toThinking(body.thinking),
+    ...withThinkingBudget(body.thinking?.type === "enabled" ? body.thinking.budget_tokens : undefined),
     tools,
     toolChoice: toToolChoice(body.tool_choice, tools),
     responseFormat,

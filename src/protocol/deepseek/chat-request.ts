@@ -1,3 +1,4 @@
+import { thinkingBudgetFor, withThinkingBudget } from "../../core/families/thinking-budget.js";
 import { randomInt } from "node:crypto";
 import { z } from "zod";
 import type {
@@ -199,6 +200,7 @@ export async function parseChatCompletion(body: unknown): Promise<ParsedChatComp
     maxTokens: parsed.max_tokens ?? parsed.max_completion_tokens,
     stop: stop.filter((sequence) => sequence.length > 0),
     thinking: parsed.thinking === undefined ? undefined : parsed.thinking.type === "enabled",
+    ...withThinkingBudget(thinkingBudgetFor(parsed.reasoning_effort)),
     tools,
     toolChoice: toCoreToolChoice(parsed.tool_choice, tools),
     responseFormat: toCoreResponseFormat(parsed.response_format),

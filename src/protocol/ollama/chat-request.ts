@@ -1,3 +1,4 @@
+import { thinkingBudgetFor, withThinkingBudget } from "../../core/families/thinking-budget.js";
 import { z } from "zod";
 import type { ChatMessage, ChatRequest, ImageInput, ToolCall, ToolDefinition } from "../../core/chat.js";
 import { InvalidRequestError } from "../../core/errors.js";
@@ -103,6 +104,7 @@ export async function parseOllamaChat(body: unknown): Promise<ParsedChat> {
     maxTokens: toMaxTokens(shape.options),
     stop: toStop(shape.options),
     thinking: toThinking(shape.think),
+    ...withThinkingBudget(thinkingBudgetFor(typeof shape.think === "string" ? shape.think : undefined)),
     tools,
     toolChoice: { type: tools.length > 0 ? "auto" : "none" },
     responseFormat: toResponseFormat(shape.format),

@@ -1,3 +1,4 @@
+import { thinkingBudgetFor, withThinkingBudget } from "../../core/families/thinking-budget.js";
 import { z } from "zod";
 import type { ChatMessage, ChatRequest, CompletionRequest } from "../../core/chat.js";
 import { PLAIN_TEXT_OPTIONS } from "../../core/chat.js";
@@ -96,6 +97,7 @@ export function parseOllamaGenerate(body: unknown): ParsedGenerate {
       ...common,
       messages,
       thinking: toThinking(parsed.think),
+      ...withThinkingBudget(thinkingBudgetFor(typeof parsed.think === "string" ? parsed.think : undefined)),
       responseFormat: toResponseFormat(parsed.format),
     },
     stream,

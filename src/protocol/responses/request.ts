@@ -1,3 +1,4 @@
+import { thinkingBudgetFor, withThinkingBudget } from "../../core/families/thinking-budget.js";
 import { randomInt } from "node:crypto";
 import { z } from "zod";
 import type { ChatRequest, ResponseFormat, ToolChoice, ToolDefinition } from "../../core/chat.js";
@@ -291,6 +292,7 @@ export function toChatRequest(parsed: ParsedResponseRequest, items: readonly Ite
     maxTokens: parsed.maxOutputTokens,
     stop: [],
     thinking: parsed.effort === null ? undefined : parsed.effort !== "none",
+    ...withThinkingBudget(thinkingBudgetFor(parsed.effort)),
     tools,
     toolChoice: toCoreToolChoice(parsed.toolChoice, tools),
     responseFormat: toCoreFormat(parsed.format),
