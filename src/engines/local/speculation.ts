@@ -18,9 +18,15 @@ export interface SpeculationMode {
   lookup: boolean;
 }
 
-/** Tokens a predictor may offer per step at most; the adaptive budget starts lower. */
+/** Tokens the draft model drafts ahead, and the prompt lookup quotes. */
 const MAX_DRAFT_TOKENS = 12;
-const INITIAL_BUDGET = 4;
+/**
+ * Drafted tokens a decode checks. node-llama-cpp 3.21.1 accepts at most the first drafted token
+ * of each decode: in `_speculativeEvaluate`, each further one is compared with the last entry of
+ * a `validatedTokens` array that nothing fills, so it is always counted refuted and erased. More
+ * would only widen every decode for nothing; raise this when the library accepts a whole run.
+ */
+const CHECKED_PER_DECODE = 1;
 /** Rounds in a row with no prediction accepted before drafting pauses... */
 const MISSES_BEFORE_PAUSE = 3;
 /** ...and the decode steps after which a paused predictor tries one token again. */
@@ -51,16 +57,15 @@ export function speculationFor(
  * generation which to use, or none. It offers the prompt lookup's drafts first (free to compute)
  * and the draft model's when the prompt has none.
  *
- * The number of drafted tokens adapts to how many the target accepted: it doubles while every one
- * is, drops to the accepted run on a miss, and after a few rounds with nothing accepted drafting
- * pauses, trying a single token every few steps. Checking a rejected draft costs a wider decode,
- * so on text that the predictors cannot guess (random text, a draft model of another style)
- * speculation costs almost nothing.
+ * Each decode checks CHECKED_PER_DECODE drafted tokens. After a few rounds in a row with nothing
+ * accepted drafting pauses, trying again every few steps: checking a rejected draft costs a wider
+ * decode, so on text that the predictors cannot guess (random text, a draft model of another
+ * style) speculation costs almost nothing.
  */
 export class SpeculativePredictor extends TokenPredictor {
   private mode: SpeculationMode | undefined;
   private target: LlamaContextSequence | undefined;
-  private budget = INITIAL_BUDGET;
+  private budget = CHECKED_PER_DECODE;
   private misses = 0;
   private pausedSteps = 0;
   private seen = { validated: 0, refuted: 0 };
@@ -79,7 +84,10 @@ export class SpeculativePredictor extends TokenPredictor {
   static withDraft(draftSequence: LlamaContextSequence | undefined): SpeculativePredictor {
     return new SpeculativePredictor(
       draftSequence &&
-        new DraftSequenceTokenPredictor(draftSequence, { minTokens: 2, maxTokens: MAX_DRAFT_TOKENS }),
+        new DraftSequenceTokenPredictor(draftSequence, {
+          minTokens: CHECKED_PER_DECODE,
+          maxTokens: MAX_DRAFT_TOKENS,
+        }),
     );
   }
 
@@ -105,7 +113,7 @@ export class SpeculativePredictor extends TokenPredictor {
     this.target = params.targetSequence;
     const { validated, refuted } = params.targetSequence.tokenPredictions;
     this.seen = { validated, refuted };
-    this.budget = INITIAL_BUDGET;
+    this.budget = CHECKED_PER_DECODE;
     this.misses = 0;
     this.pausedSteps = 0;
     if (this.mode?.lookup) this.lookup.reset(params);
@@ -141,9 +149,7 @@ export class SpeculativePredictor extends TokenPredictor {
     this.seen = { validated, refuted };
     if (accepted + rejected > 0) {
       this.misses = accepted === 0 ? this.misses + 1 : 0;
-      if (rejected === 0) this.budget = Math.min(MAX_DRAFT_TOKENS, Math.max(1, this.budget) * 2);
-      else if (this.misses >= MISSES_BEFORE_PAUSE) this.budget = 0;
-      else this.budget = Math.max(1, accepted);
+      this.budget = this.misses >= MISSES_BEFORE_PAUSE ? 0 : CHECKED_PER_DECODE;
     }
     if (this.budget > 0) return this.budget;
     if (++this.pausedSteps < PROBE_EVERY_STEPS) return 0;
