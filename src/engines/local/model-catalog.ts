@@ -58,6 +58,53 @@ export const MODEL_CATALOG: readonly CatalogModel[] = [
     size: 491_400_032,
     sha256: "74a4da8c9fdbcd15bd1f6d01d621410d31c6fc00986f5eb687824e7b93d7a9db",
   },
+  // The popular families (issue 12). Size and SHA-256 as the Hugging Face repository lists them
+  // (its LFS oid) at the revision named, copied from public catalogues that pin those files:
+  // Qwen3 0.6B from several (at Qwen/Qwen3-0.6B-GGUF@23749fef); Qwen3 4B and 8B from the
+  // importer catalogue of github.com/cryptoAGI/bankml (at @bc640142 and @7c41481f); gpt-oss-20b
+  // from two (at ggml-org/gpt-oss-20b-GGUF@ef9b12f2 and @b97cbb20, the same file); Llama 3.2 3B
+  // from one that re-hashed its download (at unsloth/Llama-3.2-3B-Instruct-GGUF@e7d0997e). A
+  // file re-uploaded since is refused by the pull, not run.
+  {
+    alias: "qwen3:0.6b",
+    repo: "Qwen/Qwen3-0.6B-GGUF",
+    file: "Qwen3-0.6B-Q8_0.gguf",
+    description: "Qwen3 0.6B, Q8_0 (about 0.6 GB); thinks, and DeepThink turns it off",
+    size: 639_446_688,
+    sha256: "9465e63a22add5354d9bb4b99e90117043c7124007664907259bd16d043bb031",
+  },
+  {
+    alias: "qwen3:4b",
+    repo: "Qwen/Qwen3-4B-GGUF",
+    file: "Qwen3-4B-Q4_K_M.gguf",
+    description: "Qwen3 4B, Q4_K_M (about 2.5 GB)",
+    size: 2_497_280_256,
+    sha256: "7485fe6f11af29433bc51cab58009521f205840f5b4ae3a32fa7f92e8534fdf5",
+  },
+  {
+    alias: "qwen3:8b",
+    repo: "Qwen/Qwen3-8B-GGUF",
+    file: "Qwen3-8B-Q4_K_M.gguf",
+    description: "Qwen3 8B, Q4_K_M (about 5.0 GB)",
+    size: 5_027_783_488,
+    sha256: "d98cdcbd03e17ce47681435b5150e34c1417f50b5c0019dd560e4882c5745785",
+  },
+  {
+    alias: "gpt-oss:20b",
+    repo: "ggml-org/gpt-oss-20b-GGUF",
+    file: "gpt-oss-20b-MXFP4.gguf",
+    description: "OpenAI gpt-oss 20B (3.6B active), MXFP4 (about 12 GB); harmony format",
+    size: 12_109_566_624,
+    sha256: "27cd6c432c7672cb812a92f611cf3ba7bbc35928262bb1e1253ff4ee6ae35901",
+  },
+  {
+    alias: "llama3.2:3b",
+    repo: "unsloth/Llama-3.2-3B-Instruct-GGUF",
+    file: "Llama-3.2-3B-Instruct-Q4_K_M.gguf",
+    description: "Llama 3.2 3B Instruct, Q4_K_M (about 2.0 GB); Llama 3.2 Community License",
+    size: 2_019_377_600,
+    sha256: "6c99cc00ae910f6a532a80022cb4bc1939094527a089c29294b841c0bd87f74d",
+  },
 ];
 
 /** What a model reference resolves to: where to download it from and what to call it locally. */
