@@ -637,13 +637,21 @@ export class CollectionRepository {
   /** The chunks of `ids` with their files' names, in the order of `ids`. */
   async chunks(ids: readonly string[]): Promise<StoredChunk[]> {
     if (ids.length === 0) return [];
+    // Two lookups by key, not a join: SQLite would plan the join from the files' side and walk
+    // every chunk of each file to find these few.
     const rows = await this.db
-      .selectFrom("collection_chunks as k")
-      .innerJoin("collection_files as f", "f.id", "k.file_id")
-      .select(["k.id", "k.collection_id", "k.file_id", "f.name", "k.text", "k.page", "k.heading_path"])
-      .where("k.id", "in", [...ids])
+      .selectFrom("collection_chunks")
+      .select(["id", "collection_id", "file_id", "text", "page", "heading_path"])
+      .where("id", "in", [...ids])
       .execute();
-    const byId = new Map(rows.map((row) => [row.id, row]));
+    if (rows.length === 0) return [];
+    const files = await this.db
+      .selectFrom("collection_files")
+      .select(["id", "name"])
+      .where("id", "in", [...new Set(rows.map((row) => row.file_id))])
+      .execute();
+    const names = new Map(files.map((file) => [file.id, file.name]));
+    const byId = new Map(rows.map((row) => [row.id, { ...row, name: names.get(row.file_id) ?? "" }]));
     return ids.flatMap((id) => {
       const row = byId.get(id);
       if (!row) return [];
