@@ -63,6 +63,17 @@ function alive(pid: number): boolean {
   }
 }
 
+/** The stdio test servers running as children of this process. */
+function children(): number[] {
+  const listing = execFileSync("ps", ["-o", "pid=,args=", "--ppid", String(process.pid)], {
+    encoding: "utf8",
+  });
+  return listing
+    .split("\n")
+    .filter((line) => line.includes(MCP_TEST_SERVER_SCRIPT))
+    .map((line) => Number.parseInt(line.trim(), 10));
+}
+
 const databases = testEngines("mcp");
 after(async () => {
   for (const database of databases) await database.cleanup();
@@ -340,6 +351,16 @@ describe("McpHub against the stdio and HTTP test servers", () => {
       });
       const [second] = await hub.pids();
       assert.ok(second !== undefined && second !== first, "a new process serves the next call");
+      // Calls at the same time to a server not running start it once.
+      await named(tools, "crashy__crash").run({}, context());
+      const both = await Promise.all(
+        [1, 2, 3].map((a) => named(tools, "crashy__add").run({ a, b: 0 }, context())),
+      );
+      assert.deepEqual(
+        both.map((result) => result.content),
+        ["1", "2", "3"],
+      );
+      assert.equal(children().length, 1, "one process, not one per call");
     } finally {
       await hub.close();
     }
@@ -423,17 +444,6 @@ describe("McpHub against the stdio and HTTP test servers", () => {
 });
 
 describe("the server's own hub", () => {
-  /** The stdio test servers running as children of this process. */
-  function children(): number[] {
-    const listing = execFileSync("ps", ["-o", "pid=,args=", "--ppid", String(process.pid)], {
-      encoding: "utf8",
-    });
-    return listing
-      .split("\n")
-      .filter((line) => line.includes(MCP_TEST_SERVER_SCRIPT))
-      .map((line) => Number.parseInt(line.trim(), 10));
-  }
-
   it("stops the servers it started when the server shuts down", async () => {
     const server = await startTestServer();
     const before = children();

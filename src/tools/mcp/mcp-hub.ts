@@ -107,10 +107,16 @@ export class McpHub {
     return tools;
   }
 
-  /** The server's live connection, opened when there is none; one open at a time per server. */
+  /**
+   * The server's live connection, opened when there is none. Calls at the same time share one
+   * open: nothing is awaited between finding no connection and recording the new one.
+   */
   private async connection(server: McpServer): Promise<McpConnection> {
-    const existing = await this.connections.get(server.id)?.catch(() => undefined);
-    if (existing && !existing.isClosed) return existing;
+    for (let pending = this.connections.get(server.id); pending; pending = this.connections.get(server.id)) {
+      const existing = await pending.catch(() => undefined);
+      if (existing && !existing.isClosed) return existing;
+      if (this.connections.get(server.id) === pending) this.connections.delete(server.id);
+    }
     if (this.closed)
       throw new Error(`The MCP server "${server.name}" is not available: qiusuo is shutting down.`);
     const pending = McpConnection.open(server, {
