@@ -431,15 +431,28 @@ describe("McpHub against the stdio and HTTP test servers", () => {
       });
       assert.ok(http.headers.length > 0);
       assert.ok(http.headers.every((headers) => headers.authorization === "Bearer remote-key"));
+      // A server that refuses the key, then one that is gone: error results saying so.
+      http.refuseWith(401);
+      const refused = await hub.test(registered);
+      assert.match(
+        refused.ok ? "" : refused.error,
+        /^The MCP server "remote" answered HTTP 401 while connecting/,
+      );
+      http.refuseWith(null);
+      await hub.test(registered);
+      await http.close();
+      const gone = await named(tools, "remote__add").run({ a: 1, b: 1 }, context());
+      assert.equal(gone.isError, true);
+      assert.match(gone.content, /^The MCP server "remote" cannot be reached: /);
     } finally {
       await hub.close();
       await http.close();
     }
-    const refused = await hub.test({
+    const closed = await hub.test({
       ...registered,
       transport: { type: "http", url: http.url, headers: {} },
     });
-    assert.equal(refused.ok, false, "a closed hub connects to nothing");
+    assert.equal(closed.ok, false, "a closed hub connects to nothing");
   });
 });
 

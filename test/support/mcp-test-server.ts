@@ -58,8 +58,13 @@ export function buildMcpTestServer(options: { canExit: boolean }): McpServer {
 /** Serves the tools over streamable HTTP (stateless: a server per request); keeps each request's headers. */
 export async function startMcpHttpServer() {
   const headers: IncomingHttpHeaders[] = [];
+  let refusal: number | null = null;
   const http = createServer((request, response) => {
     headers.push(request.headers);
+    if (refusal !== null) {
+      response.writeHead(refusal, { "content-type": "text/plain" }).end("refused");
+      return;
+    }
     const server = buildMcpTestServer({ canExit: false });
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     response.on("close", () => {
@@ -73,6 +78,8 @@ export async function startMcpHttpServer() {
   return {
     url: `http://127.0.0.1:${port}/mcp`,
     headers,
+    /** Answers every request with this status (null: serve MCP again). */
+    refuseWith: (status: number | null) => void (refusal = status),
     close: () =>
       new Promise<void>((resolve) => {
         http.closeAllConnections();

@@ -3,6 +3,7 @@
  * can act on: it did not answer in time, its process exited, its command does not exist, its
  * URL refused us. The SDK's own messages ("MCP error -32001: Request timed out") say too little.
  */
+import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
 
 /** The end of the server's stderr quoted in a message. */
@@ -29,6 +30,12 @@ function what(error: unknown, doing: string): string {
   const message = error instanceof Error ? error.message : String(error);
   if (code === "ENOENT") return `cannot be started: its command was not found (${message})`;
   if (code === "EACCES") return `cannot be started: its command is not executable (${message})`;
+  // fetch's own failure hides the reason (refused, unknown host, TLS) in its cause.
+  const cause = error instanceof Error ? error.cause : undefined;
+  if (message === "fetch failed" && cause instanceof Error) return `cannot be reached: ${cause.message}`;
+  if (error instanceof StreamableHTTPError && typeof code === "number" && code >= 400) {
+    return `answered HTTP ${code} while ${doing}: ${message.replace(/^Streamable HTTP error: /, "")}`;
+  }
   return `failed while ${doing}: ${message}`;
 }
 
