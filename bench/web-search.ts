@@ -7,14 +7,26 @@
  *   `fetchPage` of the same page over loopback (SSRF checks, one connection, body read,
  *   extraction), and extraction of a 2 MB page at the size limit (the worst case).
  * - The search-answer prompt for 5 fetched pages within the default budget, and citation parsing.
- * Cheap (a few seconds); run-all's `websearch` phase.
+ * - A search turn's added latency before the first token, through the app API on the real engine:
+ *   scripted fixture models (one calls `web_search`, one answers), the stand-in SearXNG answering
+ *   at once; time to the first answer token with search on minus with it off, minus the
+ *   provider's own time. What is left is the first model call (the tool call), our tool (fetching
+ *   and extracting the top pages over loopback, the template) and reading the longer prompt.
+ * Cheap (under a minute); run-all's `websearch` phase.
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
+import type { Engine } from "../src/core/engine.js";
 import { fetchPage } from "../src/tools/web/fetch-page.js";
 import { extractReadableText } from "../src/tools/web/readable-text.js";
 import { buildSearchAnswerPrompt, parseCitations } from "../src/tools/web/search-answer.js";
 import { SearxngProvider } from "../src/tools/web/searxng-provider.js";
-import { startWebStandIn, typicalPageHtml } from "../test/support/web-stand-in.js";
+import type { WebSearchSetup } from "../src/tools/web/web-tools.js";
+import { makeScriptedModel } from "../test/fixtures/models.js";
+import { startTestServer, type TestServer } from "../test/integration/harness.js";
+import { startWebStandIn, typicalPageHtml, type WebStandIn } from "../test/support/web-stand-in.js";
 
 type Row = [metric: string, measured: string, target: string, met: string];
 
@@ -106,8 +118,146 @@ try {
     "< 5 ms",
     percentile(assembly, 50) < 5 ? "yes" : "NO",
   ]);
+  rows.push(...(await searchTurnLatency(web, Math.min(rounds, 10))));
 } finally {
   await web.close();
+}
+
+/**
+ * Times, from sending a message, to its first answer token, with web search on and off, each
+ * `turns` times (after one warm-up of each), on an in-process server: see the header.
+ */
+async function searchTurnLatency(web: WebStandIn, turns: number): Promise<Row[]> {
+  const dir = mkdtempSync(join(tmpdir(), "qiusuo-bench-search-"));
+  makeScriptedModel(join(dir, "searcher.gguf"), {
+    script: [
+      "<tool_call>",
+      '\n{"name": "web_search", "arguments": {"query": "Chang\'e 6"}}',
+      "\n</tool_call>",
+    ],
+  });
+  makeScriptedModel(join(dir, "answer.gguf"), { script: ["The probe returned samples", " [citation:1]."] });
+  // A scripted model says the same whatever it is asked: the call after the tool result goes to "answer".
+  const engine: Engine = {
+    listModels: () => server.router.listModels(),
+    chat: (request, signal) =>
+      server.router.chat(
+        request.messages.at(-1)?.role === "tool" ? { ...request, model: "answer" } : request,
+        signal,
+      ),
+    provenance: (model, options) => server.router.provenance!(model, options),
+    dispose: async () => {},
+  };
+  const setup: WebSearchSetup = {
+    provider: new SearxngProvider({ baseUrl: web.url }),
+    allowPrivate: ["127.0.0.1/32"],
+    budgetChars: 6_000,
+  };
+  const server: TestServer = await startTestServer({
+    models: [{ file: join(dir, "searcher.gguf") }, { file: join(dir, "answer.gguf") }],
+    engine: { contextSize: 16_384 },
+    app: { engine, webSearch: setup },
+  });
+  const url = server.url;
+  /** One message in a new conversation: ms to the first answer token, and to the tool's result. */
+  const turn = async (webSearch: boolean) => {
+    const created = await fetch(`${url}/api/conversations`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ settings: { webSearch } }),
+    });
+    const { id } = (await created.json()) as { id: string };
+    const searchesBefore = web.searchServerMs.length;
+    const started = performance.now();
+    const response = await fetch(`${url}/api/conversations/${id}/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        parentId: null,
+        content: "What did Chang'e 6 bring back?",
+        model: webSearch ? "searcher" : "answer",
+      }),
+    });
+    const decoder = new TextDecoder();
+    let text = "";
+    let firstToken: number | undefined;
+    let toolCall: number | undefined;
+    let toolResult: number | undefined;
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      text += decoder.decode(chunk, { stream: true });
+      const now = performance.now() - started;
+      if (toolCall === undefined && text.includes("event: tool-call")) toolCall = now;
+      if (toolResult === undefined && text.includes("event: tool-result")) toolResult = now;
+      if (firstToken === undefined && /event: delta\ndata: \{"content"/.test(text)) firstToken = now;
+    }
+    const providerMs = web.searchServerMs.slice(searchesBefore).reduce((sum, ms) => sum + ms, 0);
+    const done = /event: done\ndata: (.+)/.exec(text)?.[1];
+    const promptTokens = done
+      ? (JSON.parse(done) as { usage?: { prompt_tokens?: number } }).usage?.prompt_tokens
+      : 0;
+    return {
+      firstToken: firstToken!,
+      toolCall: toolCall ?? 0,
+      tool: (toolResult ?? 0) - (toolCall ?? 0) - providerMs,
+      providerMs,
+      promptTokens: promptTokens ?? 0,
+    };
+  };
+  try {
+    await turn(false);
+    await turn(true);
+    const off: number[] = [];
+    const on: number[] = [];
+    const tool: number[] = [];
+    const provider: number[] = [];
+    const callStep: number[] = [];
+    let promptTokens = 0;
+    for (let round = 0; round < turns; round++) {
+      off.push((await turn(false)).firstToken);
+      const searched = await turn(true);
+      on.push(searched.firstToken - searched.providerMs);
+      tool.push(searched.tool);
+      provider.push(searched.providerMs);
+      callStep.push(searched.toolCall);
+      promptTokens = searched.promptTokens;
+    }
+    const added = percentile(on, 50) - percentile(off, 50);
+    return [
+      [
+        `search turn: time to first token, search off / on (provider's own time excluded), p50 of ${turns}`,
+        `${msText(percentile(off, 50))} / ${msText(percentile(on, 50))}`,
+        "-",
+        "-",
+      ],
+      [
+        "search turn: added latency before the first token (on minus off, provider excluded), p50",
+        msText(added),
+        "-",
+        "-",
+      ],
+      [
+        "search turn: of which the web_search tool (3 pages fetched and extracted, template), p50; the provider's own",
+        `${msText(percentile(tool, 50))}; ${msText(percentile(provider, 50))}`,
+        "-",
+        "-",
+      ],
+      [
+        "search turn: of which the model's tool-call step (request to the tool-call event), p50",
+        msText(percentile(callStep, 50)),
+        "-",
+        "-",
+      ],
+      [
+        "search turn: the rest is the model reading the results (prompt tokens of both calls)",
+        `${msText(added - percentile(tool, 50) - percentile(callStep, 50))} (${promptTokens} tokens)`,
+        "-",
+        "-",
+      ],
+    ];
+  } finally {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 if (values.json) console.log(JSON.stringify({ rows }));
