@@ -403,3 +403,34 @@ describe("approving or denying an ask-first tool call", () => {
     assert.equal(bad.status, 400);
   });
 });
+
+/** Scripts search with an API key, as they call the collections routes. */
+describe("POST /api/web-search with an API key (accounts mode)", () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({
+      accounts: true,
+      app: {
+        webSearch: { provider: new SearxngProvider({ baseUrl: web.url }), allowPrivate: ["127.0.0.1/32"] },
+      },
+    });
+  });
+  after(() => server.close());
+
+  it("answers a bearer key without a CSRF token, and refuses no key or a wrong one with 401", async () => {
+    const user = await server.store.users.create({ name: "script", password: "a long enough password" });
+    const { plaintext } = await server.store.apiKeys.create({ userId: user.id, name: "search" });
+    const search = (authorization?: string) =>
+      fetch(`${server.url}/api/web-search`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...(authorization ? { authorization } : {}) },
+        body: JSON.stringify({ query: "Chang'e 6" }),
+      });
+    const answered = await search(`Bearer ${plaintext}`);
+    assert.equal(answered.status, 200);
+    const body = (await answered.json()) as { results: Array<{ url: string }> };
+    assert.equal(body.results[0]!.url, `${web.url}/article`);
+    assert.equal((await search()).status, 401);
+    assert.equal((await search("Bearer sk-wrong")).status, 401);
+  });
+});
