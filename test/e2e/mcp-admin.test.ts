@@ -1,7 +1,8 @@
 // The admin panel's MCP servers tab in Chromium: the admin registers the real stdio test server
 // (test/support/mcp-test-server.ts), tests the connection and sees its tools, switches a tool's
 // "ask first" off (kept on the server), sees a bad line refused and a server that cannot start
-// reported with its reason, and deletes it. Axe finds nothing, light or dark.
+// reported with its reason, and deletes it. Axe finds nothing, light or dark, and a phone does
+// not scroll sideways.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { MCP_TEST_SERVER_SCRIPT } from "../support/mcp-test-server.js";
@@ -83,6 +84,14 @@ test("an admin registers an MCP server, tests it, sees its tools and sets ask-fi
     (await app.server.store.mcpServers.list()).map((server) => server.name),
     ["calc"],
   );
+  // On a phone the tab fits the screen: a long command wraps instead of scrolling sideways.
+  await page.setViewportSize({ width: 375, height: 740 });
+  await page.locator("section[data-server=calc]").waitFor();
+  assert.ok(
+    await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth),
+    "no sideways scroll at 375 px",
+  );
+  await assertAccessible(page, "MCP servers (phone, dark)");
   assert.deepEqual(watched.errors, []);
   assert.deepEqual(watched.dialogs, ["confirm: Delete broken? Conversations lose its tools."]);
   await watched.context.close();
