@@ -34,11 +34,20 @@ function parse(
       result.deltas++;
     }
   }
-  const calls = raw.map((call) => ({ name: call.name, arguments: JSON.parse(call.arguments) as unknown }));
+  const calls = raw.map((call) => ({ name: call.name, arguments: parseJson(call.arguments) }));
   return {
     parsed: { reasoning: result.reasoning, content: result.content, calls } as Parsed,
     deltas: result.deltas,
   };
+}
+
+/** The arguments as a value, or the text when it is not JSON (a call cut short). */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
 }
 
 const PARIS = { name: "get_weather", arguments: { city: "Paris", note: 'a } " ] b' } };
@@ -65,6 +74,12 @@ const SAMPLES: Array<{ family: FamilyName; label: string; text: string; expected
     label: "DeepSeek V3.1 calls",
     text: `Checking.<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>${PARIS_JSON}<｜tool▁call▁end｜><｜tool▁calls▁end｜> Done.`,
     expected: { reasoning: "", content: "Checking. Done.", calls: [PARIS] },
+  },
+  {
+    family: "deepseek",
+    label: "DeepSeek call without the block around it",
+    text: `<｜tool▁call▁begin｜>get_weather<｜tool▁sep｜>${PARIS_JSON}<｜tool▁call▁end｜>Done.`,
+    expected: { reasoning: "", content: "Done.", calls: [PARIS] },
   },
   {
     family: "gpt-oss",

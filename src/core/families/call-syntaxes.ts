@@ -75,7 +75,14 @@ export const DEEPSEEK_SEP = "<｜tool▁sep｜>";
  */
 export const deepseekCalls: CallSyntax = {
   open: DEEPSEEK_CALLS_BEGIN,
-  reader: (counter) => new DeepSeekReader(counter),
+  reader: (counter) => new DeepSeekReader(counter, DEEPSEEK_CALLS_BEGIN),
+};
+
+/** A call written without the block around it (distills sometimes drop it). */
+export const deepseekBareCall: CallSyntax = {
+  open: DEEPSEEK_CALL_BEGIN,
+  openIsPartOfCall: true,
+  reader: (counter) => new DeepSeekReader(counter, ""),
 };
 
 class DeepSeekReader implements CallReader {
@@ -85,10 +92,15 @@ class DeepSeekReader implements CallReader {
   /** V3's fenced arguments end at the fence; V3.1's at `<｜tool▁call▁end｜>`. */
   private argumentsEnd = DEEPSEEK_CALL_END;
   private atArgumentsStart = true;
-  /** The text read since the last call started, given back if the stream ends before the next. */
-  private unread = DEEPSEEK_CALLS_BEGIN;
+  /** The text read since the last call ended, given back if the stream ends inside the next. */
+  private unread: string;
 
-  constructor(private readonly counter: CallCounter) {}
+  constructor(
+    private readonly counter: CallCounter,
+    opening: string,
+  ) {
+    this.unread = opening;
+  }
 
   push(text: string): { parts: ToolCallPart[]; rest?: string } {
     this.pending += text;
@@ -284,7 +296,7 @@ class MistralReader implements CallReader {
           ? Math.max(partialSuffixLength(head, MISTRAL_ARGS), partialSuffixLength(head, MISTRAL_CALL_ID))
           : 0;
       const checked = callId ? name : name.slice(0, name.length - held);
-      if (!/^[\w.-]*$/.test(checked) || (args < 0 && head.length > 128)) {
+      if (!/^[\w.-]*$/.test(checked) || (args < 0 && head.length > 128) || (args >= 0 && !name)) {
         const text = MISTRAL_TOOL_CALLS + this.pending;
         this.pending = "";
         parts.push({ kind: "text", text });

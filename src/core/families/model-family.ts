@@ -5,6 +5,7 @@ import {
   DEEPSEEK_CALLS_BEGIN,
   DEEPSEEK_CALLS_END,
   DEEPSEEK_SEP,
+  deepseekBareCall,
   deepseekCalls,
   hermesCalls,
   LLAMA_PYTHON_TAG,
@@ -68,7 +69,7 @@ export const FAMILIES: Record<FamilyName, ModelFamily> = {
   deepseek: markupFamily(
     "deepseek",
     THINK_TAGS,
-    [deepseekCalls, { ...deepseekCalls, open: DEEPSEEK_CALL_BEGIN, reader: deepseekCalls.reader }],
+    [deepseekCalls, deepseekBareCall],
     [DEEPSEEK_CALLS_BEGIN, DEEPSEEK_CALLS_END, DEEPSEEK_CALL_BEGIN, DEEPSEEK_CALL_END, DEEPSEEK_SEP],
   ),
   mistral: markupFamily("mistral", MAGISTRAL_THINK, [mistralCalls], [MISTRAL_TOOL_CALLS, MISTRAL_ARGS]),
