@@ -181,6 +181,28 @@ describe("model families through the APIs", () => {
     assert.equal(message.stop_reason, "end_turn");
   });
 
+  it("gpt-oss: a spent budget ends the analysis channel and opens final, where the model goes on", async () => {
+    const anthropic = new Anthropic({
+      baseURL: `${server.url}/anthropic`,
+      apiKey: "sk-local",
+      maxRetries: 0,
+    });
+    const message = await anthropic.messages.create({
+      model: model("gpt-oss"),
+      max_tokens: 100,
+      messages: [{ role: "user", content: "What is the weather in Paris?" }],
+      tools: [{ name: "get_weather", input_schema: PARAMETERS as never }],
+      thinking: { type: "enabled", budget_tokens: 1 },
+    });
+    // The engine wrote `<|end|><|start|>assistant<|channel|>final<|message|>` after the first
+    // reasoning token, so what the model wrote next is the answer, not the analysis.
+    const text = message.content.filter((block) => block.type === "text").map((block) => block.text);
+    assert.ok(text.join("").startsWith("The user asks about Paris."), text.join(""));
+    const thinking = message.content.filter((block) => block.type === "thinking");
+    assert.ok(thinking.every((block) => block.thinking === ""));
+    assert.ok(message.content.some((block) => block.type === "tool_use" && block.name === "get_weather"));
+  });
+
   it("without a budget the reasoning runs to the model's own end", async () => {
     const completion = await openai.chat.completions.create({
       model: model("qwen3-long-thought"),
