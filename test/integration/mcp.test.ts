@@ -388,6 +388,12 @@ describe("McpHub against the stdio and HTTP test servers", () => {
         result.content,
         /"missing" cannot be started: its command was not found \(spawn \/nonexistent/,
       );
+      const nowhere = await hub.test({ ...missing, transport: { ...STDIO, cwd: "/nonexistent/dir" } });
+      assert.deepEqual(nowhere, {
+        ok: false,
+        error:
+          'The MCP server "missing" cannot be started: its working directory /nonexistent/dir does not exist.',
+      });
       const tested = await hub.test((await store.mcpServers.get(babbling.id))!);
       assert.equal(tested.ok, false);
       assert.match(!tested.ok ? tested.error : "", /"babbling" did not answer within 2 s while connecting/);

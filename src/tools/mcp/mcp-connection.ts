@@ -4,6 +4,7 @@
  * server goes away (the process exits, the session ends) it says so through `onClosed`, and the
  * hub connects again on the next call.
  */
+import { existsSync } from "node:fs";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -74,6 +75,16 @@ export class McpConnection {
       await client.connect(transport, { timeout: options.timeoutMs, signal: options.signal });
     } catch (error) {
       await connection.close();
+      // Node reports a missing working directory as a missing command (spawn ... ENOENT).
+      const cwd = server.transport.type === "stdio" ? server.transport.cwd : null;
+      if (cwd !== null && !existsSync(cwd)) {
+        throw new Error(
+          `The MCP server "${server.name}" cannot be started: its working directory ${cwd} does not exist.`,
+          {
+            cause: error,
+          },
+        );
+      }
       throw new Error(connection.explain(error, "connecting"), { cause: error });
     }
     return connection;
