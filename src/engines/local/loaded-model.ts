@@ -33,10 +33,11 @@ import { ReplyBuilder } from "./reply-builder.js";
 import { scoreTokens } from "./token-scores.js";
 import { SequencePool, type Reservation } from "./sequence-pool.js";
 import {
-  SpeculativePredictor,
+  Drafter,
+  SpeculativeGeneration,
   speculationFor,
-  speculationStats,
   type PromptLookupSetting,
+  type SpeculationMode,
   type SpeculationStats,
 } from "./speculation.js";
 import { readVocabulary } from "./vocabulary.js";
@@ -114,7 +115,9 @@ export class LoadedModel {
     /** Whether the context computes attention with flash attention ("auto": llama.cpp decides). */
     readonly flashAttention: boolean | "auto",
     private readonly draft: DraftModel | undefined,
-    private readonly promptLookup: PromptLookupSetting,
+    private readonly promptLookup: "on" | "off",
+    /** What drafts tokens for each sequence, when speculation is on. */
+    private readonly drafters: ReadonlyMap<LlamaContextSequence, Drafter>,
   ) {
     this.observer = observer ?? silentObserver;
   }
@@ -141,17 +144,12 @@ export class LoadedModel {
         ? await loadDraft(llama, options.draftModelPath, contextSize, options)
         : undefined;
       const promptLookup = lookupSetting(options.promptLookup ?? "auto", llama, draft !== undefined);
-      const speculates = draft !== undefined || promptLookup === "on";
-      const predictors = Array.from({ length: options.parallel }, () =>
-        speculates ? SpeculativePredictor.withDraft(draft?.context.getSequence()) : undefined,
-      );
-      const pool = new SequencePool(
-        context,
-        options.parallel,
-        options.maxQueue ?? 8 * options.parallel,
-        (index) => predictors[index],
-      );
-      if (draft) await checkDraft(draft, predictors[0]!, pool.all[0]!, filePath);
+      const pool = new SequencePool(context, options.parallel, options.maxQueue ?? 8 * options.parallel);
+      const drafters = new Map<LlamaContextSequence, Drafter>();
+      if (draft !== undefined || promptLookup === "on") {
+        for (const sequence of pool.all) drafters.set(sequence, new Drafter(draft?.context.getSequence()));
+      }
+      if (draft) await checkDraft(draft, drafters.get(pool.all[0]!)!, pool.all[0]!, filePath);
       const vocabulary = await readVocabulary(model);
       const diskCache = options.cacheDir
         ? await DiskPrefixCache.open(
@@ -175,6 +173,7 @@ export class LoadedModel {
         effectiveFlashAttention(kvCache, model.fileInsights, llama),
         draft,
         promptLookup,
+        drafters,
       );
     } catch (error) {
       await model.dispose();
@@ -189,9 +188,7 @@ export class LoadedModel {
   }
 
   /** How many drafted tokens (draft model or prompt lookup) this model accepted and rejected. */
-  get speculation(): SpeculationStats {
-    return speculationStats(this.pool.all);
-  }
+  readonly speculation: SpeculationStats = { acceptedTokens: 0, rejectedTokens: 0 };
 
   get contextSize(): number {
     return this.context.contextSize;
@@ -292,6 +289,7 @@ export class LoadedModel {
           messages: request.messages,
           tools: toolsOffered,
           thinking: thinkingNow,
+          ...(request.thinkingBudget !== undefined ? { thinkingBudget: request.thinkingBudget } : {}),
           limit,
         });
       } catch (error) {
@@ -450,11 +448,12 @@ export class LoadedModel {
     let driven: Promise<void> = Promise.resolve();
     try {
       reused = await this.reusePrefix(sequence, prompt.tokens);
-      const predictor = sequence.tokenPredictor as SpeculativePredictor | undefined;
-      predictor?.use(
-        speculationFor(request, { draft: this.draft !== undefined, lookup: this.promptLookup }),
-        prompt.tokens,
-      );
+      const drafter = this.drafters.get(sequence);
+      const constrained = Object.values(grammars).some((grammar) => grammar !== undefined);
+      const mode = drafter
+        ? speculationFor(request, constrained, { draft: this.draft !== undefined, lookup: this.promptLookup })
+        : undefined;
+      const speculation = mode && { drafter: drafter!, mode, prompt: prompt.tokens };
       const cancelled = () => signal.aborted || consumerGone;
       driven = this.drive(
         sequence,
@@ -465,6 +464,7 @@ export class LoadedModel {
         cancelled,
         startedAt,
         events,
+        speculation,
       )
         .then((end) => {
           if (end === "cancelled") {
@@ -522,6 +522,8 @@ export class LoadedModel {
     cancelled: () => boolean,
     startedAt: number,
     events: EventQueue<ChatEvent>,
+    /** Drafting for a greedy request without grammar (see speculation.ts). */
+    speculation: { drafter: Drafter; mode: SpeculationMode; prompt: readonly Token[] } | undefined,
   ): Promise<StepEnd> {
     const { sampling } = request;
     const penalize = sampling.frequencyPenalty !== 0 || sampling.presencePenalty !== 0;
@@ -551,8 +553,7 @@ export class LoadedModel {
           : undefined,
         tokenBias: grammar ? this.wholeCharactersOnly() : undefined,
       };
-      // Drafts confirmed in this phase and not yet taken; the counter is node-llama-cpp's.
-      let unusedBefore = 0;
+      let generation: SpeculativeGeneration | undefined;
       let lastToken: Token | undefined;
       let next: LlamaGrammar | undefined;
       const end = await this.driver.run({
@@ -560,14 +561,25 @@ export class LoadedModel {
           tokens: input,
           read: (chunk) => sequence.evaluateWithoutGeneratingNewTokens(chunk),
           start: (rest) => {
-            unusedBefore = sequence.tokenPredictions.unused;
-            return withLogprobs
-              ? sequence.evaluateWithMetadata(rest, { probabilities: true }, options)
-              : sequence.evaluate(rest, options);
+            if (!speculation) {
+              return withLogprobs
+                ? sequence.evaluateWithMetadata(rest, { probabilities: true }, options)
+                : sequence.evaluate(rest, options);
+            }
+            const { drafter, mode, prompt } = speculation;
+            generation = new SpeculativeGeneration(
+              sequence,
+              drafter,
+              mode,
+              prompt,
+              this.speculation,
+              withLogprobs,
+            );
+            return generation.tokens(rest);
           },
         },
         cancelled,
-        ready: () => sequence.tokenPredictions.unused > unusedBefore,
+        ready: () => generation?.ready() ?? false,
         onToken: (item) => {
           const token = typeof item === "number" ? (item as Token) : (item as { token: Token }).token;
           const now = performance.now();
@@ -708,6 +720,7 @@ export class LoadedModel {
     await this.pool.dispose();
     await this.context.dispose();
     await this.model.dispose();
+    for (const drafter of this.drafters.values()) drafter.dispose();
     await this.draft?.model.dispose();
   }
 }
@@ -715,9 +728,8 @@ export class LoadedModel {
 /**
  * "auto" resolves to prompt lookup on a GPU with no draft model: there, checking a few drafted
  * tokens costs about what decoding one does, so every accepted draft is a token gained. On a CPU
- * a wider decode costs more, and a sequence that can draft pays node-llama-cpp's speculative
- * bookkeeping at every step (a grammar's state is copied on the main thread each step, which a
- * costly grammar feels), so there it is "off" unless asked for (bench/speculative.ts measures both).
+ * a 2-token decode costs about 2.3 single ones (llama.cpp's batched kernels take over), so drafts
+ * pay only in long accepted runs; there it is "off" unless asked for (bench/speculative.ts).
  */
 function lookupSetting(setting: PromptLookupSetting, llama: Llama, hasDraft: boolean): "on" | "off" {
   if (setting !== "auto") return setting;
@@ -749,7 +761,7 @@ async function loadDraft(
 /** Refuses a draft model whose vocabulary differs from the target's, with llama.cpp's reason. */
 async function checkDraft(
   draft: DraftModel,
-  predictor: SpeculativePredictor,
+  predictor: Drafter,
   target: LlamaContextSequence,
   targetPath: string,
 ): Promise<void> {

@@ -1,4 +1,4 @@
-import type { LlamaContext, LlamaContextSequence, Token, TokenPredictor } from "node-llama-cpp";
+import type { LlamaContext, LlamaContextSequence, Token } from "node-llama-cpp";
 import { ModelUnavailableError, QiusuoError } from "../../core/errors.js";
 
 /** A saving sequence is waited for when it shares this many more prompt tokens than any free one. */
@@ -37,13 +37,8 @@ export class SequencePool {
     count: number,
     /** Requests that may wait for a sequence; one more is refused with 429. */
     private readonly maxQueue: number,
-    /** The token predictor of each sequence (speculative decoding), fixed when it is made. */
-    predictorOf: (index: number) => TokenPredictor | undefined = () => undefined,
   ) {
-    for (let index = 0; index < count; index++) {
-      const tokenPredictor = predictorOf(index);
-      this.free.push(context.getSequence(tokenPredictor ? { tokenPredictor } : {}));
-    }
+    for (let index = 0; index < count; index++) this.free.push(context.getSequence());
     this.all = [...this.free];
   }
 

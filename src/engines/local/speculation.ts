@@ -1,9 +1,8 @@
 import {
   DraftSequenceTokenPredictor,
   InputLookupTokenPredictor,
-  TokenPredictor,
+  type ControlledEvaluateInputItem,
   type LlamaContextSequence,
-  type SequenceEvaluateOptions,
   type Token,
 } from "node-llama-cpp";
 import type { ChatRequest } from "../../core/chat.js";
@@ -18,83 +17,64 @@ export interface SpeculationMode {
   lookup: boolean;
 }
 
-/** Tokens the draft model drafts ahead, and the prompt lookup quotes. */
-const MAX_DRAFT_TOKENS = 12;
-/**
- * Drafted tokens a decode checks. node-llama-cpp 3.21.1 accepts at most the first drafted token
- * of each decode: in `_speculativeEvaluate`, each further one is compared with the last entry of
- * a `validatedTokens` array that nothing fills, so it is always counted refuted and erased. More
- * would only widen every decode for nothing; raise this when the library accepts a whole run.
- */
-const CHECKED_PER_DECODE = 1;
-/** Rounds in a row with no prediction accepted before drafting pauses... */
+/** Tokens the draft model drafts ahead, and the prompt lookup quotes, at most. */
+const MAX_DRAFT_TOKENS = 8;
+/** Drafted tokens the first decode of a generation checks; then it adapts. */
+const INITIAL_BUDGET = 4;
+/** Rounds in a row with no drafted token accepted before drafting pauses... */
 const MISSES_BEFORE_PAUSE = 3;
 /** ...and the decode steps after which a paused predictor tries one token again. */
 const PROBE_EVERY_STEPS = 16;
 
 /**
- * Speculation off for a request where it could change the output: repetition penalties read the
- * tokens generated so far, which do not yet include the drafts a step checks; and a sampler at a
- * temperature draws a random number at each checked position, so the same seed (the API always
- * seeds one) would give another reply than without drafts. Greedy decoding, with grammars and
- * logprobs too (each checked position is sampled under its own grammar state and reports its own
- * probabilities), gives exactly the tokens it gives without speculation and keeps it.
+ * Speculation only where it gives exactly the tokens plain decoding gives: greedy requests
+ * (temperature 0) without penalties and without a grammar. A sampler at a temperature draws a
+ * random number at each checked position, so the same seed (the API always seeds one) would give
+ * another reply; penalties read the tokens generated so far, which do not include the drafts a
+ * decode checks; and the check (controlledEvaluate) takes no grammar.
  */
 export function speculationFor(
   request: ChatRequest,
-  available: { draft: boolean; lookup: PromptLookupSetting },
+  constrained: boolean,
+  available: { draft: boolean; lookup: "on" | "off" },
 ): SpeculationMode | undefined {
   const { sampling } = request;
+  if (sampling.temperature > 0 || constrained) return undefined;
   if (sampling.frequencyPenalty !== 0 || sampling.presencePenalty !== 0) return undefined;
-  if (sampling.temperature > 0) return undefined;
-  const lookup = available.lookup === "on" || (available.lookup === "auto" && !available.draft);
+  const lookup = available.lookup === "on";
   return available.draft || lookup ? { draft: available.draft, lookup } : undefined;
 }
 
+/** Acceptance of drafted tokens, for /health and the bench. */
+export interface SpeculationStats {
+  /** Drafted tokens the target model confirmed. */
+  acceptedTokens: number;
+  /** Drafted tokens it rejected. */
+  rejectedTokens: number;
+}
+
 /**
- * The token predictor of one sequence. node-llama-cpp fixes a sequence's predictor when the
- * sequence is made, so this one holds both kinds (a draft model's, prompt lookup) and is told per
- * generation which to use, or none. It offers the prompt lookup's drafts first (free to compute)
- * and the draft model's when the prompt has none.
- *
- * Each decode checks CHECKED_PER_DECODE drafted tokens. After a few rounds in a row with nothing
- * accepted drafting pauses, trying again every few steps: checking a rejected draft costs a wider
- * decode, so on text that the predictors cannot guess (random text, a draft model of another
- * style) speculation costs almost nothing.
+ * The draft sources of one sequence: prompt lookup (node-llama-cpp's InputLookupTokenPredictor,
+ * free to compute, tried first) and a draft model (its DraftSequenceTokenPredictor on a sequence
+ * of the draft model's context).
  */
-export class SpeculativePredictor extends TokenPredictor {
-  private mode: SpeculationMode | undefined;
-  private target: LlamaContextSequence | undefined;
-  private budget = CHECKED_PER_DECODE;
-  private misses = 0;
-  private pausedSteps = 0;
-  private seen = { validated: 0, refuted: 0 };
+export class Drafter {
+  private readonly lookup = new InputLookupTokenPredictor({
+    patternLength: { min: 2 },
+    predictionLength: { max: MAX_DRAFT_TOKENS },
+  });
+  private readonly draft: DraftSequenceTokenPredictor | undefined;
+  private mode: SpeculationMode = { draft: false, lookup: false };
 
-  constructor(
-    private readonly draft: DraftSequenceTokenPredictor | undefined,
-    private readonly lookup: InputLookupTokenPredictor = new InputLookupTokenPredictor({
-      patternLength: { min: 2 },
-      predictionLength: { max: MAX_DRAFT_TOKENS },
-    }),
-  ) {
-    super();
-  }
-
-  /** A predictor for `draftSequence` of a draft model (sharing the target's vocabulary). */
-  static withDraft(draftSequence: LlamaContextSequence | undefined): SpeculativePredictor {
-    return new SpeculativePredictor(
+  constructor(draftSequence: LlamaContextSequence | undefined) {
+    this.draft =
       draftSequence &&
-        new DraftSequenceTokenPredictor(draftSequence, {
-          minTokens: CHECKED_PER_DECODE,
-          maxTokens: MAX_DRAFT_TOKENS,
-        }),
-    );
-  }
-
-  /** Chooses the predictors of the next generation; `prompt` is what prompt lookup quotes from. */
-  use(mode: SpeculationMode | undefined, prompt: readonly Token[]): void {
-    this.mode = mode && { draft: mode.draft && this.draft !== undefined, lookup: mode.lookup };
-    if (this.mode?.lookup) this.lookup.updateInputTokens([...prompt]);
+      new DraftSequenceTokenPredictor(draftSequence, {
+        // Wait for a whole draft (or for the draft model to be unsure, below 0.6): a draft model
+        // runs beside the target, and what it has at the instant of asking is often one token.
+        minTokens: MAX_DRAFT_TOKENS,
+        maxTokens: MAX_DRAFT_TOKENS,
+      });
   }
 
   /**
@@ -105,83 +85,172 @@ export class SpeculativePredictor extends TokenPredictor {
     await this.draft?.reset({ targetSequence: target, stateTokens: [], evaluateOptions: {} });
   }
 
-  async reset(params: {
-    targetSequence: LlamaContextSequence;
-    stateTokens: Token[];
-    evaluateOptions: Readonly<SequenceEvaluateOptions>;
-  }): Promise<void> {
-    this.target = params.targetSequence;
-    const { validated, refuted } = params.targetSequence.tokenPredictions;
-    this.seen = { validated, refuted };
-    this.budget = CHECKED_PER_DECODE;
-    this.misses = 0;
-    this.pausedSteps = 0;
-    if (this.mode?.lookup) this.lookup.reset(params);
-    if (this.mode?.draft) await this.draft!.reset(params);
-  }
-
-  pushTokens(tokens: Token[]): void {
-    if (this.mode?.lookup) this.lookup.pushTokens(tokens);
-    if (!this.mode?.draft) return;
-    // A paused draft model stays idle rather than draft in the background what will not be used;
-    // it reads the pushed tokens when drafting resumes.
-    if (this.budget === 0) this.draft!.stop();
-    this.draft!.pushTokens(tokens);
-  }
-
-  predictTokens(): Token[] | Promise<Token[]> {
-    if (!this.mode || !this.target) return [];
-    const budget = this.nextBudget(this.target);
-    if (budget === 0) return [];
-    const quoted = this.mode.lookup ? this.lookup.predictTokens() : [];
-    if (quoted.length > 0 || !this.mode.draft) return quoted.slice(0, budget);
-    const drafted = this.draft!.predictTokens();
-    return drafted instanceof Promise
-      ? drafted.then((tokens) => tokens.slice(0, budget))
-      : drafted.slice(0, budget);
-  }
-
-  /** The draft length for this step, from what the target accepted of the last one. */
-  private nextBudget(target: LlamaContextSequence): number {
-    const { validated, refuted } = target.tokenPredictions;
-    const accepted = validated - this.seen.validated;
-    const rejected = refuted - this.seen.refuted;
-    this.seen = { validated, refuted };
-    if (accepted + rejected > 0) {
-      this.misses = accepted === 0 ? this.misses + 1 : 0;
-      this.budget = this.misses >= MISSES_BEFORE_PAUSE ? 0 : CHECKED_PER_DECODE;
+  /** Starts drafting for `target`, which holds or will hold `state`; `prompt` is what lookup quotes. */
+  async start(
+    mode: SpeculationMode,
+    target: LlamaContextSequence,
+    state: Token[],
+    prompt: readonly Token[],
+  ): Promise<void> {
+    this.mode = { draft: mode.draft && this.draft !== undefined, lookup: mode.lookup };
+    if (this.mode.lookup) {
+      this.lookup.updateInputTokens([...prompt]);
+      this.lookup.reset({ stateTokens: state });
     }
-    if (this.budget > 0) return this.budget;
-    if (++this.pausedSteps < PROBE_EVERY_STEPS) return 0;
-    this.pausedSteps = 0;
-    return 1;
+    if (this.mode.draft) {
+      await this.draft!.reset({
+        targetSequence: target,
+        stateTokens: state,
+        evaluateOptions: { temperature: 0 },
+      });
+    }
   }
 
-  override stop(untilPredictionsExhausted?: boolean): void {
-    if (this.mode?.draft) this.draft!.stop(untilPredictionsExhausted);
+  /** Tokens that joined the state. */
+  push(tokens: Token[]): void {
+    if (this.mode.lookup) this.lookup.pushTokens(tokens);
+    if (this.mode.draft) this.draft!.pushTokens(tokens);
   }
 
-  override dispose(): void {
+  async predict(): Promise<Token[]> {
+    const quoted = this.mode.lookup ? this.lookup.predictTokens() : [];
+    if (quoted.length > 0 || !this.mode.draft) return quoted;
+    return [...(await this.draft!.predictTokens())];
+  }
+
+  /** Stops the draft model's background drafting. */
+  stop(): void {
+    if (this.mode.draft) this.draft!.stop();
+  }
+
+  dispose(): void {
     this.draft?.dispose();
     this.lookup.dispose();
   }
 }
 
-/** Acceptance of drafted tokens over a model's sequences, for /health and the bench. */
-export interface SpeculationStats {
-  /** Drafted tokens the target model confirmed. */
-  acceptedTokens: number;
-  /** Drafted tokens it rejected. */
-  rejectedTokens: number;
+/** What a speculative generation yields: a token, with its probabilities when asked. */
+export interface DraftedToken {
+  token: Token;
+  probabilities?: Map<Token, number>;
 }
 
-/** Sums the draft statistics node-llama-cpp keeps per sequence. */
-export function speculationStats(sequences: readonly LlamaContextSequence[]): SpeculationStats {
-  let acceptedTokens = 0;
-  let rejectedTokens = 0;
-  for (const sequence of sequences) {
-    acceptedTokens += sequence.tokenPredictions.validated;
-    rejectedTokens += sequence.tokenPredictions.refuted;
+/**
+ * Greedy decoding that checks drafted tokens in the decode of the token they follow: one decode
+ * evaluates the pending token and the drafts, samples after each, and keeps the drafts up to the
+ * first that differs from what the model chose, so a decode gives up to 1 + drafts tokens. The
+ * rejected drafts' cells are erased before the next decode. The output is exactly plain greedy
+ * decoding's.
+ *
+ * node-llama-cpp's own speculative evaluation (a sequence's `tokenPredictor`) is not used: 3.21.1
+ * accepts at most one drafted token per decode (every later one is compared with an array that
+ * nothing fills, so it is refuted), and a 2-token decode costs about 2.3 single ones on a CPU
+ * (bench/speculative.ts), so it only ever lost there.
+ *
+ * The draft length adapts: it doubles while every draft is accepted, drops to the accepted run on
+ * a miss, and after a few rounds with nothing accepted drafting pauses, trying one token every few
+ * steps, so text the drafts cannot guess costs almost nothing.
+ */
+export class SpeculativeGeneration {
+  /** Tokens of the last decode not yet yielded: the driver takes them in the same step. */
+  private buffered = 0;
+  private budget = INITIAL_BUDGET;
+  private misses = 0;
+  private pausedSteps = 0;
+
+  constructor(
+    private readonly sequence: LlamaContextSequence,
+    private readonly drafter: Drafter,
+    private readonly mode: SpeculationMode,
+    /** What prompt lookup quotes from. */
+    private readonly prompt: readonly Token[],
+    private readonly stats: SpeculationStats,
+    private readonly probabilities: boolean,
+  ) {}
+
+  /** Whether the next token is already decoded. */
+  ready(): boolean {
+    return this.buffered > 0;
   }
-  return { acceptedTokens, rejectedTokens };
+
+  async *tokens(input: Token[]): AsyncGenerator<DraftedToken, void, void> {
+    const { sequence } = this;
+    const generate = {
+      generateNext: { token: true, probabilities: this.probabilities, options: { temperature: 0 } },
+    };
+    let pending = input;
+    /**
+     * Accepted drafts in the sequence from the last yielded token on. A consumer that stops there
+     * evaluates that token next itself (a new phase), so they are erased when it stops.
+     */
+    let ahead = 0;
+    await this.drafter.start(this.mode, sequence, [...sequence.contextTokens, ...input], this.prompt);
+    try {
+      for (;;) {
+        const room = sequence.contextSize - sequence.nextTokenIndex - pending.length;
+        const drafts = (await this.drafts()).slice(0, Math.max(0, room - 1));
+        const items: ControlledEvaluateInputItem[] = pending.map((token, index) =>
+          index === pending.length - 1 ? [token, generate] : token,
+        );
+        for (const token of drafts) items.push([token, generate]);
+        const results = await sequence.controlledEvaluate(items);
+        const produced: DraftedToken[] = [];
+        for (let index = 0; index <= drafts.length; index++) {
+          const next = results[pending.length - 1 + index]?.next;
+          if (next?.token === undefined || next.token === null)
+            throw new Error("Failed to sample the next token");
+          produced.push({
+            token: next.token,
+            ...(next.probabilities ? { probabilities: next.probabilities } : {}),
+          });
+          if (index === drafts.length || drafts[index] !== next.token) break;
+        }
+        const accepted = produced.length - 1;
+        this.account(accepted, drafts.length - accepted);
+        if (drafts.length > accepted) {
+          const end = sequence.nextTokenIndex;
+          await sequence.eraseContextTokenRanges([{ start: end - (drafts.length - accepted), end }]);
+        }
+        // A paused draft model stays idle rather than draft in the background on cores the
+        // target needs; it reads the pushed tokens when it is asked again.
+        if (this.budget === 0) this.drafter.stop();
+        this.drafter.push(produced.map(({ token }) => token));
+        this.buffered = produced.length;
+        for (const [index, item] of produced.entries()) {
+          this.buffered--;
+          ahead = accepted - index;
+          if (sequence.model.isEogToken(item.token)) return;
+          yield item;
+        }
+        ahead = 0;
+        pending = [produced.at(-1)!.token];
+      }
+    } finally {
+      this.buffered = 0;
+      this.drafter.stop();
+      if (ahead > 0) {
+        const end = sequence.nextTokenIndex;
+        await sequence.eraseContextTokenRanges([{ start: end - ahead, end }]);
+      }
+    }
+  }
+
+  private async drafts(): Promise<Token[]> {
+    if (this.budget === 0) {
+      if (++this.pausedSteps < PROBE_EVERY_STEPS) return [];
+      this.pausedSteps = 0;
+      return (await this.drafter.predict()).slice(0, 1);
+    }
+    return (await this.drafter.predict()).slice(0, this.budget);
+  }
+
+  private account(accepted: number, rejected: number): void {
+    this.stats.acceptedTokens += accepted;
+    this.stats.rejectedTokens += rejected;
+    if (accepted + rejected === 0) return;
+    this.misses = accepted === 0 ? this.misses + 1 : 0;
+    if (rejected === 0) this.budget = Math.min(MAX_DRAFT_TOKENS, Math.max(1, this.budget) * 2);
+    else if (this.misses >= MISSES_BEFORE_PAUSE) this.budget = 0;
+    else this.budget = Math.max(1, accepted);
+  }
 }
