@@ -230,8 +230,13 @@ describe("DeepThink switches the templates' thinking variables", () => {
     models.push(loaded);
     const prompts = new PromptRenderer(loaded, await readVocabulary(loaded));
     const messages: ChatMessage[] = [{ role: "user", content: "Hi" }];
-    return async (thinking: boolean | undefined) => {
-      const prompt = await prompts.render({ messages, tools: [], thinking });
+    return async (thinking: boolean | undefined, thinkingBudget?: number) => {
+      const prompt = await prompts.render({
+        messages,
+        tools: [],
+        thinking,
+        ...(thinkingBudget === undefined ? {} : { thinkingBudget }),
+      });
       return { text: loaded.detokenize(prompt.tokens, true), startsIn: prompt.startsIn };
     };
   }
@@ -255,10 +260,13 @@ describe("DeepThink switches the templates' thinking variables", () => {
     assert.notEqual(off.startsIn, "reasoning");
   });
 
-  it("gpt-oss: DeepThink off asks for the lowest reasoning effort", async () => {
+  it("gpt-oss: DeepThink off asks for the lowest reasoning effort, a budget for its level", async () => {
     const render = await renderer("gpt-oss");
     assert.ok((await render(false)).text.includes("Reasoning: low"));
     assert.ok((await render(true)).text.includes("Reasoning: medium"));
+    // A thinking budget is told as the effort level it fits in (reasoning_effort high: 8,192).
+    assert.ok((await render(true, 8192)).text.includes("Reasoning: high"));
+    assert.ok((await render(true, 512)).text.includes("Reasoning: low"));
   });
 
   it("Mistral Small 3.1: the template's continued lines render", async () => {

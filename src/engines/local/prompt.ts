@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { resolveChatWrapper, type ChatHistoryItem, type LlamaModel, type Token } from "node-llama-cpp";
 import type { ChatMessage, ToolCall, ToolDefinition } from "../../core/chat.js";
 import { InvalidRequestError } from "../../core/errors.js";
+import { THINKING_BUDGETS } from "../../core/families/thinking-budget.js";
 import { THINK_CLOSE, THINK_OPEN } from "../../core/reasoning-splitter.js";
 import { TOOL_CALL_CLOSE, TOOL_CALL_OPEN } from "../../core/tool-call-parser.js";
 import { PromptTokenizer, type TextSpan } from "./prompt-tokenizer.js";
@@ -23,6 +24,8 @@ export interface PromptInput {
   /** Tools to show the model; empty when it may not call any. */
   tools: readonly ToolDefinition[];
   thinking: boolean | undefined;
+  /** The thinking budget, told to templates that take a reasoning effort (gpt-oss). */
+  thinkingBudget?: number;
   /** Refuse (PromptTooLongError) once the prompt is known to take more tokens than this. */
   limit?: number;
 }
@@ -77,7 +80,10 @@ export class PromptRenderer {
     const last = input.messages.at(-1);
     const prefix = last?.role === "assistant" && last.prefix ? last : undefined;
     const history = prefix ? input.messages.slice(0, -1) : input.messages;
-    const prompt = await this.renderText(history, input.tools, input.thinking);
+    const prompt = await this.renderText(history, input.tools, {
+      thinking: input.thinking,
+      effort: effortOf(input),
+    });
     let startsIn: RenderedPrompt["startsIn"] = prompt.text.trimEnd().endsWith(THINK_OPEN)
       ? "reasoning"
       : "undecided";
@@ -137,7 +143,7 @@ export class PromptRenderer {
   private async renderText(
     messages: readonly ChatMessage[],
     tools: readonly ToolDefinition[],
-    thinking: boolean | undefined,
+    thinking: ThinkingSettings,
   ): Promise<PromptText> {
     const nonce = randomBytes(6).toString("hex");
     const contents: string[] = [];
@@ -158,7 +164,7 @@ export class PromptRenderer {
   private renderMessages(
     messages: readonly ChatMessage[],
     tools: readonly ToolDefinition[],
-    thinking: boolean | undefined,
+    thinking: ThinkingSettings,
   ): string {
     if (!this.template) return this.renderWithWrapper(messages);
     try {
@@ -172,7 +178,7 @@ export class PromptRenderer {
   private async renderOnThread(
     messages: readonly ChatMessage[],
     tools: readonly ToolDefinition[],
-    thinking: boolean | undefined,
+    thinking: ThinkingSettings,
   ): Promise<string> {
     try {
       return await templateThread.render(
@@ -201,11 +207,11 @@ export class PromptRenderer {
         const pieces = this.renderMessages(
           probe.map((message, index) => ({ ...message, content: `\uE000${index}\uE001` })),
           [],
-          undefined,
+          NO_THINKING_SETTINGS,
         ).split(/\uE000(\d+)\uE001/);
         const contents = probe.map((message) => message.content);
         this.contentsAsGiven =
-          reassemble(pieces, contents).text === this.renderMessages(probe, [], undefined);
+          reassemble(pieces, contents).text === this.renderMessages(probe, [], NO_THINKING_SETTINGS);
       } catch {
         this.contentsAsGiven = false;
       }
@@ -215,14 +221,14 @@ export class PromptRenderer {
 
   /**
    * What the template is rendered with. DeepThink on or off goes to the variables templates read
-   * it from: `enable_thinking` (Qwen3, GLM, SmolLM3), `thinking` (DeepSeek V3.1, Granite) and, as
-   * gpt-oss cannot turn reasoning off, its lowest `reasoning_effort`. Undefined leaves the
-   * template's default.
+   * it from: `enable_thinking` (Qwen3, GLM, SmolLM3), `thinking` (DeepSeek V3.1, Granite), and
+   * gpt-oss's `reasoning_effort` (its lowest when off, as it cannot turn reasoning off).
+   * Undefined leaves the template's default.
    */
   private templateContext(
     messages: readonly ChatMessage[],
     tools: readonly ToolDefinition[],
-    thinking: boolean | undefined,
+    { thinking, effort }: ThinkingSettings,
   ) {
     const native = this.templateKnowsTools;
     const defang = (text: string) => this.tokenizer.defang(text);
@@ -234,7 +240,7 @@ export class PromptRenderer {
       ...(native && tools.length > 0 ? { tools: tools.map((tool) => toTemplateTool(tool, defang)) } : {}),
       add_generation_prompt: true,
       ...(thinking === undefined ? {} : { enable_thinking: thinking, thinking }),
-      ...(thinking === false ? { reasoning_effort: "low" } : {}),
+      ...(effort ? { reasoning_effort: effort } : {}),
       bos_token: this.model.tokens.bosString ?? "",
       eos_token: this.model.tokens.eosString ?? "",
     };
@@ -421,4 +427,20 @@ function toolInstructions(tools: readonly ToolDefinition[]): string {
  */
 function joinContinuedLines(source: string): string {
   return source.replace(/\\\r?\n/g, "");
+}
+
+interface ThinkingSettings {
+  thinking: boolean | undefined;
+  /** The reasoning effort to tell templates that take one. */
+  effort: "low" | "medium" | "high" | undefined;
+}
+
+const NO_THINKING_SETTINGS: ThinkingSettings = { thinking: undefined, effort: undefined };
+
+/** Thinking off is the lowest effort; a budget maps to the level whose budget it fits in. */
+function effortOf(input: PromptInput): ThinkingSettings["effort"] {
+  if (input.thinking === false) return "low";
+  const budget = input.thinkingBudget;
+  if (budget === undefined) return undefined;
+  return budget <= THINKING_BUDGETS.low! ? "low" : budget <= THINKING_BUDGETS.medium! ? "medium" : "high";
 }
