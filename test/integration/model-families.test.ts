@@ -12,7 +12,7 @@ import type { ChatMessage } from "../../src/core/chat.js";
 import { PromptRenderer } from "../../src/engines/local/prompt.js";
 import { readVocabulary } from "../../src/engines/local/vocabulary.js";
 import { ensureFamilyModels, FAMILY_FIXTURES, type FamilyFixtureName } from "../fixtures/family-models.js";
-import { AppClient, startTestServer, type TestServer } from "./harness.js";
+import { AppClient, postJson, startTestServer, type TestServer } from "./harness.js";
 
 const PARAMETERS = { type: "object", properties: { city: { type: "string" } }, required: ["city"] };
 const TOOLS: OpenAI.Chat.Completions.ChatCompletionTool[] = [
@@ -201,6 +201,17 @@ describe("model families through the APIs", () => {
     const thinking = message.content.filter((block) => block.type === "thinking");
     assert.ok(thinking.every((block) => block.thinking === ""));
     assert.ok(message.content.some((block) => block.type === "tool_use" && block.name === "get_weather"));
+  });
+
+  it("Ollama's think level is the same budget", async () => {
+    const { json } = await postJson(`${server.url}/api/chat`, {
+      model: model("qwen3-long-thought"),
+      messages: [{ role: "user", content: "Think hard." }],
+      think: "low",
+      stream: false,
+    });
+    assert.equal(json.message.thinking.split(" ").length, 511);
+    assert.equal(json.message.content, "Done.");
   });
 
   it("without a budget the reasoning runs to the model's own end", async () => {
