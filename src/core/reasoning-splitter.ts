@@ -1,9 +1,9 @@
 /**
  * Splits a model's raw output into reasoning and answer, as text streams in.
  *
- * DeepSeek-R1 and its distills write `<think>…</think>` before the answer (other families other
- * tags, given as `tags`); some chat templates
- * already put `<think>` at the end of the prompt, so the output starts inside the reasoning.
+ * DeepSeek-R1 and its distills write `<think>…</think>` before the answer (Magistral writes
+ * `[THINK]…[/THINK]`: the tags are the family's); some chat templates already put `<think>` at the
+ * end of the prompt, so the output starts inside the reasoning.
  * Whitespace right after `<think>`, right before `</think>` and right after `</think>` is dropped,
  * as DeepSeek's API does (`reasoning_content` and `content` come back without it).
  */
@@ -13,7 +13,7 @@ export const THINK_CLOSE = "</think>";
 
 export type SplitPart = { kind: "reasoning" | "content"; text: string };
 
-/** The markers around a family's reasoning block: `<think>`…`</think>`, Magistral's `[THINK]`…`[/THINK]`. */
+/** The markers around a family's reasoning block. */
 export interface ReasoningTags {
   open: string;
   close: string;
