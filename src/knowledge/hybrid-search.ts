@@ -3,6 +3,7 @@
  * PostgreSQL's full text) and nearest vectors by cosine, fused by reciprocal rank (RRF, k = 60),
  * which needs no common scale between a term count and a cosine.
  */
+import { ModelNotFoundError, QiusuoError } from "../core/errors.js";
 import type { CollectionRepository } from "../store/collections.js";
 import { queryTerms } from "../store/search-text.js";
 import type { Embedder } from "./embedder.js";
@@ -52,7 +53,11 @@ export async function hybridSearch(
   const lists = await Promise.all([
     repository.keywordSearch(allFiles, queryTerms(request.query), candidates),
     ...[...byModel].map(async ([model, fileIds]) => {
-      const [vector] = await embedder.embed(model, [request.query], options.signal);
+      const [vector] = await embedder
+        .embed(model, [request.query], options.signal)
+        .catch((error: unknown) => {
+          throw error instanceof ModelNotFoundError ? embeddingModelGone(model) : error;
+        });
       return repository.vectorSearch(fileIds, vector!, candidates);
     }),
   ]);
@@ -60,6 +65,20 @@ export async function hybridSearch(
   const chunks = await repository.chunks(fused.map((hit) => hit.id));
   const scores = new Map(fused.map((hit) => [hit.id, hit.score]));
   return chunks.map((chunk) => ({ ...chunk, score: scores.get(chunk.chunkId)! }));
+}
+
+/**
+ * A collection's vectors are comparable only with its own model's: with that model gone, its
+ * search is refused rather than run on another model's vectors.
+ */
+function embeddingModelGone(model: string): QiusuoError {
+  return new QiusuoError(
+    "unavailable",
+    "embedding_model_unavailable",
+    `A collection searched was indexed with the embedding model '${model}', which this server no longer serves. ` +
+      "Serve that model again, or upload the files to a new collection.",
+    { param: "collectionIds" },
+  );
 }
 
 /** Reciprocal rank fusion of ranked id lists, best first (ties keep the earlier lists' order). */

@@ -401,6 +401,44 @@ for (const engine of engines) {
       assert.equal((await ada.call("DELETE", `/api/collections/${created.id}`)).status, 204);
     });
 
+    it("refuses to search a collection whose embedding model is gone, rather than use another's vectors", async () => {
+      const created = await collection(ada, "Orphaned");
+      await ada.upload(created.id, "notes.md", NOTES, "text/markdown");
+      await settled(ada, created.id);
+      await store.collections.db
+        .updateTable("collections")
+        .set({ embedding_model: "retired-embedder" })
+        .where("id", "=", created.id)
+        .execute();
+      const response = await ada.call("POST", "/api/collections/search", {
+        query: "zeppelin",
+        collectionIds: [created.id],
+      });
+      assert.equal(response.status, 503, response.text);
+      assert.equal(response.json.error.code, "embedding_model_unavailable");
+      assert.match(response.json.error.message, /retired-embedder/);
+    });
+
+    it("deletes a user's collections, files, chunks and vectors with the user", async () => {
+      const carol = await store.users.create({ name: "carol", password: "carol's password" });
+      const created = await store.collections.create(carol.id, { name: "Carol's", embeddingModel: "m" });
+      const file = await store.collections.addFile(carol.id, created.id, {
+        name: "a.md",
+        size: 1,
+        mimeType: "text/markdown",
+      });
+      const vector = new Float32Array([1, 0, 0, 0]);
+      await store.collections.addChunks(created.id, file!.id, [
+        { ordinal: 0, text: "carol's words", headingPath: [], start: 0, end: 13, vector },
+      ]);
+      await store.collections.finishFile(file!.id);
+      assert.equal(await rows("collection_vectors", [file!.id]), 1);
+      await store.collections.db.deleteFrom("users").where("id", "=", carol.id).execute();
+      assert.equal(await rows("collection_chunks", [file!.id]), 0);
+      assert.equal(await rows("collection_vectors", [file!.id]), 0);
+      assert.equal(await store.collections.get(carol.id, created.id), undefined);
+    });
+
     it("marks files a stopped server left indexing as failed at start", async () => {
       const created = await collection(ada, "Interrupted");
       const adaId = (await store.users.findByName("ada"))!.id;
