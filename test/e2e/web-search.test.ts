@@ -11,6 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import type { Engine } from "../../src/core/engine.js";
+import type { McpHub } from "../../src/tools/mcp/mcp-hub.js";
+import type { Tool } from "../../src/tools/tool.js";
 import { SearxngProvider } from "../../src/tools/web/searxng-provider.js";
 import type { WebSearchSetup } from "../../src/tools/web/web-tools.js";
 import { makeScriptedModel } from "../fixtures/models.js";
@@ -21,6 +23,9 @@ const dir = mkdtempSync(join(tmpdir(), "qiusuo-e2e-search-"));
 makeScriptedModel(join(dir, "searcher.gguf"), {
   script: ["<tool_call>", '\n{"name": "web_search", "arguments": {"query": "Chang\'e 6"}}', "\n</tool_call>"],
 });
+makeScriptedModel(join(dir, "asker.gguf"), {
+  script: ["<tool_call>", '\n{"name": "delete_everything", "arguments": {"what": "all"}}', "\n</tool_call>"],
+});
 makeScriptedModel(join(dir, "answer.gguf"), {
   script: ["The probe brought back far-side samples", " [citation:1]."],
 });
@@ -28,6 +33,7 @@ makeScriptedModel(join(dir, "answer.gguf"), {
 const setup: WebSearchSetup = { allowPrivate: ["127.0.0.1/32"], budgetChars: 1_500 };
 const engine: Engine = {
   listModels: () => app.server.router.listModels(),
+  modelDetails: () => app.server.router.modelDetails!(),
   chat: (request, signal) =>
     app.server.router.chat(
       request.messages.at(-1)?.role === "tool" ? { ...request, model: "answer" } : request,
@@ -36,10 +42,26 @@ const engine: Engine = {
   provenance: (model, options) => app.server.router.provenance!(model, options),
   dispose: async () => {},
 };
+/** An "ask me first" tool, offered as an MCP server's would be. */
+const runs: unknown[] = [];
+const dangerous: Tool = {
+  definition: {
+    name: "delete_everything",
+    description: "Deletes things",
+    parameters: { type: "object", properties: { what: { type: "string" } } },
+    strict: false,
+  },
+  askFirst: true,
+  run: async (args) => {
+    runs.push(args);
+    return { content: "Deleted.", isError: false };
+  },
+};
+const mcp = { toolsFor: async () => [dangerous] } as Pick<McpHub, "toolsFor"> as McpHub;
 const app = appUnderTest({
-  models: [{ file: join(dir, "searcher.gguf") }, { file: join(dir, "answer.gguf") }],
+  models: ["searcher", "asker", "answer"].map((name) => ({ file: join(dir, `${name}.gguf`) })),
   engine: { contextSize: 8192 },
-  app: { engine, webSearch: setup },
+  app: { engine, webSearch: setup, mcp },
 });
 let web: WebStandIn | undefined;
 after(() => web?.close());
@@ -105,5 +127,42 @@ test("Search on: the search, the cited answer and its sources, again after a rel
   await bothThemes(watched, "a searched reply after a reload");
   assert.deepEqual(watched.errors, []);
   assert.deepEqual(watched.cspViolations, []);
+  await watched.context.close();
+});
+
+test("an ask-first call waits for Approve; approving runs it and the answer follows", async () => {
+  const created = await fetch(`${app.server.url}/api/conversations`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ settings: { model: "asker", mcpServerIds: ["fake"] } }),
+  });
+  const { id } = (await created.json()) as { id: string };
+  const watched = await openPage(app.browser, `${app.server.url}/c/${id}`);
+  const { page } = watched;
+  await page.getByLabel("Message", { exact: true }).fill("Clean up");
+  await page.keyboard.press("Enter");
+  const approve = page.getByRole("button", { name: "Approve" });
+  await approve.waitFor({ timeout: 60_000 });
+  assert.equal(await page.getByRole("button", { name: "Deny" }).count(), 1);
+  assert.match(
+    (await page.locator(".approval p").textContent()) ?? "",
+    /delete_everything runs only with your approval/,
+  );
+  assert.equal(runs.length, 0);
+  await bothThemes(watched, "a call waiting for approval");
+  await approve.click();
+  const answer = page.locator('.message.assistant[data-status="complete"]').nth(1);
+  await answer.waitFor({ timeout: 60_000 });
+  assert.deepEqual(runs, [{ what: "all" }]);
+  assert.match(
+    (await answer.locator(".tool-call summary").textContent()) ?? "",
+    /delete_everything.*Approved/,
+  );
+  assert.match((await answer.locator(".markdown").textContent()) ?? "", /far-side samples/);
+  assert.equal(await page.getByRole("button", { name: "Approve" }).count(), 0, "decided: no buttons left");
+  await page.reload();
+  await page.locator('.message.assistant[data-status="complete"]').nth(1).waitFor();
+  assert.equal(await page.getByRole("button", { name: "Approve" }).count(), 0);
+  assert.deepEqual(watched.errors, []);
   await watched.context.close();
 });
