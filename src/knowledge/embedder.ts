@@ -22,7 +22,7 @@ export class Embedder {
       );
     }
     try {
-      return toFloats((await this.engine.embed(model, [...texts], signal)).vectors);
+      return await this.call(model, [...texts], signal);
     } catch (error) {
       if (!(error instanceof ContextLengthError)) throw error;
     }
@@ -35,7 +35,7 @@ export class Embedder {
     let input = text;
     for (let halvings = 0; ; halvings++) {
       try {
-        return toFloats((await this.engine.embed!(model, [input], signal)).vectors)[0]!;
+        return (await this.call(model, [input], signal))[0]!;
       } catch (error) {
         if (!(error instanceof ContextLengthError) || halvings === MAX_HALVINGS) throw error;
         input = Array.from(input)
@@ -44,8 +44,21 @@ export class Embedder {
       }
     }
   }
-}
 
-function toFloats(vectors: number[][]): Float32Array[] {
-  return vectors.map((vector) => Float32Array.from(vector));
+  /**
+   * One engine call, on a signal of its own that aborts with `signal`: what the engine hangs on
+   * the signal goes with the call, instead of piling up on a long-lived one (the indexer's).
+   */
+  private async call(model: string, inputs: string[], signal: AbortSignal): Promise<Float32Array[]> {
+    const controller = new AbortController();
+    const abort = () => controller.abort(signal.reason);
+    if (signal.aborted) abort();
+    else signal.addEventListener("abort", abort, { once: true });
+    try {
+      const { vectors } = await this.engine.embed!(model, inputs, controller.signal);
+      return vectors.map((vector) => Float32Array.from(vector));
+    } finally {
+      signal.removeEventListener("abort", abort);
+    }
+  }
 }

@@ -110,19 +110,16 @@ export class Indexer {
     if (!embedding) return undefined;
     await repository.setFileStatus(job.fileId, { status: "indexing", done: 0, total: 0 });
     let chunks;
-    const extraction = linked(signal);
     try {
       const document = await extractDocument(
         job.bytes,
         { fileName: job.fileName, mimeType: job.mimeType },
         this.options.limits,
-        extraction.signal,
+        signal,
       );
       chunks = chunkDocument(document, this.options.chunking);
     } catch (error) {
       return faultOf(error);
-    } finally {
-      extraction.dispose();
     }
     if (chunks.length === 0) return { code: "no_text", message: "The file holds no text to index." };
     const batchSize = this.options.batchSize ?? 16;
@@ -130,13 +127,10 @@ export class Indexer {
     for (let start = 0; start < chunks.length; start += batchSize) {
       const batch = chunks.slice(start, start + batchSize);
       let vectors: Float32Array[];
-      const call = linked(signal);
       try {
-        vectors = await embedder.embed(embedding.model, batch.map(embeddingText), call.signal);
+        vectors = await embedder.embed(embedding.model, batch.map(embeddingText), signal);
       } catch (error) {
         return faultOf(error, `The embedding model '${embedding.model}' failed: `);
-      } finally {
-        call.dispose();
       }
       const stored = await repository.addChunks(
         job.collectionId,
@@ -164,17 +158,6 @@ export class Indexer {
     await repository.finishFile(job.fileId);
     return undefined;
   }
-}
-
-/**
- * A signal of its own that aborts with `parent`, for one engine call: what the call hangs on it
- * goes with it, instead of piling up on the indexer's long-lived signal.
- */
-function linked(parent: AbortSignal): { signal: AbortSignal; dispose: () => void } {
-  const controller = new AbortController();
-  const abort = () => controller.abort(parent.reason);
-  parent.addEventListener("abort", abort, { once: true });
-  return { signal: controller.signal, dispose: () => parent.removeEventListener("abort", abort) };
 }
 
 /** A chunk as the embedding model reads it: its headings first, for context. */
