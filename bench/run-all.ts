@@ -9,11 +9,14 @@
  * gateway (qiusuo in front of llama-server: decode, added TTFT, failover, prefix affinity:
  * bench/gateway.ts, also runnable alone), redaction (PII detectors' precision and recall on the
  * labelled corpus, and their cost: bench/redaction.ts), knowledge (document extraction and chunking
- * throughput: bench/knowledge-extract.ts), websearch (what web search and page fetching
+ * throughput: bench/knowledge-extract.ts), knowledgesearch (indexing pages/s with and without
+ * embedding, hybrid search over 100,000 chunks on SQLite and PostgreSQL: bench/knowledge-search.ts), websearch (what web search and page fetching
  * cost in our code, against a local stand-in: bench/web-search.ts), protocols (what Responses, Anthropic and
  * Ollama cost over chat completions; rerank beside llama-server: bench/protocols.ts), sidebyside
  * (the engine beside llama.cpp's own llama-server on the same GGUF: bench/llama-side-by-side.ts),
- * kvcache (context memory and decode speed by KV-cache type: bench/kv-cache.ts). Servers are `serve` child processes
+ * kvcache (context memory and decode speed by KV-cache type: bench/kv-cache.ts), speculative
+ * (decode with and without a draft model and prompt lookup: bench/speculative.ts), prefill (a
+ * running stream's token gaps while a long prompt is read in chunks: bench/prefill.ts). Servers are `serve` child processes
  * on 127.0.0.1 with fresh temp data dirs (removed at the end unless --keep).
  */
 import { spawnSync } from "node:child_process";
@@ -57,10 +60,13 @@ const PHASES = [
   "gateway",
   "redaction",
   "knowledge",
+  "knowledgesearch",
   "websearch",
   "protocols",
   "sidebyside",
   "kvcache",
+  "speculative",
+  "prefill",
 ] as const;
 type Phase = (typeof PHASES)[number];
 
@@ -429,6 +435,12 @@ const knowledgeRows: Row[] | undefined = await phase(
   "knowledge bases: document extraction throughput (PDF pages/s; Markdown, HTML, DOCX MB/s) and chunking",
   async () => benchProcess("bench/knowledge-extract.ts", ["--rounds", quick ? "3" : "5"]),
 );
+// Knowledge search: indexing throughput and hybrid search latency over 100,000 chunks (bench/knowledge-search.ts).
+const knowledgeSearchRows: Row[] | undefined = await phase(
+  "knowledgesearch",
+  "knowledge bases: indexing pages/s with and without embedding; hybrid search p50/p95 over 100,000 chunks",
+  async () => benchProcess("bench/knowledge-search.ts", ["--queries", quick ? "50" : "200"]),
+);
 // Web search: the provider's added latency and page extraction time, against a local stand-in (CPU only).
 const webSearchRows: Row[] | undefined = await phase(
   "websearch",
@@ -446,6 +458,18 @@ const kvCacheRows: Row[] | undefined = await phase(
   "kvcache",
   "KV-cache types: context memory (estimate and RSS), fitted context, decode tok/s",
   async () => benchProcess("bench/kv-cache.ts", ["--threads", String(threads), "--runs", quick ? "1" : "3"]),
+);
+// Speculative decoding and chunked prefill, in-process on the engine: bench/speculative.ts, bench/prefill.ts.
+const speculativeRows: Row[] | undefined = await phase(
+  "speculative",
+  "decode with and without a draft model and prompt lookup, where drafts pay and where they cannot",
+  async () =>
+    benchProcess("bench/speculative.ts", ["--threads", String(threads), "--rounds", quick ? "1" : "3"]),
+);
+const prefillRows: Row[] | undefined = await phase(
+  "prefill",
+  "a running stream's token gaps while a 2,000-token prompt is read in chunks, and that prompt's TTFT",
+  async () => benchProcess("bench/prefill.ts", ["--threads", String(threads), "--rounds", quick ? "1" : "3"]),
 );
 if (bandwidth && decodeTokPerSec !== undefined) {
   const limit = (bandwidth.bestGBs * 1e9) / bytes.perToken;
@@ -473,10 +497,17 @@ if (redactionRows) rows.push(...redactionRows);
 else failed("redaction", "redaction: precision / recall", "see bench/redaction.ts");
 if (knowledgeRows) rows.push(...knowledgeRows);
 else failed("knowledge", "knowledge extraction throughput", "see bench/knowledge-extract.ts");
+if (knowledgeSearchRows) rows.push(...knowledgeSearchRows);
+else failed("knowledgesearch", "knowledge indexing and hybrid search", "see bench/knowledge-search.ts");
 if (webSearchRows) rows.push(...webSearchRows);
 else failed("websearch", "web search: added latency, extraction", "see bench/web-search.ts");
 if (kvCacheRows) rows.push(...kvCacheRows);
 else failed("kvcache", "kvcache: memory and decode by KV-cache type", "see bench/kv-cache.ts");
+if (speculativeRows) rows.push(...speculativeRows);
+else
+  failed("speculative", "speculative decoding: decode with and without drafts", "see bench/speculative.ts");
+if (prefillRows) rows.push(...prefillRows);
+else failed("prefill", "chunked prefill: token gaps and TTFT", "see bench/prefill.ts");
 if (protocolRows) rows.push(...protocolRows);
 else
   failed(

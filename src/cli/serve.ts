@@ -79,7 +79,7 @@ export function registerServeCommand(program: Command): void {
     )
     .option(
       "--prompt-lookup <auto|on|off>",
-      `draft tokens by looking up what was just generated in the prompt; auto: when no --draft-model (default ${SERVE_DEFAULTS.promptLookup})`,
+      `draft tokens by finding what was just generated in the prompt; auto: on when there is no --draft-model (default ${SERVE_DEFAULTS.promptLookup})`,
     )
     .option("--log-level <level>", "fatal, error, warn, info, debug")
     .option("--auth", "accounts mode: logins and API keys (always on for a non-loopback --host)")

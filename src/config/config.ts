@@ -182,7 +182,7 @@ export const serveConfigSchema = z.object({
   flashAttn: z.enum(FLASH_ATTENTION_SETTINGS).default(SERVE_DEFAULTS.flashAttn),
   /** A small model of the same vocabulary that drafts tokens for the served models (a file or a downloaded alias). */
   draftModel: z.string().min(1).optional(),
-  /** Drafts looked up in the prompt: "auto" when no draft model is set (see engines/local/speculation.ts). */
+  /** Drafts looked up in the prompt: "auto" is on when no draft model is set (see src/engines/local/loaded-model.ts). */
   promptLookup: z.enum(["auto", "on", "off"]).default(SERVE_DEFAULTS.promptLookup),
   /** Hugging Face endpoint for pulls (a mirror works too). */
   huggingFaceEndpoint: z.string().url().default("https://huggingface.co"),

@@ -143,7 +143,7 @@ export class LoadedModel {
       draft = options.draftModelPath
         ? await loadDraft(llama, options.draftModelPath, contextSize, options)
         : undefined;
-      const promptLookup = lookupSetting(options.promptLookup ?? "auto", llama, draft !== undefined);
+      const promptLookup = lookupSetting(options.promptLookup ?? "auto", draft !== undefined);
       const pool = new SequencePool(context, options.parallel, options.maxQueue ?? 8 * options.parallel);
       const drafters = new Map<LlamaContextSequence, Drafter>();
       if (draft !== undefined || promptLookup === "on") {
@@ -726,14 +726,13 @@ export class LoadedModel {
 }
 
 /**
- * "auto" resolves to prompt lookup on a GPU with no draft model: there, checking a few drafted
- * tokens costs about what decoding one does, so every accepted draft is a token gained. On a CPU
- * a 2-token decode costs about 2.3 single ones (llama.cpp's batched kernels take over), so drafts
- * pay only in long accepted runs; there it is "off" unless asked for (bench/speculative.ts).
+ * "auto" turns prompt lookup on where no draft model drafts: it drafts only when the last tokens
+ * generated occur in the prompt (edits, summaries, answers that quote), where it pays about 2x
+ * (bench/speculative.ts), and pauses after a few misses, so other text costs nothing measurable.
  */
-function lookupSetting(setting: PromptLookupSetting, llama: Llama, hasDraft: boolean): "on" | "off" {
+function lookupSetting(setting: PromptLookupSetting, hasDraft: boolean): "on" | "off" {
   if (setting !== "auto") return setting;
-  return llama.gpu !== false && !hasDraft ? "on" : "off";
+  return hasDraft ? "off" : "on";
 }
 
 /** Loads the draft model with a context as long as the target's, one sequence per target sequence. */
