@@ -418,6 +418,7 @@ describe("POST /api/web-search with an API key (accounts mode)", () => {
   after(() => server.close());
 
   it("answers a bearer key without a CSRF token, and refuses no key or a wrong one with 401", async () => {
+    web.searchMode = "json";
     const user = await server.store.users.create({ name: "script", password: "a long enough password" });
     const { plaintext } = await server.store.apiKeys.create({ userId: user.id, name: "search" });
     const search = (authorization?: string) =>
