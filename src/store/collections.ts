@@ -4,7 +4,7 @@
  * user id acts only on that user's rows: another user's collection answers as a missing one does.
  *
  * Vectors are stored as little-endian float32 bytes, normalised to unit length. SQLite ranks them
- * with sqlite-vec's `vec_distance_cosine` in SQL (the dialect's `vectorDistance`). PostgreSQL has
+ * with sqlite-vec's `vec0` index (the dialect's `vectorIndex`). PostgreSQL has
  * no such function without pgvector, which Debian does not package (so CI could never test it):
  * there a file's vectors, which never change once the file is ready, are read once into an
  * in-process cache and ranked by an exact dot product here, about 10 ms for 100,000 64-dimension
@@ -419,6 +419,7 @@ export class CollectionRepository {
     const dimensions = chunks[0]?.vector.length;
     if (dimensions === undefined) return true;
     return this.db.transaction().execute(async (transaction) => {
+      await this.dialect.vectorIndex?.ensure(transaction, dimensions);
       await transaction
         .updateTable("collections")
         .set({ embedding_dimensions: dimensions })
@@ -620,15 +621,10 @@ export class CollectionRepository {
   async vectorSearch(fileIds: readonly string[], vector: Float32Array, limit: number): Promise<string[]> {
     if (fileIds.length === 0) return [];
     const query = normalized(vector);
-    const distance = this.dialect.vectorDistance;
-    if (distance) {
-      const rows = await this.db
-        .selectFrom("collection_vectors")
-        .select(["chunk_id", distance("embedding", query).as("distance")])
-        .where("file_id", "in", [...fileIds])
-        .orderBy("distance")
-        .limit(limit)
-        .execute();
+    const index = this.dialect.vectorIndex;
+    if (index) {
+      await index.ensure(this.db, query.length);
+      const { rows } = await index.nearest(query, fileIds, limit).execute(this.db);
       return rows.map((row) => row.chunk_id);
     }
     return this.scanVectors(fileIds, query, limit);

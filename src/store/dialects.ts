@@ -17,6 +17,7 @@ import {
   type PluginTransformQueryArgs,
   type PluginTransformResultArgs,
   type PrimitiveValueListNode,
+  type QueryExecutorProvider,
   type QueryResult,
   type RawBuilder,
   type RootOperationNode,
@@ -66,11 +67,18 @@ export interface StoreDialect {
     perTerm: number,
   ): RawBuilder<SqlBool>;
   /**
-   * The cosine distance between a stored vector (`column`, little-endian float32 bytes) and
-   * `vector`, computed by the engine (sqlite-vec on SQLite); absent where the engine has no such
-   * function, and the caller computes it itself (store/collections.ts).
+   * Nearest-vector search over `collection_vectors` (store/collections.ts) in the engine:
+   * sqlite-vec on SQLite. Absent where the engine has none, and the caller ranks them itself.
    */
-  vectorDistance?: (column: string, vector: Float32Array) => RawBuilder<number>;
+  vectorIndex?: VectorIndex;
+}
+
+/** A nearest-vector index beside `collection_vectors`, one per vector length. */
+export interface VectorIndex {
+  /** Makes the index for vectors of this length, with what keeps it in step, if it is missing. */
+  ensure(db: QueryExecutorProvider, dimensions: number): Promise<void>;
+  /** The `limit` chunks of `fileIds` nearest `vector` by cosine distance, nearest first. */
+  nearest(vector: Float32Array, fileIds: readonly string[], limit: number): RawBuilder<{ chunk_id: string }>;
 }
 
 /** The tables with a `search_terms` column and a full-text index over it. */
@@ -118,10 +126,48 @@ export function sqliteDialect(dataDir: string): StoreDialect {
       );
       return sql<SqlBool>`${sql.ref(`${table}.rowid`)} in (${sql.join(each, sql` union `)})`;
     },
-    vectorDistance: (column, vector) =>
-      sql<number>`vec_distance_cosine(${sql.ref(column)}, ${Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength)})`,
+    vectorIndex: sqliteVectorIndex,
   };
 }
+
+/**
+ * sqlite-vec's `vec0` virtual table, one per vector length (its columns have a fixed length),
+ * partitioned by file so a search reads only the files it covers, and kept in step with
+ * `collection_vectors` by triggers (so deletes that cascade from a file, a collection or a user
+ * reach it). `vec0` scans its vectors in bulk: about 6 times faster than calling
+ * `vec_distance_cosine` once per row. Keyed by `collection_vectors`' rowid, which only a VACUUM
+ * could renumber (qiusuo runs none); the chunk id rides along, so results never depend on it.
+ */
+const sqliteVectorIndex: VectorIndex = {
+  async ensure(db, dimensions) {
+    const table = `collection_vectors_${Math.trunc(dimensions)}`;
+    const found = await sql`select 1 from sqlite_master where name = ${table}`.execute(db);
+    if (found.rows.length > 0) return;
+    const bytes = Math.trunc(dimensions) * 4;
+    const statements = [
+      `create virtual table ${table} using vec0(file_id text partition key, ` +
+        `embedding float[${Math.trunc(dimensions)}] distance_metric=cosine, +chunk_id text)`,
+      `insert into ${table}(rowid, file_id, embedding, chunk_id) ` +
+        `select rowid, file_id, embedding, chunk_id from collection_vectors where length(embedding) = ${bytes}`,
+      `create trigger ${table}_insert after insert on collection_vectors when length(new.embedding) = ${bytes} begin
+         insert into ${table}(rowid, file_id, embedding, chunk_id) values (new.rowid, new.file_id, new.embedding, new.chunk_id);
+       end`,
+      `create trigger ${table}_delete after delete on collection_vectors when length(old.embedding) = ${bytes} begin
+         delete from ${table} where rowid = old.rowid;
+       end`,
+    ];
+    for (const statement of statements) await sql.raw(statement).execute(db);
+  },
+  // `k` nearest in each file, then the nearest of those. The CTE is materialized so SQLite does
+  // not fold the outer LIMIT into the KNN query, which takes a LIMIT or a k, not both.
+  nearest: (vector, fileIds, limit) => {
+    const table = sql.table(`collection_vectors_${vector.length}`);
+    const bytes = Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength);
+    return sql<{ chunk_id: string }>`with hits as materialized (select chunk_id, distance from ${table}
+      where embedding match ${bytes} and k = ${limit} and file_id in (${sql.join([...fileIds])}))
+      select chunk_id from hits order by distance limit ${limit}`;
+  },
+};
 
 /**
  * An external-content FTS5 table over the column, kept in step by triggers (FTS5's documented

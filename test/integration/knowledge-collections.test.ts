@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { request as httpRequest } from "node:http";
 import { after, before, describe, it } from "node:test";
+import { sql } from "kysely";
 import { KnowledgeService } from "../../src/knowledge/knowledge-service.js";
 import { openStore, type Store } from "../../src/store/store.js";
 import { startTestServer, waitFor, type TestServer } from "./harness.js";
@@ -149,6 +150,29 @@ for (const engine of engines) {
       return Number(row.count);
     }
 
+    /**
+     * On SQLite, that each sqlite-vec index holds exactly the vectors of its length, so no
+     * deleted chunk's vector outlives it there (the triggers ran, cascades included).
+     */
+    async function vectorIndexInStep() {
+      if (store.kind !== "sqlite") return;
+      const { rows: all } = await sql<{
+        name: string;
+      }>`select name from sqlite_master where type = 'table'`.execute(store.collections.db);
+      // The vec0 tables themselves, not their shadow tables (collection_vectors_64_chunks, ...).
+      const tables = all.filter(({ name }) => /^collection_vectors_\d+$/.test(name));
+      assert.ok(tables.length > 0);
+      for (const { name } of tables) {
+        const dimensions = Number(name.slice("collection_vectors_".length));
+        const indexed = await sql<{
+          count: number;
+        }>`select count(*) as count from ${sql.table(name)}`.execute(store.collections.db);
+        const stored = await sql<{ count: number }>`select count(*) as count from collection_vectors
+          where length(embedding) = ${dimensions * 4}`.execute(store.collections.db);
+        assert.equal(Number(indexed.rows[0]!.count), Number(stored.rows[0]!.count), name);
+      }
+    }
+
     async function search(caller: Caller, query: string, collectionIds: string[]) {
       const response = await caller.call("POST", "/api/collections/search", {
         query,
@@ -263,6 +287,7 @@ for (const engine of engines) {
       assert.equal((await ada.call("DELETE", `/api/collections/${created.id}`)).status, 204);
       assert.equal(await rows("collection_chunks", fileIds), 0);
       assert.equal(await rows("collection_vectors", fileIds), 0);
+      await vectorIndexInStep();
       assert.equal((await ada.call("GET", `/api/collections/${created.id}`)).status, 404);
       // No FTS row outlives its chunk: a search over everything still finds only live rows.
       const live = await store.collections.db
@@ -436,6 +461,7 @@ for (const engine of engines) {
       await store.collections.db.deleteFrom("users").where("id", "=", carol.id).execute();
       assert.equal(await rows("collection_chunks", [file!.id]), 0);
       assert.equal(await rows("collection_vectors", [file!.id]), 0);
+      await vectorIndexInStep();
       assert.equal(await store.collections.get(carol.id, created.id), undefined);
     });
 
