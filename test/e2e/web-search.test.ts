@@ -139,6 +139,8 @@ test("an ask-first call waits for Approve; approving runs it and the answer foll
   const { id } = (await created.json()) as { id: string };
   const watched = await openPage(app.browser, `${app.server.url}/c/${id}`);
   const { page } = watched;
+  // The chat is loaded (its MCP server shows as a chip) before the message goes to it.
+  await page.locator(".tool-chip", { hasText: "fake" }).waitFor();
   await page.getByLabel("Message", { exact: true }).fill("Clean up");
   await page.keyboard.press("Enter");
   const approve = page.getByRole("button", { name: "Approve" });

@@ -66,11 +66,13 @@ function ToolBlock({ step, running }: { step: ToolStep; running: boolean }) {
   const label =
     step.name === "web_search" && query !== undefined
       ? t(running ? "searchingWeb" : "searchedWeb", { query })
-      : running
-        ? t("toolRunning", { name: step.name })
-        : failed
-          ? t("toolFailed", { name: step.name })
-          : t("toolCalled", { name: step.name });
+      : step.awaitingApproval && !step.result
+        ? t("toolWaiting", { name: step.name })
+        : running
+          ? t("toolRunning", { name: step.name })
+          : failed
+            ? t("toolFailed", { name: step.name })
+            : t("toolCalled", { name: step.name });
   return (
     <details class={`tool-call${failed ? " failed" : ""}`} data-tool={step.name}>
       <summary>
