@@ -28,6 +28,13 @@ export interface KnowledgeServiceOptions {
   chunking?: ChunkOptions | undefined;
   /** Bytes of uploads waiting to be indexed, at most (default 512 MB). */
   maxQueuedBytes?: number | undefined;
+  /** This server's instance id, recorded on the files it indexes; none in a single process. */
+  instanceId?: string | undefined;
+  /**
+   * The ids of the instances running now (store.instances.liveIds), so `start` fails only the
+   * files of instances that are gone; without it, every file left queued or indexing.
+   */
+  liveInstances?: (() => Promise<string[]>) | undefined;
 }
 
 /** Passages the `knowledge_search` tool gives the model. */
@@ -50,7 +57,7 @@ export class KnowledgeService {
 
   /** Marks files a stopped server left half-indexed as failed (their bytes went with it). */
   async start(): Promise<void> {
-    await this.options.repository.markInterrupted();
+    await this.options.repository.markInterrupted((await this.options.liveInstances?.()) ?? []);
   }
 
   async close(): Promise<void> {
@@ -98,11 +105,12 @@ export class KnowledgeService {
     file: { name: string; mimeType: string; bytes: Buffer },
   ): Promise<CollectionFile | undefined> {
     this.indexer.checkRoom(file.bytes.byteLength);
-    const added = await this.options.repository.addFile(userId, collectionId, {
-      name: file.name,
-      size: file.bytes.byteLength,
-      mimeType: file.mimeType,
-    });
+    const added = await this.options.repository.addFile(
+      userId,
+      collectionId,
+      { name: file.name, size: file.bytes.byteLength, mimeType: file.mimeType },
+      this.options.instanceId ?? null,
+    );
     if (!added) return undefined;
     this.indexer.enqueue({
       collectionId,

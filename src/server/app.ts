@@ -167,6 +167,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       repository: options.store.collections,
       engine: options.engine,
       embeddingModel: options.embeddingModel,
+      instanceId: options.instanceId,
+      liveInstances: options.instanceId === undefined ? undefined : () => options.store.instances.liveIds(),
     });
   if (!options.knowledge) {
     await knowledge.start();

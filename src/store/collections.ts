@@ -44,6 +44,8 @@ export interface CollectionFilesTable {
   /** Chunks embedded so far and in all, while indexing; null before and after. */
   progress_done: number | null;
   progress_total: number | null;
+  /** The server instance that holds its bytes to index it (instances.id); null without one. */
+  indexer: string | null;
   created_at: CreatedAt;
   updated_at: number;
 }
@@ -177,6 +179,7 @@ export const collectionsMigration = (
       .addColumn("chunk_count", "bigint", (column) => column.notNull().defaultTo(0))
       .addColumn("progress_done", "bigint")
       .addColumn("progress_total", "bigint")
+      .addColumn("indexer", "text")
       .addColumn("created_at", "bigint", (column) => column.notNull())
       .addColumn("updated_at", "bigint", (column) => column.notNull())
       .execute();
@@ -339,6 +342,7 @@ export class CollectionRepository {
     userId: string,
     collectionId: string,
     file: { name: string; size: number; mimeType: string },
+    indexer: string | null = null,
   ): Promise<CollectionFile | undefined> {
     if (!(await this.owns(userId, collectionId))) return undefined;
     const now = Date.now();
@@ -354,6 +358,7 @@ export class CollectionRepository {
       chunk_count: 0,
       progress_done: null,
       progress_total: null,
+      indexer,
       created_at: now,
       updated_at: now,
     };
@@ -530,10 +535,11 @@ export class CollectionRepository {
   }
 
   /**
-   * Marks files left `queued` or `indexing` (by a server that stopped) as failed, since their
-   * bytes were held only in that server's memory. Returns how many.
+   * Marks files left `queued` or `indexing` by a server that stopped as failed, since their bytes
+   * were held only in its memory: those whose indexer is not among `liveIndexers` (or is none).
+   * Returns how many.
    */
-  async markInterrupted(): Promise<number> {
+  async markInterrupted(liveIndexers: readonly string[] = []): Promise<number> {
     const result = await this.db
       .updateTable("collection_files")
       .set({
@@ -545,6 +551,11 @@ export class CollectionRepository {
         updated_at: Date.now(),
       })
       .where("status", "in", ["queued", "indexing"])
+      .where((eb) =>
+        liveIndexers.length === 0
+          ? eb.lit(true)
+          : eb.or([eb("indexer", "is", null), eb("indexer", "not in", [...liveIndexers])]),
+      )
       .executeTakeFirst();
     return Number(result.numUpdatedRows);
   }

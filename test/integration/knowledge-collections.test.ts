@@ -478,6 +478,24 @@ for (const engine of engines) {
       const after = await store.collections.file(adaId, created.id, file!.id);
       assert.equal(after!.status, "failed");
       assert.equal(after!.error!.code, "indexing_interrupted");
+
+      // Several servers on one database: only the files of instances that are gone fail.
+      const fileOf = (indexer: string) =>
+        store.collections.addFile(
+          adaId,
+          created.id,
+          { name: `${indexer}.md`, size: 1, mimeType: "text/markdown" },
+          indexer,
+        );
+      const live = await fileOf("live-instance");
+      const gone = await fileOf("gone-instance");
+      await new KnowledgeService({
+        repository: store.collections,
+        engine: server.router,
+        liveInstances: async () => ["live-instance"],
+      }).start();
+      assert.equal((await store.collections.file(adaId, created.id, live!.id))!.status, "queued");
+      assert.equal((await store.collections.file(adaId, created.id, gone!.id))!.status, "failed");
     });
   });
 }
