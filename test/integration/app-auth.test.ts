@@ -227,6 +227,7 @@ describe("user isolation on every /api route", () => {
       ["POST", `/api/conversations/${conversation.id}/messages`, { parentId: reply.id, content: "hi" }],
       ["POST", `/api/conversations/${conversation.id}/messages/${reply.id}/regenerate`, {}],
       ["POST", `/api/conversations/${conversation.id}/messages/${reply.id}/replay`],
+      ["POST", `/api/conversations/${conversation.id}/messages/${reply.id}/approval`, { approve: true }],
       ["DELETE", `/api/keys/${key.id}`],
       ["GET", `/api/projects/${project.id}`],
       ["PATCH", `/api/projects/${project.id}`, { name: "pwned" }],
@@ -364,6 +365,10 @@ describe("user isolation on every /api route", () => {
       "POST /api/conversations/:id/messages",
       "POST /api/conversations/:id/messages/:messageId/regenerate",
       "POST /api/conversations/:id/messages/:messageId/replay",
+      "POST /api/conversations/:id/messages/:messageId/approval",
+      // Web search: no stored data, only the configured provider (scripts may use an API key).
+      "GET /api/web-search",
+      "POST /api/web-search",
       "GET /api/search",
       "GET /api/export",
       "POST /api/import",
