@@ -19,8 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { Engine } from "../src/core/engine.js";
-import { fetchPage } from "../src/tools/web/fetch-page.js";
-import { extractReadableText } from "../src/tools/web/readable-text.js";
+import { fetchPage, readablePage } from "../src/tools/web/fetch-page.js";
 import { buildSearchAnswerPrompt, parseCitations } from "../src/tools/web/search-answer.js";
 import { SearxngProvider } from "../src/tools/web/searxng-provider.js";
 import type { WebSearchSetup } from "../src/tools/web/web-tools.js";
@@ -70,9 +69,9 @@ try {
 
   const html = typicalPageHtml();
   const kb = (Buffer.byteLength(html) / 1024).toFixed(0);
-  const extraction = await time(() => extractReadableText(html));
+  const extraction = await time(() => readablePage(html, "bench.example", 10_000));
   rows.push([
-    `web fetch: readability extraction of a typical ${kb} KB page p50 / p95`,
+    `web fetch: readability extraction of a typical ${kb} KB page on the page worker p50 / p95`,
     `${msText(percentile(extraction, 50))} / ${msText(percentile(extraction, 95))}`,
     "< 100 ms p50",
     percentile(extraction, 50) < 100 ? "yes" : "NO",
@@ -87,9 +86,9 @@ try {
   const hugeHtml = `<html><body><article>${`<p>${"word ".repeat(40)}</p>\n`.repeat(10_000)}</article></body></html>`;
   const huge = hugeHtml.slice(0, 2 * 1024 * 1024);
   const hugeStarted = performance.now();
-  extractReadableText(huge);
+  await readablePage(huge, "bench.example", 10_000);
   rows.push([
-    "web fetch: readability extraction of a 2 MB page (the size limit)",
+    "web fetch: readability extraction of a 2 MB page (the size limit), on the page worker",
     msText(performance.now() - hugeStarted),
     "-",
     "-",
@@ -100,7 +99,7 @@ try {
     url: `https://site${n}.example/`,
     snippet: "snippet",
   }));
-  const pageText = extractReadableText(html).text.repeat(4);
+  const pageText = (await readablePage(html, "bench.example", 10_000)).text.repeat(4);
   const pages = new Map(
     results.map((result) => [
       result.url,

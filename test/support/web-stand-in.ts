@@ -268,6 +268,12 @@ export async function startWebStandIn(host = "127.0.0.1"): Promise<WebStandIn> {
       const page = `<html><head><title>Huge</title></head><body><article>${paragraph.repeat(100_000)}</article></body></html>`;
       return send(response, 200, "text/html", page);
     }
+    if (url.pathname === "/nested") {
+      // Half a megabyte of nested markup: what costs Readability seconds, unlike flat paragraphs.
+      const block = `<div class="card"><div><span>${ARTICLE_SENTENCE}</span> <a href="/x">more</a></div><ul><li>one</li><li>two</li></ul></div>\n`;
+      const page = `<html><head><title>Nested</title></head><body>${block.repeat(Math.ceil((512 * 1024) / block.length))}</body></html>`;
+      return send(response, 200, "text/html", page);
+    }
     if (url.pathname === "/stall") return; // headers never come
     send(response, 404, "text/plain", "no such page");
   });

@@ -4,6 +4,12 @@
 export type DocumentKind = "pdf" | "docx" | "html" | "markdown" | "text" | "code";
 
 /**
+ * What the worker can be asked to read: a file of a detected kind, or a fetched web page (search
+ * answers: Readability's article as paragraphs, with its byline and site name; never an upload).
+ */
+export type ExtractorKind = DocumentKind | "web-page";
+
+/**
  * One stretch of the document under one heading (or one PDF page). Sections tile the text in
  * order: the first starts at 0, each starts where the one before ends, the last ends at
  * `text.length`, and `text` is `document.text.slice(start, end)`, its heading line included.
@@ -26,6 +32,9 @@ export interface ExtractedDocument {
   kind: DocumentKind;
   /** The document's own title, when it names one (PDF metadata, HTML `<title>`, a first top heading). */
   title?: string;
+  /** A web page's author line and site name, when Readability finds them. */
+  byline?: string;
+  siteName?: string;
   text: string;
   sections: DocumentSection[];
 }

@@ -1,5 +1,5 @@
 import { decodeText } from "./decode-text.js";
-import type { DocumentKind, ExtractedDocument } from "./document.js";
+import type { ExtractedDocument, ExtractorKind } from "./document.js";
 import { extractDocx } from "./docx.js";
 import { ExtractionError } from "./errors.js";
 import { extractHtml } from "./html.js";
@@ -7,11 +7,12 @@ import type { ExtractionLimits } from "./limits.js";
 import { extractMarkdown } from "./markdown.js";
 import { extractPdf } from "./pdf.js";
 import { extractCode, extractPlainText } from "./plain-text.js";
+import { extractReadableText } from "./web-page.js";
 
 /** Runs the extractor for a detected kind, on the thread it is called on, and checks the text's size. */
 export async function runExtractor(
   bytes: Buffer,
-  kind: DocumentKind,
+  kind: ExtractorKind,
   fileName: string,
   limits: ExtractionLimits,
 ): Promise<ExtractedDocument> {
@@ -42,7 +43,12 @@ function source(bytes: Buffer, fileName: string, limits: ExtractionLimits): stri
   return text;
 }
 
-function extract(bytes: Buffer, kind: DocumentKind, fileName: string, limits: ExtractionLimits) {
+function extract(
+  bytes: Buffer,
+  kind: ExtractorKind,
+  fileName: string,
+  limits: ExtractionLimits,
+): ExtractedDocument | Promise<ExtractedDocument> {
   switch (kind) {
     case "pdf":
       return extractPdf(bytes, limits, fileName);
@@ -56,5 +62,7 @@ function extract(bytes: Buffer, kind: DocumentKind, fileName: string, limits: Ex
       return extractCode(source(bytes, fileName, limits));
     case "text":
       return extractPlainText(source(bytes, fileName, limits));
+    case "web-page":
+      return { kind: "html", sections: [], ...extractReadableText(source(bytes, fileName, limits)) };
   }
 }

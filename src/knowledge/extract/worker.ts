@@ -3,7 +3,7 @@
  * back as `{code, message}` for the typed ones, and as a plain message for anything else.
  */
 import { parentPort } from "node:worker_threads";
-import type { DocumentKind } from "./document.js";
+import type { ExtractorKind } from "./document.js";
 import { ExtractionError } from "./errors.js";
 import type { ExtractionLimits } from "./limits.js";
 import { runExtractor } from "./run-extractor.js";
@@ -11,7 +11,7 @@ import { runExtractor } from "./run-extractor.js";
 export interface ExtractionJob {
   id: number;
   bytes: Uint8Array;
-  kind: DocumentKind;
+  kind: ExtractorKind;
   fileName: string;
   limits: ExtractionLimits;
 }

@@ -8,10 +8,12 @@
 import type { IncomingMessage } from "node:http";
 import { createBrotliDecompress, createGunzip, createInflate } from "node:zlib";
 import { QIUSUO_VERSION } from "../../core/version.js";
+import { ExtractionError } from "../../knowledge/extract/errors.js";
+import { ExtractionThread } from "../../knowledge/extract/extract-document.js";
+import { DEFAULT_EXTRACTION_LIMITS } from "../../knowledge/extract/limits.js";
 import { AddressPolicy, type AllowPrivate } from "./address-policy.js";
 import { abortReason, PageFetchError } from "./errors.js";
 import { checkUrl, requestPinned, resolveAllowed, systemResolver, type Resolver } from "./guarded-request.js";
-import { extractReadableText } from "./readable-text.js";
 
 export interface FetchPageOptions {
   /** Private, loopback and link-local addresses the admin allows (see AllowPrivate). Default false. */
@@ -64,6 +66,7 @@ export async function fetchPage(
   };
   const policy = new AddressPolicy(options.allowPrivate ?? false);
   const resolve = options.resolve ?? systemResolver;
+  const deadlineAt = Date.now() + limits.timeoutMs;
   const deadline = AbortSignal.timeout(limits.timeoutMs);
   const combined = signal ? AbortSignal.any([signal, deadline]) : deadline;
   const stopped = () => {
@@ -120,8 +123,50 @@ export async function fetchPage(
     const body = await readBody(response, limits.maxBytes, combined, signal, stopped);
     const html = HTML_TYPES.has(mediaType);
     const text = decodeText(body.bytes, contentType, html);
-    const page = html ? extractReadableText(text) : { title: "", text: text.trim() };
+    const page = html
+      ? await readablePage(text, url.host, deadlineAt - Date.now(), signal)
+      : { title: "", text: text.trim() };
     return { url: url.href, ...page, truncated: body.truncated };
+  }
+}
+
+/**
+ * Pages are read on a worker thread of their own (the knowledge extractor's, with Readability over
+ * linkedom): a 1 MiB page holds the parser most of a second, which must not stall the server, and
+ * a search turn must not queue behind a knowledge base's 2,000-page PDF on the other one.
+ */
+const pageThread = new ExtractionThread();
+
+/** A page's readable article as text, read on the page worker within the fetch's remaining time. */
+export async function readablePage(
+  html: string,
+  host: string,
+  timeLeftMs: number,
+  signal?: AbortSignal,
+): Promise<Pick<FetchedPage, "title" | "text" | "byline" | "siteName">> {
+  try {
+    const document = await pageThread.run(
+      {
+        bytes: new TextEncoder().encode(html.replaceAll("\0", "")),
+        kind: "web-page",
+        fileName: host,
+        limits: { ...DEFAULT_EXTRACTION_LIMITS, timeoutMs: Math.max(1_000, timeLeftMs) },
+      },
+      signal,
+    );
+    return {
+      title: document.title ?? "",
+      text: document.text,
+      ...(document.byline === undefined ? {} : { byline: document.byline }),
+      ...(document.siteName === undefined ? {} : { siteName: document.siteName }),
+    };
+  } catch (error) {
+    if (!(error instanceof ExtractionError)) throw error;
+    if (error.code === "no_text") return { title: "", text: "" };
+    const reason = error.code === "extraction_timeout" ? "timeout" : "unsupported_type";
+    throw new PageFetchError(reason, `The page at ${host} could not be read: ${error.message}`, {
+      cause: error,
+    });
   }
 }
 

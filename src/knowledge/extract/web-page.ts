@@ -1,9 +1,10 @@
 /**
- * A web page's readable text: Mozilla's Readability (Firefox Reader View's extractor) over a
- * linkedom document, so navigation, ads and footers fall away and the article stays. Readability's
- * own `textContent` runs paragraphs together, so its article node is walked here instead, keeping
- * paragraph and list breaks a model can read. Pages Readability finds no article in (a short
- * page, a listing) fall back to the body's text without scripts and styles.
+ * A web page's readable text, read on the extraction worker for fetch-page.ts: Mozilla's
+ * Readability (Firefox Reader View's extractor) over a linkedom document, so navigation, ads and
+ * footers fall away and the article stays. Readability's own `textContent` runs paragraphs
+ * together, so its article node is walked here instead, keeping paragraph and list breaks a model
+ * can read. Pages Readability finds no article in (a short page, a listing) fall back to the
+ * body's text without scripts and styles.
  */
 import { Readability } from "@mozilla/readability";
 import { parseHTML } from "linkedom";
