@@ -118,8 +118,7 @@ export async function* messageStream(path: string, body: unknown, signal: AbortS
   if (!response.body) throw new ApiError(0, "network_error", "The server sent no stream.");
   for await (const { event, data } of readSseEvents(response.body)) {
     const payload = JSON.parse(data) as Record<string, unknown>;
-    if (event === "delta" || TOOL_EVENTS.has(event))
-      yield { type: event, ...payload } as MessageStreamEvent;
+    if (event === "delta" || TOOL_EVENTS.has(event)) yield { type: event, ...payload } as MessageStreamEvent;
     else if (event === "user" || event === "assistant" || event === "done")
       yield { type: event, message: payload as unknown as Message } as MessageStreamEvent;
     else if (event === "error") {
