@@ -1,7 +1,7 @@
 // Knowledge collections: /knowledge lists them and creates one; /knowledge/:id shows one: rename,
 // its files with upload and indexing progress (polled while any file is queued or indexing), the
 // server's message for a file that failed, upload by picker or drop, a trial search, and delete.
-import { useSignal } from "@preact/signals";
+import { useSignal, type Signal } from "@preact/signals";
 import { useEffect, useRef } from "preact/hooks";
 import { collectionApi } from "../api/collections.ts";
 import type { CollectionDetail, CollectionFile, KnowledgeHit } from "../api/types.ts";
@@ -75,24 +75,7 @@ function CollectionList() {
         }}
       >
         <h2 id="kb-new-title">{t("kbNew")}</h2>
-        <label>
-          {t("kbName")}
-          <input
-            value={name.value}
-            required
-            maxLength={LIMITS.nameChars}
-            onInput={(event) => (name.value = event.currentTarget.value)}
-          />
-        </label>
-        <label>
-          {t("kbDescription")}
-          <textarea
-            rows={2}
-            maxLength={LIMITS.descriptionChars}
-            value={description.value}
-            onInput={(event) => (description.value = event.currentTarget.value)}
-          />
-        </label>
+        <CollectionFields name={name} description={description} />
         <button type="submit" class="primary">
           <Icon name="plus" /> {t("kbCreate")}
         </button>
@@ -153,6 +136,32 @@ const STATUS: Record<CollectionFile["status"], MessageKey> = {
   ready: "kbStatusReady",
   failed: "kbStatusFailed",
 };
+
+/** A collection's name and description, as the new-collection form and the rename form edit them. */
+function CollectionFields({ name, description }: { name: Signal<string>; description: Signal<string> }) {
+  return (
+    <>
+      <label>
+        {t("kbName")}
+        <input
+          value={name.value}
+          required
+          maxLength={LIMITS.nameChars}
+          onInput={(event) => (name.value = event.currentTarget.value)}
+        />
+      </label>
+      <label>
+        {t("kbDescription")}
+        <textarea
+          rows={2}
+          maxLength={LIMITS.descriptionChars}
+          value={description.value}
+          onInput={(event) => (description.value = event.currentTarget.value)}
+        />
+      </label>
+    </>
+  );
+}
 
 function FileRow({ collectionId, file }: { collectionId: string; file: CollectionFile }) {
   const remove = async () => {
@@ -370,24 +379,7 @@ function CollectionPage({ id }: { id: string }) {
           if (name.value.trim()) void save();
         }}
       >
-        <label>
-          {t("kbName")}
-          <input
-            value={name.value}
-            required
-            maxLength={LIMITS.nameChars}
-            onInput={(event) => (name.value = event.currentTarget.value)}
-          />
-        </label>
-        <label>
-          {t("kbDescription")}
-          <textarea
-            rows={2}
-            maxLength={LIMITS.descriptionChars}
-            value={description.value}
-            onInput={(event) => (description.value = event.currentTarget.value)}
-          />
-        </label>
+        <CollectionFields name={name} description={description} />
         <button type="submit" class="secondary">
           {t("save")}
         </button>
