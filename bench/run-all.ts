@@ -14,6 +14,7 @@
  * cost in our code, against a local stand-in: bench/web-search.ts), protocols (what Responses, Anthropic and
  * Ollama cost over chat completions; rerank beside llama-server: bench/protocols.ts), sidebyside
  * (the engine beside llama.cpp's own llama-server on the same GGUF: bench/llama-side-by-side.ts),
+ * enginebuild (the prebuilt llama.cpp binary beside the OpenMP build: bench/engine-build.ts),
  * kvcache (context memory and decode speed by KV-cache type: bench/kv-cache.ts), speculative
  * (decode with and without a draft model and prompt lookup: bench/speculative.ts), prefill (a
  * running stream's token gaps while a long prompt is read in chunks: bench/prefill.ts). Servers are `serve` child processes
@@ -64,6 +65,7 @@ const PHASES = [
   "websearch",
   "protocols",
   "sidebyside",
+  "enginebuild",
   "kvcache",
   "speculative",
   "prefill",
@@ -453,6 +455,12 @@ const protocolRows: Row[] | undefined = await phase(
   "what Responses, Anthropic and Ollama add over chat completions; rerank beside llama-server",
   async () => benchProcess("bench/protocols.ts", ["--rounds", quick ? "10" : "30"]),
 );
+// The prebuilt llama.cpp binary beside the OpenMP build of `qiusuo build-engine`: bench/engine-build.ts.
+const engineBuildRows: Row[] | undefined = await phase(
+  "enginebuild",
+  "llama.cpp builds: prebuilt vs OpenMP (qiusuo build-engine), decode at 1 and 2 threads, threads used",
+  async () => benchProcess("bench/engine-build.ts", ["--rounds", quick ? "1" : "3"]),
+);
 // KV-cache quantization: memory, fitted context and decode speed at f16, q8_0, q4_0: bench/kv-cache.ts.
 const kvCacheRows: Row[] | undefined = await phase(
   "kvcache",
@@ -501,6 +509,7 @@ if (knowledgeSearchRows) rows.push(...knowledgeSearchRows);
 else failed("knowledgesearch", "knowledge indexing and hybrid search", "see bench/knowledge-search.ts");
 if (webSearchRows) rows.push(...webSearchRows);
 else failed("websearch", "web search: added latency, extraction", "see bench/web-search.ts");
+if (engineBuildRows) rows.push(...engineBuildRows);
 if (kvCacheRows) rows.push(...kvCacheRows);
 else failed("kvcache", "kvcache: memory and decode by KV-cache type", "see bench/kv-cache.ts");
 if (speculativeRows) rows.push(...speculativeRows);
