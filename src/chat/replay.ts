@@ -96,6 +96,14 @@ export async function replayReply(input: ReplayInput): Promise<ReplayReport> {
       "This reply was stopped before it ended; only complete replies can be replayed.",
     );
   }
+  // A turn with tools is several model calls around results (a web page, a knowledge base, an MCP
+  // server) that can differ today; replay re-runs one call, so it would report a false mismatch.
+  if (recorded.turn !== undefined || reply.settings?.tools !== undefined) {
+    throw new ReplayRefusedError(
+      "replay_tools",
+      "This reply was made with tools (web search, a knowledge base or an MCP server): replay re-runs a single model call without them, so it cannot reproduce this reply.",
+    );
+  }
   const storedSha = typeof recorded.modelSha256 === "string" ? recorded.modelSha256 : undefined;
   const seed = typeof recorded.seed === "number" ? recorded.seed : undefined;
   if (!storedSha || seed === undefined) {

@@ -184,6 +184,13 @@ for (const database of databases)
       );
       assert.equal(cited[0]!.title, "Chang'e 6 returns | Space News");
       assert.ok(step.result.sources[0].passage.includes(ARTICLE_SENTENCE));
+      // Replay re-runs one model call, so a reply made with tools is refused, not falsely compared.
+      const replayed = await client.request(
+        "POST",
+        `/api/conversations/${conversation.id}/messages/${reply.id}/replay`,
+      );
+      assert.equal(replayed.status, 409, replayed.text);
+      assert.equal(replayed.json.error.code, "replay_tools");
     });
 
     it("numbers sources once across the calls of a turn: a fetch after a search is source 4", async () => {
