@@ -31,6 +31,9 @@ export async function scriptApi(page: Page, reply: ScriptedReply): Promise<void>
     if (path === "/api/models") return json({ data: [] });
     if (path === "/api/projects") return json({ data: [] });
     if (path === "/api/instructions") return json({ aboutUser: "", responseStyle: "", enabled: true });
+    if (path === "/api/web-search") return json({ available: false, provider: null });
+    if (path === "/api/collections") return json({ collections: [] });
+    if (path === "/api/mcp/servers") return json({ servers: [] });
     if (path === "/api/conversations" && request.method() === "GET")
       return json({ data: [], nextCursor: null });
     if (path === "/api/conversations" && request.method() === "POST") return json(conversation, 201);

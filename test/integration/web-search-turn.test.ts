@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
 import type { ChatRequest } from "../../src/core/chat.js";
 import type { Engine } from "../../src/core/engine.js";
+import { readablePage } from "../../src/tools/web/fetch-page.js";
 import { parseCitations } from "../../src/tools/web/search-answer.js";
 import { SearxngProvider } from "../../src/tools/web/searxng-provider.js";
 import type { WebSearchSetup } from "../../src/tools/web/web-tools.js";
@@ -39,6 +40,9 @@ const dir = mkdtempSync(join(tmpdir(), "qiusuo-web-turn-"));
 let web: WebStandIn;
 before(async () => {
   web = await startWebStandIn();
+  // Under tsx the page worker's first start compiles Readability and linkedom, seconds on a busy
+  // machine (the built server's worker loads plain JavaScript): start it before the timed fetches.
+  await readablePage("<p>warm</p>", "warm.example", 60_000);
   makeScriptedModel(join(dir, "searcher.gguf"), { script: callScript("web_search", { query: "Chang'e 6" }) });
   makeScriptedModel(join(dir, "fetcher.gguf"), {
     script: callScript("fetch_url", { url: `${web.url}/plain` }),
