@@ -14,6 +14,7 @@ import { parseArgs } from "node:util";
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
 import { ENGINE_BUILD_CMAKE_OPTIONS } from "../src/engines/local/llama-runtime.js";
 import { ensureSmallAsciiModel } from "../test/fixtures/models.js";
+import { median } from "./common.js";
 
 type Row = [metric: string, measured: string, target: string, met: string];
 type Build = "prebuilt" | "local";
@@ -58,7 +59,6 @@ for (let round = 0; round < Number(values.rounds); round++) {
   }
 }
 
-const median = (list: number[]) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)]!;
 const figure = (build: Build, threads: number) => {
   const list = runs.get(`${build} ${threads}`);
   return (
