@@ -1,5 +1,5 @@
 /**
- * Runs `node dist/cli/main.js serve ...` as a child process on 127.0.0.1 with an ephemeral port:
+ * Runs `node dist/cli/qiusuo.cjs serve ...` as a child process on 127.0.0.1 with an ephemeral port:
  * waits for the printed URL and for /health, reads the child's RSS, stops it with SIGTERM (SIGKILL
  * after a grace period). Children still alive when the bench exits are killed.
  */
@@ -10,7 +10,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { sleep } from "./common.js";
 
-export const CLI_PATH = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
+export const CLI_PATH = fileURLToPath(new URL("../dist/cli/qiusuo.cjs", import.meta.url));
 
 export interface ServeOptions {
   /** Model files; none starts a server without a model. */

@@ -4,7 +4,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { waitFor } from "./harness.js";
 
-export const cli = path.resolve("dist/cli/main.js");
+export const cli = path.resolve("dist/cli/qiusuo.cjs");
 
 /** The environment without the variables that would point the commands at another store. */
 export const cleanEnv = Object.fromEntries(

@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { sleep } from "./client.js";
 import { exchange } from "./exchange.js";
 
-export const CLI_PATH = fileURLToPath(new URL("../../dist/cli/main.js", import.meta.url));
+export const CLI_PATH = fileURLToPath(new URL("../../dist/cli/qiusuo.cjs", import.meta.url));
 /** Runs full garbage collections in the server on SIGUSR2 (see gc-hook.mjs). */
 const GC_HOOK = new URL("./gc-hook.mjs", import.meta.url).href;
 /** RSS counts as settled once two reads this far apart differ by less than a MiB. */

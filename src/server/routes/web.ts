@@ -1,4 +1,4 @@
-import { createReadStream, existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { extname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
@@ -85,6 +85,11 @@ export interface WebRoutesOptions {
   webDir?: string;
 }
 
+/** The largest file of the build served (the biggest bundle is well under 2 MB). */
+const MAX_ASSET_BYTES = 16 * 1024 * 1024;
+/** Memory kept for hashed assets read once (the whole build is about 5 MB). */
+const ASSET_CACHE_BYTES = 64 * 1024 * 1024;
+
 /**
  * The chat app: the Vite build under dist/web, served at `/`. Hashed files under /assets are cached
  * for a year; index.html is revalidated on every load so a new build shows up at once.
@@ -103,24 +108,34 @@ export function registerWebRoutes(app: FastifyInstance, options: WebRoutesOption
   };
   for (const path of APP_PATHS) app.get(path, sendIndex);
 
+  /** Hashed assets never change under their names: each is read once and kept, up to a bound. */
+  const assetCache = new Map<string, Buffer>();
+  let assetCacheBytes = 0;
   const sendFile = (reply: FastifyReply, relativePath: string, immutable: boolean) => {
     const file = resolve(webDir, relativePath);
     // resolve() folds `..`; anything that lands outside the build is simply not there.
     if (!file.startsWith(webDir + sep)) return reply.callNotFound();
-    let size: number;
-    try {
-      const stat = statSync(file);
-      if (!stat.isFile()) return reply.callNotFound();
-      size = stat.size;
-    } catch {
-      return reply.callNotFound();
+    // Read synchronously (the build's files are small and in the page cache): libuv's one pool
+    // thread may be busy with a long llama.cpp decode, and a page load must not wait for it.
+    let body = immutable ? assetCache.get(file) : undefined;
+    if (!body) {
+      try {
+        const stat = statSync(file);
+        if (!stat.isFile() || stat.size > MAX_ASSET_BYTES) return reply.callNotFound();
+        body = readFileSync(file);
+      } catch {
+        return reply.callNotFound();
+      }
+      if (immutable && assetCacheBytes + body.length <= ASSET_CACHE_BYTES) {
+        assetCache.set(file, body);
+        assetCacheBytes += body.length;
+      }
     }
     return reply
       .headers(SECURITY_HEADERS)
       .header("content-type", CONTENT_TYPES[extname(file)] ?? "application/octet-stream")
-      .header("content-length", size)
       .header("cache-control", immutable ? "public, max-age=31536000, immutable" : "no-cache")
-      .send(createReadStream(file));
+      .send(body);
   };
 
   app.get("/assets/*", async (request, reply) => {
