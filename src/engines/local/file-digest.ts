@@ -4,7 +4,7 @@
  * only while the file is unchanged since.
  */
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, statSync } from "node:fs";
 import { readFile, rename, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 
@@ -43,7 +43,7 @@ export async function readChecksumFile(
  * when the folder allows; a read-only folder only costs a re-hash after restart).
  */
 export async function fileSha256(filePath: string): Promise<string> {
-  const { mtimeMs } = await stat(filePath);
+  const { mtimeMs } = statSync(filePath); // see knownSha256
   const known = digests.get(filePath);
   if (known && known.modifiedMs === mtimeMs) return known.digest;
   const digest = (async () => {
@@ -72,7 +72,9 @@ export async function fileSha256(filePath: string): Promise<string> {
  * `<file>.sha256`); undefined while the file is still being hashed or never was.
  */
 export async function knownSha256(filePath: string): Promise<string | undefined> {
-  const { mtimeMs } = await stat(filePath);
+  // Synchronous: every reply asks, and libuv's one pool thread may be busy with a long decode
+  // (src/cli/qiusuo.cts); a stat queued behind it held new requests back 180 ms.
+  const { mtimeMs } = statSync(filePath);
   const known = digests.get(filePath);
   if (known && known.modifiedMs === mtimeMs && known.known !== undefined) return known.known;
   return readChecksumFile(filePath, mtimeMs);

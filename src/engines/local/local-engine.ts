@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { stat } from "node:fs/promises";
+import { statSync } from "node:fs";
 import path from "node:path";
 import { getModuleVersion, type Llama } from "node-llama-cpp";
 import type { ChatEvent, ChatRequest, CompletionRequest, EmbeddingResult } from "../../core/chat.js";
@@ -31,6 +31,13 @@ import { getRuntime, runtimeAdvice, type RuntimeOptions } from "./llama-runtime.
 import { LoadedModel, type LoadOptions } from "./loaded-model.js";
 import { refuseImages } from "./images-refused.js";
 import { RankingModel } from "./ranking-model.js";
+
+/** node-llama-cpp's version, read from its package.json once (every reply's provenance names it). */
+let moduleVersion: Promise<string> | undefined;
+function nodeLlamaCppVersion(): Promise<string> {
+  moduleVersion ??= getModuleVersion();
+  return moduleVersion;
+}
 
 export type LocalEngineOptions = LoadOptions &
   Pick<RuntimeOptions, "gpu"> & {
@@ -763,11 +770,11 @@ export class LocalEngine implements Engine {
       modelFile: path.basename(entry.filePath),
       modelSha256: digest,
       templateSha256: template === undefined ? null : createHash("sha256").update(template).digest("hex"),
-      modelSizeBytes: (await stat(entry.filePath)).size,
+      modelSizeBytes: statSync(entry.filePath).size, // no pool wait per reply (see knownSha256)
       ...(llama
         ? {
             runtime: {
-              nodeLlamaCpp: await getModuleVersion(),
+              nodeLlamaCpp: await nodeLlamaCppVersion(),
               llamaCpp: llama.llamaCppRelease.release,
               buildType: llama.buildType,
               gpu: llama.gpu,
