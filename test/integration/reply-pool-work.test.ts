@@ -38,7 +38,8 @@ describe("a reply's path to the engine", () => {
           stream,
         }),
       });
-    assert.equal((await (await ask(false)).json()).object, "chat.completion"); // may read files once
+    const first = (await (await ask(false)).json()) as { object: string };
+    assert.equal(first.object, "chat.completion"); // the first reply may read files once
     const queued: string[] = [];
     const hook = createHook({
       init(_id, type) {
