@@ -86,8 +86,8 @@ describe("LockstepDriver", () => {
       cancelled: () => false,
       onToken: (token) => {
         events.push(`a${token as number}`);
-        // The long prompt arrives once the first stream is decoding.
-        if (token === 1) void arriving();
+        // The long prompt arrives once the first stream is flowing (4 tokens and more).
+        if (token === 10) void arriving();
         return false;
       },
     });
@@ -143,6 +143,52 @@ describe("LockstepDriver", () => {
     });
     assert.equal(reads, 0);
     assert.equal(started, 300);
+  });
+
+  it("reads whole, together, prompts that arrive just after a stream started", async () => {
+    const { sequence } = batchRecorder();
+    const driver = new LockstepDriver();
+    let reads = 0;
+    const started: number[] = [];
+    const late = () =>
+      driver.run({
+        prompt: {
+          tokens: Array.from({ length: 300 }, (_, index) => index as Token),
+          read: async () => void reads++,
+          start: (rest) => {
+            started.push(rest.length);
+            return sequence(2);
+          },
+        },
+        cancelled: () => false,
+        onToken: () => false,
+      });
+    let arrivals: Array<Promise<unknown>> = [];
+    await driver.run({
+      iterator: sequence(20, new Array<number>(20).fill(2)),
+      cancelled: () => false,
+      onToken: (token) => {
+        // A burst whose first request got in alone: the others come one token later.
+        if (token === 1) arrivals = [late(), late()];
+        return false;
+      },
+    });
+    await Promise.all(arrivals);
+    assert.equal(reads, 0, "no chunks beside a stream that has not flowed yet");
+    assert.deepEqual(started, [300, 300]);
+  });
+
+  it("starts from idle once the requests on their way have joined", async () => {
+    const { batches, sequence } = batchRecorder();
+    let onTheirWay = 1;
+    const driver = new LockstepDriver({ arriving: () => onTheirWay });
+    const run = () => driver.run({ iterator: sequence(3), cancelled: () => false, onToken: () => false });
+    const first = run();
+    // The second request is still rendering its prompt when the first reaches the driver.
+    await new Promise((resolve) => setTimeout(resolve, 4));
+    onTheirWay = 0;
+    await Promise.all([first, run()]);
+    assert.deepEqual(batches, [2, 2, 2], "both in every step, the first included");
   });
 
   it("passes an iterator's failure to its own caller only", async () => {

@@ -86,7 +86,12 @@ export class LoadedModel {
     diskCacheRestores: 0,
     diskCacheSaves: 0,
   };
-  private readonly driver = new LockstepDriver();
+  private readonly driver = new LockstepDriver({ arriving: () => this.arrivingCount() });
+  /**
+   * Requests between their arrival and their first lockstep step, with when they came: a driver
+   * starting from idle waits briefly for them, so requests sent together are read together.
+   */
+  private readonly arrivals = new Set<{ since: number }>();
   private embeddingContext: Promise<LlamaEmbeddingContext> | undefined;
   private partialCharacterBias: TokenBias | undefined;
   /** Compiled grammars by GBNF text: tool sets and schemas repeat across requests. */
@@ -217,6 +222,21 @@ export class LoadedModel {
     thinking: boolean | undefined,
     signal: AbortSignal,
   ): Promise<AsyncIterable<ChatEvent>> {
+    const arrival = this.arrive();
+    try {
+      return await this.startChat(request, thinking, signal, arrival);
+    } catch (error) {
+      this.arrivals.delete(arrival);
+      throw error;
+    }
+  }
+
+  private async startChat(
+    request: ChatRequest,
+    thinking: boolean | undefined,
+    signal: AbortSignal,
+    arrival: { since: number },
+  ): Promise<AsyncIterable<ChatEvent>> {
     // Counted up to the whole context, so a prompt that fits but leaves too little room for
     // max_tokens is refused below with its exact size.
     const { prompt, plan, toolsOffered, answerAfterReasoning } = await this.prepare(
@@ -247,7 +267,20 @@ export class LoadedModel {
         : {}),
     });
     const reservation = this.pool.reserve(signal);
-    return this.generate(request, prompt, reply, grammars, reservation, signal);
+    return this.generate(request, prompt, reply, grammars, reservation, signal, arrival);
+  }
+
+  private arrive(): { since: number } {
+    const arrival = { since: performance.now() };
+    this.arrivals.add(arrival);
+    return arrival;
+  }
+
+  /** Requests on their way to the driver; one that never got there is forgotten after a second. */
+  private arrivingCount(): number {
+    const stale = performance.now() - 1000;
+    for (const arrival of this.arrivals) if (arrival.since < stale) this.arrivals.delete(arrival);
+    return this.arrivals.size;
   }
 
   /**
@@ -436,6 +469,7 @@ export class LoadedModel {
     grammars: { atStart?: LlamaGrammar; afterReasoning?: LlamaGrammar; onToolCall?: LlamaGrammar },
     reservation: Reservation,
     signal: AbortSignal,
+    arrival?: { since: number },
   ): AsyncGenerator<ChatEvent> {
     const startedAt = performance.now();
     yield { type: "prompt-counted", promptTokens: prompt.tokens.length };
@@ -455,6 +489,7 @@ export class LoadedModel {
         : undefined;
       const speculation = mode && { drafter: drafter!, mode, prompt: prompt.tokens };
       const cancelled = () => signal.aborted || consumerGone;
+      if (arrival) this.arrivals.delete(arrival);
       driven = this.drive(
         sequence,
         request,
@@ -490,6 +525,7 @@ export class LoadedModel {
         .catch((error: unknown) => events.fail(error));
       for await (const event of events) yield event;
     } finally {
+      if (arrival) this.arrivals.delete(arrival);
       consumerGone = true;
       await driven; // the evaluation has stopped: nothing touches the sequence any more
       if (signal.aborted) {
