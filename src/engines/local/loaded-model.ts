@@ -22,6 +22,7 @@ import type { ContinuationScore } from "../../core/engine.js";
 import { ContextLengthError, InvalidRequestError, ModelUnavailableError } from "../../core/errors.js";
 import { silentObserver, type EngineObserver, type GenerationOutcome } from "../../core/observer.js";
 import { DiskPrefixCache } from "./disk-prefix-cache.js";
+import { queuedSequenceOf, sequenceOrderedStrategy } from "./batch-order.js";
 import { EventQueue } from "./event-queue.js";
 import { DEFAULT_KV_CACHE, type KvCacheSettings } from "../../core/kv-cache-settings.js";
 import { effectiveFlashAttention, ggmlTypeOf } from "./kv-cache.js";
@@ -134,6 +135,7 @@ export class LoadedModel {
       const contextSize =
         options.contextSize > 0 ? options.contextSize : Math.min(model.trainContextSize, 8192);
       const kvCache = options.kvCache ?? DEFAULT_KV_CACHE;
+      const created: { context?: LlamaContext } = {};
       const context = await model.createContext({
         contextSize,
         sequences: options.parallel,
@@ -144,7 +146,11 @@ export class LoadedModel {
         // llama-server offers too, and context-fit.ts refuses models whose heads they do not divide.
         experimentalKvCacheKeyType: ggmlTypeOf(kvCache.keyType),
         experimentalKvCacheValueType: ggmlTypeOf(kvCache.valueType),
+        batching: {
+          itemPrioritizationStrategy: sequenceOrderedStrategy(queuedSequenceOf(() => created.context)),
+        },
       });
+      created.context = context;
       draft = options.draftModelPath
         ? await loadDraft(llama, options.draftModelPath, contextSize, options)
         : undefined;
