@@ -4,17 +4,17 @@ import { describe, it } from "node:test";
 import { EventQueue } from "../../src/engines/local/event-queue.js";
 
 describe("EventQueue", () => {
-  it("wakes its consumer after work scheduled at the push (the next decode's dispatch)", async () => {
+  it("wakes its consumer at once for the first token, after the next decode's dispatch for the others", async () => {
     const queue = new EventQueue<number>();
     const order: string[] = [];
     const consumed = (async () => {
       for await (const item of queue) {
         order.push(`consumed ${item}`);
-        if (item === 2) return;
+        if (item === 3) return;
       }
     })();
     await new Promise((resolve) => setImmediate(resolve)); // the consumer is waiting now
-    for (const item of [1, 2]) {
+    for (const item of [1, 2, 3]) {
       // A decode ends in libuv's poll phase (its completion is I/O, like this stat); the token is
       // pushed there, and node-llama-cpp dispatches the next batch on setImmediate.
       await new Promise<void>((resolve) =>
@@ -26,7 +26,14 @@ describe("EventQueue", () => {
       );
     }
     await consumed;
-    assert.deepEqual(order, ["dispatch after 1", "consumed 1", "dispatch after 2", "consumed 2"]);
+    assert.deepEqual(order, [
+      "consumed 1",
+      "dispatch after 1",
+      "dispatch after 2",
+      "consumed 2",
+      "dispatch after 3",
+      "consumed 3",
+    ]);
   });
 
   it("delivers every item in order, then the end or the failure", async () => {
@@ -55,5 +62,22 @@ describe("EventQueue", () => {
     failing.push(7);
     failing.fail(new Error("engine gone"));
     await assert.rejects(reader, /engine gone/);
+  });
+
+  it("wakes its consumer at once at the end, when no decode follows", async () => {
+    const queue = new EventQueue<number>();
+    const order: string[] = [];
+    const consumed = (async () => {
+      for await (const item of queue) order.push(`consumed ${item}`);
+      order.push("ended");
+    })();
+    await new Promise((resolve) => setImmediate(resolve));
+    queue.push(1);
+    await new Promise((resolve) => setImmediate(resolve));
+    queue.push(2);
+    queue.end();
+    setImmediate(() => order.push("next turn"));
+    await consumed;
+    assert.deepEqual(order, ["consumed 1", "consumed 2", "ended"]);
   });
 });
