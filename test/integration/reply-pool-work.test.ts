@@ -19,6 +19,22 @@ const POOL_RESOURCES = new Set([
   "ZLIB",
 ]);
 
+/** The pool resources `work` created, each with the stack that created it. */
+async function poolWorkDuring(work: () => Promise<void>): Promise<string[]> {
+  const queued: string[] = [];
+  const hook = createHook({
+    init(_id, type) {
+      if (POOL_RESOURCES.has(type)) queued.push(`${type}\n${new Error().stack}`);
+    },
+  }).enable();
+  try {
+    await work();
+  } finally {
+    hook.disable();
+  }
+  return queued;
+}
+
 describe("a reply's path to the engine", () => {
   let server: TestServer;
   before(async () => {
@@ -40,21 +56,13 @@ describe("a reply's path to the engine", () => {
       });
     const first = (await (await ask(false)).json()) as { object: string };
     assert.equal(first.object, "chat.completion"); // the first reply may read files once
-    const queued: string[] = [];
-    const hook = createHook({
-      init(_id, type) {
-        if (POOL_RESOURCES.has(type)) queued.push(`${type}\n${new Error().stack}`);
-      },
-    }).enable();
-    try {
+    const queued = await poolWorkDuring(async () => {
       for (const stream of [false, true, false, true]) {
         const response = await ask(stream);
         assert.equal(response.status, 200);
         await response.text();
       }
-    } finally {
-      hook.disable();
-    }
+    });
     assert.deepEqual(queued, []);
   });
 
@@ -71,18 +79,10 @@ describe("a reply's path to the engine", () => {
       parentId = done!.data.id as string;
     };
     await turn();
-    const queued: string[] = [];
-    const hook = createHook({
-      init(_id, type) {
-        if (POOL_RESOURCES.has(type)) queued.push(`${type}\n${new Error().stack}`);
-      },
-    }).enable();
-    try {
+    const queued = await poolWorkDuring(async () => {
       await turn();
       await turn();
-    } finally {
-      hook.disable();
-    }
+    });
     assert.deepEqual(queued, []);
   });
 });
