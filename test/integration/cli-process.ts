@@ -6,10 +6,12 @@ import { waitFor } from "./harness.js";
 
 export const cli = path.resolve("dist/cli/qiusuo.cjs");
 
-/** The environment without the variables that would point the commands at another store. */
-export const cleanEnv = Object.fromEntries(
-  Object.entries(process.env).filter(([name]) => name !== "DATABASE_URL" && name !== "QIUSUO_DATA_DIR"),
-);
+/**
+ * The environment without the variables that would point the commands at another store, nor the
+ * thread pool size `npm test` sets (the command sets its own, src/cli/qiusuo.cts).
+ */
+const UNSET = new Set(["DATABASE_URL", "QIUSUO_DATA_DIR", "UV_THREADPOOL_SIZE"]);
+export const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !UNSET.has(name)));
 
 export interface CliResult {
   status: number | null;
