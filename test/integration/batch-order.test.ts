@@ -46,9 +46,12 @@ describe("batches in sequence order", () => {
     created.context = context;
     try {
       const sequences = [0, 1, 2, 3].map(() => context.getSequence());
+      // One token each, as in a decoding step (steps that read a prompt keep node-llama-cpp's order).
       await Promise.all(
         [3, 1, 2, 0].map((index) =>
-          sequences[index]!.evaluateWithoutGeneratingNewTokens(model.tokenize(`hello ${index}`) as Token[]),
+          sequences[index]!.evaluateWithoutGeneratingNewTokens(
+            model.tokenize(`${index}`).slice(0, 1) as Token[],
+          ),
         ),
       );
       const together = built.findIndex((batch) => batch.length === 4);
@@ -73,6 +76,12 @@ describe("batches in sequence order", () => {
     assert.deepEqual(
       shared.map((entry) => entry.processAmount),
       [1, 1, 1, 509],
+    );
+    // A batch with a prompt in it keeps the order it was asked in.
+    const unordered = sequenceOrderedStrategy((tokens) => (tokens.length === 2000 ? 0 : 1));
+    assert.deepEqual(
+      unordered({ items: [...decodes, prompt], size: 512 }).map((entry) => entry.item),
+      [...decodes, prompt],
     );
     // More items than slots: the first ones get one token each.
     assert.equal(shareBatch([item(3), item(3), item(3)], 2).length, 2);

@@ -16,12 +16,18 @@ import type {
  * fixture, a step of 4 sequences' tokens took 7.5 ms decoded in the order 0,1,2,3 and 11-15 ms in
  * any other. node-llama-cpp queues them in the order they asked, which differs from one request to
  * the next, so 4 streams ran at 500 tok/s in one round and 230 in the next (llama-server, which
- * batches its slots in order, stayed at 500).
+ * batches its slots in order, stayed at 500). Steps that read a prompt keep node-llama-cpp's order
+ * (see below).
  */
 export function sequenceOrderedStrategy(
   sequenceOf: (tokens: readonly Token[]) => number | undefined,
 ): CustomBatchingPrioritizationStrategy {
   return ({ items, size }) => {
+    // Only steps of one token per sequence are reordered. With a prompt in the batch, reordering
+    // gave some sequences another sequence's logits for their first token (the soak caught 4
+    // replies in 70 s that began with the token that follows another stream's last one); those
+    // keep node-llama-cpp's order, as before.
+    if (items.some((item) => item.tokens.length !== 1)) return shareBatch(items, size);
     const order = (item: BatchItem) => sequenceOf(item.tokens) ?? Number.MAX_SAFE_INTEGER;
     return shareBatch(
       [...items].sort((a, b) => order(a) - order(b)),
