@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createHook } from "node:async_hooks";
 import { after, before, describe, it } from "node:test";
-import { AppClient, startTestServer, type TestServer } from "./harness.js";
+import { AppClient, postStream, startTestServer, type TestServer } from "./harness.js";
 
 /**
  * Resources that run on libuv's thread pool. `qiusuo` gives the pool one thread, which llama.cpp's
@@ -44,15 +44,11 @@ describe("a reply's path to the engine", () => {
 
   it("queues nothing on libuv's thread pool once the model has answered once", async () => {
     const ask = (stream: boolean) =>
-      fetch(`${server.url}/v1/chat/completions`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({
-          model: "scripted",
-          messages: [{ role: "user", content: "hello" }],
-          max_tokens: 4,
-          stream,
-        }),
+      postStream(`${server.url}/v1/chat/completions`, {
+        model: "scripted",
+        messages: [{ role: "user", content: "hello" }],
+        max_tokens: 4,
+        stream,
       });
     const first = (await (await ask(false)).json()) as { object: string };
     assert.equal(first.object, "chat.completion"); // the first reply may read files once

@@ -28,11 +28,12 @@ export function sequenceOrderedStrategy(
     // replies in 70 s that began with the token that follows another stream's last one); those
     // keep node-llama-cpp's order, as before.
     if (items.some((item) => item.tokens.length !== 1)) return shareBatch(items, size);
-    const order = (item: BatchItem) => sequenceOf(item.tokens) ?? Number.MAX_SAFE_INTEGER;
-    return shareBatch(
-      [...items].sort((a, b) => order(a) - order(b)),
-      size,
-    );
+    // Each item's sequence is looked up once, not at every comparison.
+    const ordered = items
+      .map((item) => ({ item, sequence: sequenceOf(item.tokens) ?? Number.MAX_SAFE_INTEGER }))
+      .sort((a, b) => a.sequence - b.sequence)
+      .map(({ item }) => item);
+    return shareBatch(ordered, size);
   };
 }
 
