@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ensureFixtureModels, ensureRerankerModel } from "../fixtures/models.js";
+import { waitFor } from "../integration/harness.js";
 import { appUnderTest, assertAccessible, openPage } from "./e2e-harness.js";
 
 const app = appUnderTest({
@@ -13,10 +14,11 @@ test("the models page marks the reranker and the picker leaves it out", async ()
   const watched = await openPage(app.browser, app.server.url);
   const { page } = watched;
   const picker = page.getByLabel("Model", { exact: true });
-  await picker.waitFor();
-  const offered = await picker
-    .locator("option")
-    .evaluateAll((options) => options.map((option) => (option as HTMLOptionElement).value));
+  const options = () =>
+    picker.locator("option").evaluateAll((list) => list.map((option) => (option as HTMLOptionElement).value));
+  // The picker is drawn before the server's model list arrives; the chat model's option shows it has.
+  await waitFor(async () => (await options()).includes("scripted"), "the models are listed");
+  const offered = await options();
   assert.ok(offered.includes("scripted"), offered.join(", "));
   assert.ok(!offered.includes("reranker"), offered.join(", "));
 
