@@ -1,5 +1,5 @@
-import { Worker } from "node:worker_threads";
 import { InvalidRequestError } from "../core/errors.js";
+import { JobThread } from "../core/job-thread.js";
 
 /**
  * What one piece from the worker holds at most: about this many bytes of JSON, and this many
@@ -44,59 +44,36 @@ interface Job {
  * queued on a port in one go). Bodies are parsed one after another, in the order sent.
  */
 export class JsonBodyThread {
-  private worker: Worker | undefined;
-  private nextId = 0;
-  private readonly jobs = new Map<number, Job>();
-
-  /**
-   * The body as `JSON.parse` of its UTF-8 text would give it (undefined for a blank body).
-   * Rejects with InvalidRequestError `invalid_json` when it is not JSON.
-   */
-  parse(body: Buffer): Promise<unknown> {
-    const worker = this.start();
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.jobs.set(id, { open: [[]], resolve, reject });
-      if (this.jobs.size === 1) worker.ref();
-      // A body that owns its memory moves to the worker; one in a shared pool is copied.
-      const owns = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.byteLength > 0;
-      worker.postMessage({ id, body }, owns ? [body.buffer as ArrayBuffer] : []);
-    });
-  }
-
-  private start(): Worker {
-    if (this.worker) return this.worker;
-    const worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: { pieceBytes: PIECE_BYTES, pieceOperations: PIECE_OPERATIONS, cloneDepth: CLONE_DEPTH },
-    });
-    worker.unref();
-    worker.on("message", (reply: WorkerReply) => {
-      const job = this.jobs.get(reply.id);
-      if (!job) return;
+  private readonly thread = new JobThread<Job, WorkerReply>({
+    source: WORKER_SOURCE,
+    workerData: { pieceBytes: PIECE_BYTES, pieceOperations: PIECE_OPERATIONS, cloneDepth: CLONE_DEPTH },
+    name: "JSON body",
+    onReply: (reply, job, worker) => {
       if ("operations" in reply) {
         worker.postMessage({ next: reply.id });
         place(job.open, reply.operations);
-        return;
+        return false;
       }
-      this.jobs.delete(reply.id);
-      if (this.jobs.size === 0) worker.unref();
       if ("done" in reply) job.resolve((job.open[0] as unknown[])[0]);
       // The message is V8's own, as the parser every other route uses gives it (server/app.ts).
       else
         job.reject(
           new InvalidRequestError("invalid_json", `The request body is not valid JSON: ${reply.invalid}.`),
         );
+      return true;
+    },
+  });
+
+  /**
+   * The body as `JSON.parse` of its UTF-8 text would give it (undefined for a blank body).
+   * Rejects with InvalidRequestError `invalid_json` when it is not JSON.
+   */
+  parse(body: Buffer): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      // A body that owns its memory moves to the worker; one in a shared pool is copied.
+      const owns = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.byteLength > 0;
+      this.thread.send({ open: [[]], resolve, reject }, { body }, owns ? [body.buffer as ArrayBuffer] : []);
     });
-    const fail = (error: Error) => {
-      if (this.worker === worker) this.worker = undefined;
-      for (const job of this.jobs.values()) job.reject(error);
-      this.jobs.clear();
-    };
-    worker.on("error", fail);
-    worker.on("exit", (code) => fail(new Error(`The JSON body worker exited (code ${code}).`)));
-    this.worker = worker;
-    return worker;
   }
 }
 

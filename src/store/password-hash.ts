@@ -7,71 +7,39 @@
  * wait behind a prompt's read and then stop every stream for the 0.1-0.3 s of its hash.
  */
 import { randomBytes, timingSafeEqual, type ScryptOptions } from "node:crypto";
-import { Worker } from "node:worker_threads";
+import { RequestThread } from "../core/job-thread.js";
 
 /** OWASP's minimum for scrypt: N=2^17, r=8, p=1 (about 128 MiB and 0.1-0.3 s per hash). */
 const COST = { N: 2 ** 17, r: 8, p: 1 };
 const KEY_LENGTH = 32;
 
-type DeriveResult = { id: number; key: Uint8Array } | { id: number; error: string };
-
-/** One worker for every hash, started on first use; it never keeps the process alive. */
-let worker: Worker | undefined;
-let nextId = 0;
-const pending = new Map<number, { resolve: (key: Buffer) => void; reject: (error: Error) => void }>();
-
-function hashingWorker(): Worker {
-  if (worker) return worker;
-  const started = new Worker(WORKER_SOURCE, { eval: true });
-  started.unref();
-  started.on("message", (result: DeriveResult) => {
-    const job = pending.get(result.id);
-    if (!job) return;
-    pending.delete(result.id);
-    if (pending.size === 0) started.unref();
-    if ("error" in result) job.reject(new Error(result.error));
-    else job.resolve(Buffer.from(result.key));
-  });
-  const fail = (error: Error) => {
-    if (worker === started) worker = undefined;
-    for (const job of pending.values()) job.reject(error);
-    pending.clear();
-  };
-  started.on("error", fail);
-  started.on("exit", (code) => fail(new Error(`The password worker exited (code ${code}).`)));
-  worker = started;
-  return started;
-}
-
-function derive(password: string, salt: Buffer, options: ScryptOptions): Promise<Buffer> {
-  const thread = hashingWorker();
-  const id = nextId++;
-  return new Promise((resolve, reject) => {
-    pending.set(id, { resolve, reject });
-    if (pending.size === 1) thread.ref();
-    // maxmem must cover 128 * N * r bytes, or scrypt refuses the cost.
-    const maxmem = 256 * (options.N ?? 0) * (options.r ?? 0);
-    thread.postMessage({
-      id,
-      password: password.normalize("NFC"),
-      salt,
-      options: { N: options.N, r: options.r, p: options.p, maxmem },
-    });
-  });
-}
-
+// The worker hashes with scryptSync: the thread it blocks is its own.
 const WORKER_SOURCE = `
 const { parentPort } = require("node:worker_threads");
 const { scryptSync } = require("node:crypto");
 parentPort.on("message", (job) => {
   try {
     const key = scryptSync(job.password, Buffer.from(job.salt), ${KEY_LENGTH}, job.options);
-    parentPort.postMessage({ id: job.id, key });
+    parentPort.postMessage({ id: job.id, result: key });
   } catch (error) {
     parentPort.postMessage({ id: job.id, error: error instanceof Error ? error.message : String(error) });
   }
 });
 `;
+
+/** One worker for every hash, started on first use; it never keeps the process alive. */
+const hashing = new RequestThread<Uint8Array>({ source: WORKER_SOURCE, name: "password" });
+
+async function derive(password: string, salt: Buffer, options: ScryptOptions): Promise<Buffer> {
+  // maxmem must cover 128 * N * r bytes, or scrypt refuses the cost.
+  const maxmem = 256 * (options.N ?? 0) * (options.r ?? 0);
+  const key = await hashing.request({
+    password: password.normalize("NFC"),
+    salt,
+    options: { N: options.N, r: options.r, p: options.p, maxmem },
+  });
+  return Buffer.from(key);
+}
 
 export async function hashPassword(password: string): Promise<string> {
   const salt = randomBytes(16);
