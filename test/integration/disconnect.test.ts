@@ -47,7 +47,12 @@ describe("a client that goes away", () => {
       max_tokens: 4,
     });
     assert.equal(next.status, 200);
-    assert.equal(next.json.usage.completion_tokens, 4);
+    // The random-weight model may sample its end-of-text early (temperature 1): a reply that ends
+    // by length has all 4 tokens, one that stops has fewer.
+    const choice = next.json.choices[0];
+    assert.ok(["length", "stop"].includes(choice.finish_reason), choice.finish_reason);
+    if (choice.finish_reason === "length") assert.equal(next.json.usage.completion_tokens, 4);
+    else assert.ok(next.json.usage.completion_tokens < 4);
   });
 
   it("during a non-streaming request also frees the sequence", async () => {
