@@ -79,7 +79,9 @@ export class RequestThread<Result> {
   }) {
     const errorOf = spec.errorOf ?? ((message: string) => new Error(message));
     this.thread = new JobThread({
-      ...spec,
+      source: spec.source,
+      workerData: spec.workerData,
+      name: spec.name,
       onReply: (reply, job) => {
         if ("error" in reply) job.reject(errorOf(reply.error));
         else job.resolve(reply.result);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
@@ -53,12 +53,15 @@ describe("job threads", () => {
       console.log(await thread.request({ value: 21 }));
     `;
     // A file, not -e: a worker that `eval`s its source inherits --input-type=module.
-    const file = join(mkdtempSync(join(tmpdir(), "job-thread-")), "one-job.mjs");
+    const directory = mkdtempSync(join(tmpdir(), "job-thread-"));
+    const file = join(directory, "one-job.mjs");
     writeFileSync(file, script);
-    const child = spawnSync(process.execPath, ["--import", "tsx", file], {
-      encoding: "utf8",
-      timeout: 30_000,
-    });
+    let child;
+    try {
+      child = spawnSync(process.execPath, ["--import", "tsx", file], { encoding: "utf8", timeout: 30_000 });
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
     assert.equal(child.signal, null, "the process had to be killed: the idle worker kept it alive");
     assert.equal(child.status, 0, child.stderr);
     assert.equal(child.stdout.trim(), "42");
